@@ -1,0 +1,365 @@
+//! Text generation: a loaded chat model, requests, and the per-sequence state machine that turns
+//! logits into streamed text.
+
+use std::time::{Duration, Instant};
+
+use crate::chat_template::ChatTemplate;
+use crate::detokenizer::StreamDecoder;
+use crate::gguf_tokenizer::GgufTokenizer;
+use crate::llama::{BatchItem, KvCache, Llama, WeightFormat};
+use crate::sampling::{Sampler, SamplingParams};
+use crate::stop::StopMatcher;
+use crate::store::{InstalledModel, ModelId};
+use crate::{ModelError, Result};
+
+/// Highest accepted temperature.
+pub const MAX_TEMPERATURE: f32 = 2.0;
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    /// The text.
+    pub content: String,
+}
+
+impl ChatMessage {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self { role: "system".into(), content: content.into() }
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self { role: "user".into(), content: content.into() }
+    }
+
+    /// An assistant message.
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self { role: "assistant".into(), content: content.into() }
+    }
+}
+
+/// What a request asks of the generator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationParams {
+    /// Most tokens to generate.
+    pub max_tokens: usize,
+    /// Sampling settings (temperature 0 is greedy).
+    pub sampling: SamplingParams,
+    /// Strings that end the generation; they are not part of the output.
+    pub stop: Vec<String>,
+}
+
+impl Default for GenerationParams {
+    fn default() -> Self {
+        Self { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new() }
+    }
+}
+
+impl GenerationParams {
+    /// Checks ranges; the error names the broken limit.
+    pub fn validate(&self) -> Result<()> {
+        let s = &self.sampling;
+        let bad = |m: String| Err(ModelError::InvalidArgument(m));
+        if self.max_tokens == 0 {
+            return bad("max_tokens must be at least 1".into());
+        }
+        if !(0.0..=MAX_TEMPERATURE).contains(&s.temperature) {
+            return bad(format!(
+                "temperature must be between 0 and {MAX_TEMPERATURE}, got {}",
+                s.temperature
+            ));
+        }
+        if !(s.top_p > 0.0 && s.top_p <= 1.0) {
+            return bad(format!("top_p must be in (0, 1], got {}", s.top_p));
+        }
+        if !(s.repetition_penalty > 0.0 && s.repetition_penalty.is_finite()) {
+            return bad(format!("repetition_penalty must be positive, got {}", s.repetition_penalty));
+        }
+        Ok(())
+    }
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// An end-of-turn token or a stop sequence.
+    Stop,
+    /// `max_tokens` or the context limit.
+    Length,
+}
+
+impl FinishReason {
+    /// OpenAI's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stop => "stop",
+            Self::Length => "length",
+        }
+    }
+}
+
+/// Token counts of a request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Tokens of the rendered prompt.
+    pub prompt_tokens: usize,
+    /// Tokens sampled, the final end-of-turn token included.
+    pub completion_tokens: usize,
+}
+
+/// The result of a finished generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationOutput {
+    /// The text.
+    pub text: String,
+    /// Every sampled token id, in order.
+    pub token_ids: Vec<u32>,
+    /// Why it ended.
+    pub finish_reason: FinishReason,
+    /// Token counts.
+    pub usage: Usage,
+    /// Time spent on the prompt.
+    pub prefill_time: Duration,
+    /// Time spent generating after the first token.
+    pub decode_time: Duration,
+}
+
+/// How to load a chat model.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// In-memory weight format.
+    pub weight_format: WeightFormat,
+    /// Longest sequence accepted (bounded by the model's own context length).
+    pub max_context: usize,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self { weight_format: WeightFormat::default(), max_context: 8192 }
+    }
+}
+
+/// Prompt tokens per forward pass while prefilling, so long prompts do not stall a batch.
+pub const PREFILL_CHUNK: usize = 256;
+
+/// A chat model ready to generate.
+pub struct TextModel {
+    id: ModelId,
+    name: String,
+    llama: Llama,
+    tokenizer: GgufTokenizer,
+    template: ChatTemplate,
+}
+
+impl TextModel {
+    /// Loads an installed GGUF model, verifying its checksum first.
+    pub fn load(model: &InstalledModel, options: &LoadOptions) -> Result<Self> {
+        let bytes = model.read_verified(model.entry.weights().file_name)?;
+        let mut loaded = Self::from_gguf_bytes(&bytes, options)?;
+        loaded.id = model.id();
+        loaded.name = model.entry.name.to_string();
+        Ok(loaded)
+    }
+
+    /// Loads a model from GGUF bytes that were already verified (or need not be).
+    pub fn from_gguf_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Self> {
+        let (llama, ct) = Llama::from_gguf(bytes, options.weight_format, options.max_context)?;
+        let tokenizer = GgufTokenizer::from_gguf(&ct)?;
+        let source = ct
+            .metadata
+            .get("tokenizer.chat_template")
+            .and_then(|v| v.to_string().ok())
+            .ok_or_else(|| ModelError::Format("GGUF has no tokenizer.chat_template".into()))?;
+        let template = ChatTemplate::new(source)?;
+        let id = ModelId::from_sha256(crate::store::sha256_hex(bytes));
+        Ok(Self { id, name: String::new(), llama, tokenizer, template })
+    }
+
+    /// The network id (sha256 of the GGUF).
+    pub fn id(&self) -> &ModelId {
+        &self.id
+    }
+
+    /// The catalog name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The transformer.
+    pub fn llama(&self) -> &Llama {
+        &self.llama
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &GgufTokenizer {
+        &self.tokenizer
+    }
+
+    /// The conversation as the model sees it, ending where the assistant's answer begins.
+    pub fn render_chat(&self, messages: &[ChatMessage]) -> Result<String> {
+        if messages.is_empty() {
+            return Err(ModelError::InvalidArgument("messages must not be empty".into()));
+        }
+        self.template.render(messages, self.tokenizer.bos_token(), self.tokenizer.eos_token(), true)
+    }
+
+    /// Prompt token ids of a conversation.
+    pub fn encode_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        self.tokenizer.encode(&self.render_chat(messages)?)
+    }
+
+    /// A new sequence for `prompt`, checked against the limits.
+    pub fn new_sequence(&self, prompt: Vec<u32>, params: GenerationParams) -> Result<Sequence> {
+        params.validate()?;
+        let limit = self.llama.max_context();
+        if prompt.is_empty() {
+            return Err(ModelError::InvalidArgument("the prompt is empty".into()));
+        }
+        if prompt.len() >= limit {
+            return Err(ModelError::InvalidArgument(format!(
+                "prompt of {} tokens does not fit the context of {limit} tokens",
+                prompt.len()
+            )));
+        }
+        Ok(Sequence {
+            sampler: Sampler::new(params.sampling.clone()),
+            stop: StopMatcher::new(&params.stop),
+            cache: self.llama.new_cache(),
+            prompt_len: prompt.len(),
+            tokens: prompt,
+            params,
+            decoder: StreamDecoder::default(),
+            text: String::new(),
+            finish: None,
+        })
+    }
+
+    /// Generates an answer to `messages`, calling `on_delta` with each piece of text.
+    pub fn generate(
+        &self,
+        messages: &[ChatMessage],
+        params: &GenerationParams,
+        mut on_delta: impl FnMut(&str),
+    ) -> Result<GenerationOutput> {
+        let prompt = self.encode_chat(messages)?;
+        let mut seq = self.new_sequence(prompt, params.clone())?;
+        let started = Instant::now();
+        let mut first_token_at = None;
+        while seq.finish_reason().is_none() {
+            let logits = {
+                let (cache, tokens, want_logits) = seq.next_batch_item();
+                self.llama.forward(&mut [BatchItem { cache, tokens, want_logits }])?
+            };
+            if let Some(mut logits) = logits.into_iter().next() {
+                let step = seq.accept_logits(self, &mut logits);
+                first_token_at.get_or_insert_with(Instant::now);
+                if !step.delta.is_empty() {
+                    on_delta(&step.delta);
+                }
+            }
+        }
+        let first = first_token_at.unwrap_or(started);
+        Ok(seq.into_output(first - started, first.elapsed()))
+    }
+}
+
+/// The result of sampling one token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The token.
+    pub token: u32,
+    /// New text that may be shown (possibly empty: held for UTF-8 or a stop sequence).
+    pub delta: String,
+    /// Set when the sequence is finished.
+    pub finished: Option<FinishReason>,
+}
+
+/// One request's state: tokens so far, KV cache, sampler, and the text pipeline.
+pub struct Sequence {
+    tokens: Vec<u32>,
+    prompt_len: usize,
+    cache: KvCache,
+    params: GenerationParams,
+    sampler: Sampler,
+    decoder: StreamDecoder,
+    stop: StopMatcher,
+    text: String,
+    finish: Option<FinishReason>,
+}
+
+impl Sequence {
+    /// What the next forward pass needs from this sequence: its cache, the tokens not yet in it
+    /// (at most [`PREFILL_CHUNK`] prompt tokens, or the last sampled token), and whether those
+    /// reach the end of the sequence so that their logits are wanted.
+    pub fn next_batch_item(&mut self) -> (&mut KvCache, &[u32], bool) {
+        let start = self.cache.len();
+        let end = self.tokens.len().min(start + PREFILL_CHUNK);
+        (&mut self.cache, &self.tokens[start..end], end == self.tokens.len())
+    }
+
+    /// Why the sequence finished, if it has.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish
+    }
+
+    /// Tokens generated so far.
+    pub fn generated(&self) -> &[u32] {
+        &self.tokens[self.prompt_len..]
+    }
+
+    /// Samples the next token from the logits of the last position and advances the text.
+    pub fn accept_logits(&mut self, model: &TextModel, logits: &mut [f32]) -> Step {
+        let token = self.sampler.sample(logits, &self.tokens);
+        self.tokens.push(token);
+        let generated = self.tokens.len() - self.prompt_len;
+        let tokenizer = model.tokenizer();
+        let mut delta = String::new();
+        let mut stopped_on_sequence = false;
+        if tokenizer.is_end_of_generation(token) {
+            self.finish = Some(FinishReason::Stop);
+        } else {
+            let piece = self.decoder.push(tokenizer.token_bytes(token));
+            let out = self.stop.push(&piece);
+            delta = out.emit;
+            if out.stopped {
+                stopped_on_sequence = true;
+                self.finish = Some(FinishReason::Stop);
+            }
+        }
+        if self.finish.is_none()
+            && (generated >= self.params.max_tokens || self.tokens.len() >= model.llama().max_context())
+        {
+            self.finish = Some(FinishReason::Length);
+        }
+        // At the end, release text held back for UTF-8 or a possible stop sequence, unless a
+        // stop sequence matched: what follows it is not part of the answer.
+        if self.finish.is_some() && !stopped_on_sequence {
+            let out = self.stop.push(&self.decoder.flush());
+            delta.push_str(&out.emit);
+            if out.stopped {
+                self.finish = Some(FinishReason::Stop);
+            } else {
+                delta.push_str(&self.stop.flush());
+            }
+        }
+        self.text.push_str(&delta);
+        Step { token, delta, finished: self.finish }
+    }
+
+    /// The finished output.
+    pub fn into_output(self, prefill_time: Duration, decode_time: Duration) -> GenerationOutput {
+        let completion = self.tokens.len() - self.prompt_len;
+        GenerationOutput {
+            text: self.text,
+            token_ids: self.tokens[self.prompt_len..].to_vec(),
+            finish_reason: self.finish.unwrap_or(FinishReason::Length),
+            usage: Usage { prompt_tokens: self.prompt_len, completion_tokens: completion },
+            prefill_time,
+            decode_time,
+        }
+    }
+}

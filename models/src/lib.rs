@@ -1,0 +1,33 @@
+//! Wick's model layer: the built-in model catalog, fetching and verifying weights into the data
+//! directory, GGUF llama-family text generation (tokenizer and chat template read from the GGUF
+//! itself, seeded sampling, streamed UTF-8-safe deltas) and BERT sentence embeddings, all on
+//! candle.
+//!
+//! Determinism is part of the contract: the same model, messages, parameters and seed give the
+//! same token ids whatever else runs beside them. Every reduction in the forward pass has one
+//! fixed order (see `attention`), and sampling draws from a per-request RNG.
+//!
+//! This crate knows nothing about the network, gRPC, receipts or the ledger.
+
+pub mod attention;
+pub mod bert;
+pub mod catalog;
+pub mod chat_template;
+pub mod detokenizer;
+pub mod embed;
+pub mod error;
+pub mod fetch;
+pub mod generate;
+pub mod gguf_tokenizer;
+pub mod llama;
+pub mod sampling;
+pub mod stop;
+pub mod store;
+
+pub use catalog::{CatalogEntry, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, ModelKind};
+pub use embed::Embedder;
+pub use error::{ModelError, Result};
+pub use generate::{
+    ChatMessage, FinishReason, GenerationOutput, GenerationParams, Sequence, TextModel, Usage,
+};
+pub use store::{InstalledModel, ModelId, ModelStore};

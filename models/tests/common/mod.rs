@@ -1,0 +1,36 @@
+//! Shared set-up for tests that run the real default models: the store named by the environment
+//! (`WICK_HOME`), with the models fetched on first use, loaded once per test binary.
+
+#![allow(dead_code)]
+
+use std::sync::OnceLock;
+
+use wick_models::fetch::{FetchOptions, NoProgress};
+use wick_models::generate::LoadOptions;
+use wick_models::{
+    DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, Embedder, InstalledModel, ModelStore, TextModel,
+};
+
+pub fn installed(name: &str) -> InstalledModel {
+    let options = FetchOptions { verbose: false, ..FetchOptions::default() };
+    match ModelStore::from_env().ensure(name, &options, &NoProgress) {
+        Ok(m) => m,
+        Err(e) => panic!("the real model {name} is needed for this test: {e}"),
+    }
+}
+
+pub fn chat_model() -> &'static TextModel {
+    static MODEL: OnceLock<TextModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        TextModel::load(&installed(DEFAULT_CHAT_MODEL), &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("loading the chat model: {e}"))
+    })
+}
+
+pub fn embedder() -> &'static Embedder {
+    static MODEL: OnceLock<Embedder> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        Embedder::load(&installed(DEFAULT_EMBEDDING_MODEL))
+            .unwrap_or_else(|e| panic!("loading the embedder: {e}"))
+    })
+}

@@ -1,0 +1,311 @@
+//! Canonical signing bytes and ed25519 signatures for receipts, job tickets and capability
+//! records.
+//!
+//! Layout: the domain tag (length-prefixed), then each field in declaration order: integers as
+//! fixed-width little-endian, floats by their IEEE bits, byte strings and text as a u32 length
+//! then the bytes, repeated fields as a u32 count then the items. Two encoders that agree on this
+//! page agree byte for byte.
+
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sha2::{Digest, Sha256};
+
+use crate::v1::{
+    CapabilityRecord, JobTicket, Receipt, SamplingParams, SignedCapabilityRecord, SignedReceipt,
+};
+
+/// Domain tag of receipt signatures.
+pub const RECEIPT_TAG: &str = "wick.v1.Receipt";
+/// Domain tag of router countersignatures.
+pub const COUNTERSIGN_TAG: &str = "wick.v1.Countersign";
+/// Domain tag of job ticket signatures.
+pub const TICKET_TAG: &str = "wick.v1.JobTicket";
+/// Domain tag of capability record signatures.
+pub const CAPABILITY_TAG: &str = "wick.v1.CapabilityRecord";
+
+/// Why a signature check failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// A required field is absent.
+    #[error("missing field {0}")]
+    Missing(&'static str),
+    /// A key is not 32 bytes or not a valid point.
+    #[error("malformed public key in {0}")]
+    BadKey(&'static str),
+    /// A signature is not 64 bytes.
+    #[error("malformed signature in {0}")]
+    BadSignatureLength(&'static str),
+    /// The signature does not verify.
+    #[error("invalid signature on {0}")]
+    Invalid(&'static str),
+}
+
+/// Builds canonical bytes (see the module docs).
+#[derive(Debug, Clone)]
+pub struct CanonicalWriter(Vec<u8>);
+
+impl CanonicalWriter {
+    /// Starts with a domain tag.
+    pub fn new(tag: &str) -> Self {
+        let mut w = Self(Vec::with_capacity(256));
+        w.bytes(tag.as_bytes());
+        w
+    }
+
+    /// Appends a u32.
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    /// Appends a u64.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    /// Appends a u128.
+    pub fn u128(&mut self, v: u128) -> &mut Self {
+        self.0.extend_from_slice(&v.to_le_bytes());
+        self
+    }
+
+    /// Appends an f32 by its bits.
+    pub fn f32(&mut self, v: f32) -> &mut Self {
+        self.u32(v.to_bits())
+    }
+
+    /// Appends length-prefixed bytes.
+    pub fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.u32(v.len() as u32);
+        self.0.extend_from_slice(v);
+        self
+    }
+
+    /// Appends length-prefixed UTF-8.
+    pub fn str(&mut self, v: &str) -> &mut Self {
+        self.bytes(v.as_bytes())
+    }
+
+    /// The bytes.
+    pub fn finish(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+fn sampling(w: &mut CanonicalWriter, p: Option<&SamplingParams>) {
+    let d = SamplingParams::default();
+    let p = p.unwrap_or(&d);
+    w.f32(p.temperature).f32(p.top_p).u32(p.top_k).f32(p.repetition_penalty).u64(p.seed).u32(p.max_tokens);
+    w.u32(p.stop.len() as u32);
+    for s in &p.stop {
+        w.str(s);
+    }
+}
+
+/// Bytes a worker signs for a receipt.
+pub fn receipt_bytes(r: &Receipt) -> Vec<u8> {
+    let mut w = CanonicalWriter::new(RECEIPT_TAG);
+    w.bytes(&r.job_hash).bytes(&r.model_id).bytes(&r.output_hash);
+    w.u32(r.tokens_in).u32(r.tokens_out).u64(r.started_unix_ms).u64(r.finished_unix_ms);
+    w.bytes(&r.worker_public_key);
+    w.finish()
+}
+
+/// Bytes a router signs to countersign a worker-signed receipt.
+pub fn countersign_bytes(r: &Receipt, worker_signature: &[u8]) -> Vec<u8> {
+    let mut w = CanonicalWriter::new(COUNTERSIGN_TAG);
+    w.bytes(&receipt_bytes(r)).bytes(worker_signature);
+    w.finish()
+}
+
+/// Bytes a router signs for a job ticket (every field but the signature).
+pub fn ticket_bytes(t: &JobTicket) -> Vec<u8> {
+    let mut w = CanonicalWriter::new(TICKET_TAG);
+    w.bytes(&t.job_id).bytes(&t.request_hash).bytes(&t.model_id);
+    sampling(&mut w, t.params.as_ref());
+    w.u64(t.deadline_unix_ms).bytes(&t.router_public_key);
+    w.finish()
+}
+
+/// Bytes a worker signs for its capability record.
+pub fn capability_bytes(c: &CapabilityRecord) -> Vec<u8> {
+    let mut w = CanonicalWriter::new(CAPABILITY_TAG);
+    w.bytes(&c.worker_public_key).str(&c.peer_id).str(&c.grpc_endpoint);
+    w.u32(c.models.len() as u32);
+    for m in &c.models {
+        w.str(&m.name).str(&m.id).str(&m.kind);
+    }
+    w.u32(c.free_slots).u32(c.queue_depth).f32(c.tokens_per_second).u64(c.price_per_1k_tokens);
+    w.str(&c.version).u64(c.issued_unix_ms).u64(c.expires_unix_ms).u64(c.sequence);
+    w.finish()
+}
+
+/// sha256 of the output token ids, each as u32 little-endian.
+pub fn output_hash(tokens: &[u32]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for t in tokens {
+        h.update(t.to_le_bytes());
+    }
+    h.finalize().into()
+}
+
+/// sha256 of a ticket's signing bytes: the job hash receipts refer to.
+pub fn ticket_hash(t: &JobTicket) -> [u8; 32] {
+    Sha256::digest(ticket_bytes(t)).into()
+}
+
+fn key(bytes: &[u8], what: &'static str) -> Result<VerifyingKey, SignatureError> {
+    let arr: [u8; 32] = bytes.try_into().map_err(|_| SignatureError::BadKey(what))?;
+    VerifyingKey::from_bytes(&arr).map_err(|_| SignatureError::BadKey(what))
+}
+
+fn signature(bytes: &[u8], what: &'static str) -> Result<Signature, SignatureError> {
+    let arr: [u8; 64] = bytes.try_into().map_err(|_| SignatureError::BadSignatureLength(what))?;
+    Ok(Signature::from_bytes(&arr))
+}
+
+/// Verifies `sig` by the key `public_key` over `msg`.
+pub fn verify(public_key: &[u8], msg: &[u8], sig: &[u8], what: &'static str) -> Result<(), SignatureError> {
+    key(public_key, what)?.verify(msg, &signature(sig, what)?).map_err(|_| SignatureError::Invalid(what))
+}
+
+/// Signs a receipt with the worker's key (which must match `worker_public_key`).
+pub fn sign_receipt(key: &SigningKey, mut receipt: Receipt) -> SignedReceipt {
+    receipt.worker_public_key = key.verifying_key().to_bytes().to_vec();
+    let sig = key.sign(&receipt_bytes(&receipt));
+    SignedReceipt {
+        receipt: Some(receipt),
+        worker_signature: sig.to_bytes().to_vec(),
+        router_public_key: Vec::new(),
+        router_signature: Vec::new(),
+    }
+}
+
+/// Checks the worker's signature of a receipt against the key the receipt names.
+pub fn verify_receipt(signed: &SignedReceipt) -> Result<(), SignatureError> {
+    let r = signed.receipt.as_ref().ok_or(SignatureError::Missing("receipt"))?;
+    verify(&r.worker_public_key, &receipt_bytes(r), &signed.worker_signature, "receipt")
+}
+
+/// Adds a router's countersignature after checking the worker's.
+pub fn countersign(key: &SigningKey, signed: &mut SignedReceipt) -> Result<(), SignatureError> {
+    verify_receipt(signed)?;
+    let r = signed.receipt.as_ref().ok_or(SignatureError::Missing("receipt"))?;
+    let sig = key.sign(&countersign_bytes(r, &signed.worker_signature));
+    signed.router_public_key = key.verifying_key().to_bytes().to_vec();
+    signed.router_signature = sig.to_bytes().to_vec();
+    Ok(())
+}
+
+/// Checks both the worker's signature and the router's countersignature.
+pub fn verify_countersigned(signed: &SignedReceipt) -> Result<(), SignatureError> {
+    verify_receipt(signed)?;
+    let r = signed.receipt.as_ref().ok_or(SignatureError::Missing("receipt"))?;
+    if signed.router_public_key.is_empty() {
+        return Err(SignatureError::Missing("router_public_key"));
+    }
+    verify(
+        &signed.router_public_key,
+        &countersign_bytes(r, &signed.worker_signature),
+        &signed.router_signature,
+        "countersignature",
+    )
+}
+
+/// Signs a job ticket in place with the router's key.
+pub fn sign_ticket(key: &SigningKey, ticket: &mut JobTicket) {
+    ticket.router_public_key = key.verifying_key().to_bytes().to_vec();
+    ticket.signature = key.sign(&ticket_bytes(ticket)).to_bytes().to_vec();
+}
+
+/// Checks a ticket's signature against the router key it names.
+pub fn verify_ticket(ticket: &JobTicket) -> Result<(), SignatureError> {
+    verify(&ticket.router_public_key, &ticket_bytes(ticket), &ticket.signature, "ticket")
+}
+
+/// Signs a capability record with the worker's key.
+pub fn sign_capability(key: &SigningKey, mut record: CapabilityRecord) -> SignedCapabilityRecord {
+    record.worker_public_key = key.verifying_key().to_bytes().to_vec();
+    let signature = key.sign(&capability_bytes(&record)).to_bytes().to_vec();
+    SignedCapabilityRecord { record: Some(record), signature }
+}
+
+/// Checks a capability record's signature against the key it names.
+pub fn verify_capability(signed: &SignedCapabilityRecord) -> Result<&CapabilityRecord, SignatureError> {
+    let r = signed.record.as_ref().ok_or(SignatureError::Missing("record"))?;
+    verify(&r.worker_public_key, &capability_bytes(r), &signed.signature, "capability record")?;
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u8) -> SigningKey {
+        SigningKey::from_bytes(&[seed; 32])
+    }
+
+    fn receipt() -> Receipt {
+        Receipt {
+            job_hash: vec![1; 32],
+            model_id: vec![2; 32],
+            output_hash: output_hash(&[5, 6, 7]).to_vec(),
+            tokens_in: 10,
+            tokens_out: 3,
+            started_unix_ms: 1_000,
+            finished_unix_ms: 2_000,
+            worker_public_key: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn receipt_verifies_and_any_field_change_breaks_it() {
+        let signed = sign_receipt(&key(1), receipt());
+        assert_eq!(verify_receipt(&signed), Ok(()));
+        let mutations: [fn(&mut Receipt); 8] = [
+            (|r: &mut Receipt| r.job_hash[0] ^= 1),
+            (|r: &mut Receipt| r.model_id[31] ^= 1),
+            (|r: &mut Receipt| r.output_hash[3] ^= 1),
+            (|r: &mut Receipt| r.tokens_in += 1),
+            (|r: &mut Receipt| r.tokens_out -= 1),
+            (|r: &mut Receipt| r.started_unix_ms += 1),
+            (|r: &mut Receipt| r.finished_unix_ms += 1),
+            (|r: &mut Receipt| r.worker_public_key = key(2).verifying_key().to_bytes().to_vec()),
+        ];
+        for m in mutations {
+            let mut bad = signed.clone();
+            if let Some(r) = bad.receipt.as_mut() {
+                m(r);
+            }
+            assert!(verify_receipt(&bad).is_err());
+        }
+    }
+
+    #[test]
+    fn countersignature_covers_the_worker_signature() {
+        let mut signed = sign_receipt(&key(1), receipt());
+        countersign(&key(9), &mut signed).expect("countersign");
+        assert_eq!(verify_countersigned(&signed), Ok(()));
+        signed.router_signature[0] ^= 1;
+        assert_eq!(verify_countersigned(&signed), Err(SignatureError::Invalid("countersignature")));
+    }
+
+    #[test]
+    fn tickets_and_capabilities_verify() {
+        let mut t = JobTicket { job_id: vec![3; 16], deadline_unix_ms: 99, ..Default::default() };
+        sign_ticket(&key(4), &mut t);
+        assert_eq!(verify_ticket(&t), Ok(()));
+        t.deadline_unix_ms += 1;
+        assert!(verify_ticket(&t).is_err());
+        let c = sign_capability(
+            &key(5),
+            CapabilityRecord { grpc_endpoint: "http://x".into(), ..Default::default() },
+        );
+        assert!(verify_capability(&c).is_ok());
+    }
+
+    #[test]
+    fn domain_tags_separate_messages() {
+        assert_ne!(receipt_bytes(&Receipt::default()), countersign_bytes(&Receipt::default(), &[]));
+    }
+}
