@@ -5,6 +5,7 @@ mod embed;
 mod generate;
 mod models;
 mod progress;
+mod worker;
 
 use clap::{Parser, Subcommand};
 
@@ -48,6 +49,8 @@ enum Command {
     /// List and fetch models.
     #[command(subcommand)]
     Models(models::ModelsCommand),
+    /// Run a worker node: serve models over gRPC to routers.
+    Worker(worker::WorkerArgs),
     /// Measure performance against reference implementations.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -71,6 +74,7 @@ fn main() {
         Command::Embed(args) => embed::run(&cli.global, args),
         Command::Models(cmd) => models::run(&cli.global, cmd),
         Command::Bench(cmd) => bench::run(&cli.global, cmd),
+        Command::Worker(args) => worker::run(&cli.global, args),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -314,6 +314,38 @@ impl Sequence {
     /// Samples the next token from the logits of the last position and advances the text.
     pub fn accept_logits(&mut self, model: &TextModel, logits: &mut [f32]) -> Step {
         let token = self.sampler.sample(logits, &self.tokens);
+        self.push_token(model, token)
+    }
+
+    /// Replays tokens that an earlier run of this same request already produced (failover): they
+    /// advance the RNG, the text pipeline and the token list exactly as sampling them did, so the
+    /// continuation is the one the earlier run would have produced. Their text is not returned:
+    /// whoever asked already has it.
+    pub fn replay(&mut self, model: &TextModel, tokens: &[u32]) -> Result<()> {
+        for (i, &token) in tokens.iter().enumerate() {
+            if token as usize >= model.tokenizer().vocab_size() {
+                return Err(ModelError::InvalidArgument(format!(
+                    "resume token {token} is outside the vocabulary"
+                )));
+            }
+            self.sampler.skip_draw();
+            if self.push_token(model, token).finished.is_some() && i + 1 < tokens.len() {
+                return Err(ModelError::InvalidArgument(format!(
+                    "the generation already ends after {} of the {} resume tokens",
+                    i + 1,
+                    tokens.len()
+                )));
+            }
+        }
+        if self.finish.is_some() {
+            return Err(ModelError::InvalidArgument(
+                "the resume tokens already complete the generation".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn push_token(&mut self, model: &TextModel, token: u32) -> Step {
         self.tokens.push(token);
         let generated = self.tokens.len() - self.prompt_len;
         let tokenizer = model.tokenizer();

@@ -45,6 +45,14 @@ impl Sampler {
         Self { params, rng, candidates: Vec::new() }
     }
 
+    /// Advances the RNG exactly as one call of [`Sampler::sample`] does, without choosing: for
+    /// replaying tokens that were sampled before.
+    pub fn skip_draw(&mut self) {
+        if self.params.temperature >= GREEDY_BELOW {
+            let _: f64 = self.rng.random();
+        }
+    }
+
     /// Picks the next token. `history` is the sequence so far (prompt and output); `logits` is
     /// modified in place.
     pub fn sample(&mut self, logits: &mut [f32], history: &[u32]) -> u32 {

@@ -138,3 +138,27 @@ fn bad_parameters_are_rejected_with_the_limit() {
     let err = model.generate(&[ChatMessage::user(long)], &greedy(5), |_| {}).err().map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.contains("does not fit the context")));
 }
+
+#[test]
+fn resumed_sequence_continues_exactly() {
+    use wick_models::llama::BatchItem;
+    let model = common::chat_model();
+    let prompt = model.encode_chat(&[ChatMessage::user("Tell me about volcanoes.")]).expect("encode");
+    let full = ask("Tell me about volcanoes.", &seeded(11));
+    assert!(full.token_ids.len() > 20, "needs a long enough answer");
+    let cut = 13;
+    let mut seq = model.new_sequence(prompt, seeded(11)).expect("sequence");
+    seq.replay(model, &full.token_ids[..cut]).expect("replay");
+    let mut rest = String::new();
+    while seq.finish_reason().is_none() {
+        let (cache, tokens, want_logits) = seq.next_batch_item();
+        let logits = model.llama().forward(&mut [BatchItem { cache, tokens, want_logits }]).expect("fwd");
+        if let Some(mut l) = logits.into_iter().next() {
+            rest.push_str(&seq.accept_logits(model, &mut l).delta);
+        }
+    }
+    assert_eq!(seq.generated(), &full.token_ids[..]);
+    let sent = model.tokenizer().decode(&full.token_ids[..cut]);
+    assert!(full.text.starts_with(&sent[..sent.len().saturating_sub(4)]));
+    assert!(full.text.ends_with(&rest), "the continuation's text is the tail of the full text");
+}

@@ -10,7 +10,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::v1::{
-    CapabilityRecord, JobTicket, Receipt, SamplingParams, SignedCapabilityRecord, SignedReceipt,
+    CapabilityRecord, ChatMessage, JobTicket, Receipt, SamplingParams, SignedCapabilityRecord, SignedReceipt,
 };
 
 /// Domain tag of receipt signatures.
@@ -19,6 +19,8 @@ pub const RECEIPT_TAG: &str = "wick.v1.Receipt";
 pub const COUNTERSIGN_TAG: &str = "wick.v1.Countersign";
 /// Domain tag of job ticket signatures.
 pub const TICKET_TAG: &str = "wick.v1.JobTicket";
+/// Domain tag of request hashes.
+pub const REQUEST_TAG: &str = "wick.v1.Request";
 /// Domain tag of capability record signatures.
 pub const CAPABILITY_TAG: &str = "wick.v1.CapabilityRecord";
 
@@ -95,7 +97,11 @@ impl CanonicalWriter {
 fn sampling(w: &mut CanonicalWriter, p: Option<&SamplingParams>) {
     let d = SamplingParams::default();
     let p = p.unwrap_or(&d);
-    w.f32(p.temperature).f32(p.top_p).u32(p.top_k).f32(p.repetition_penalty).u64(p.seed).u32(p.max_tokens);
+    w.f32(p.temperature).f32(p.top_p).u32(p.top_k).f32(p.repetition_penalty).u64(p.seed);
+    match p.max_tokens {
+        Some(m) => w.u32(1).u32(m),
+        None => w.u32(0),
+    };
     w.u32(p.stop.len() as u32);
     for s in &p.stop {
         w.str(s);
@@ -138,6 +144,18 @@ pub fn capability_bytes(c: &CapabilityRecord) -> Vec<u8> {
     w.u32(c.free_slots).u32(c.queue_depth).f32(c.tokens_per_second).u64(c.price_per_1k_tokens);
     w.str(&c.version).u64(c.issued_unix_ms).u64(c.expires_unix_ms).u64(c.sequence);
     w.finish()
+}
+
+/// sha256 of a generation request's canonical bytes (model id, messages, parameters): what a
+/// ticket's `request_hash` holds and, for calls without a ticket, a receipt's `job_hash`.
+pub fn request_hash(model_id: &str, messages: &[ChatMessage], params: Option<&SamplingParams>) -> [u8; 32] {
+    let mut w = CanonicalWriter::new(REQUEST_TAG);
+    w.str(model_id).u32(messages.len() as u32);
+    for m in messages {
+        w.str(&m.role).str(&m.content);
+    }
+    sampling(&mut w, params);
+    Sha256::digest(w.finish()).into()
 }
 
 /// sha256 of the output token ids, each as u32 little-endian.

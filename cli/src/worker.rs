@@ -1,0 +1,136 @@
+//! `wick worker`: serve models to routers.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use wick_worker::{Worker, WorkerConfig};
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    /// TOML config file; flags and environment variables override it.
+    #[arg(long, env = "WICK_WORKER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Model to serve (repeatable). Default: the default chat and embedding models.
+    #[arg(long = "model", env = "WICK_WORKER_MODELS", value_delimiter = ',')]
+    models: Vec<String>,
+    /// gRPC listen address (port 0 picks a free port).
+    #[arg(long, env = "WICK_WORKER_GRPC")]
+    grpc: Option<SocketAddr>,
+    /// Address routers should dial, if not http://<grpc>.
+    #[arg(long, env = "WICK_WORKER_ADVERTISE")]
+    advertise: Option<String>,
+    /// Prometheus /metrics listen address.
+    #[arg(long, env = "WICK_WORKER_METRICS")]
+    metrics: Option<SocketAddr>,
+    /// libp2p listen multiaddr (repeatable).
+    #[arg(long, env = "WICK_WORKER_P2P", value_delimiter = ',')]
+    p2p: Vec<String>,
+    /// libp2p bootstrap peer multiaddr (repeatable).
+    #[arg(long, env = "WICK_WORKER_BOOTSTRAP", value_delimiter = ',')]
+    bootstrap: Vec<String>,
+    /// Sequences decoded together.
+    #[arg(long, env = "WICK_WORKER_MAX_BATCH")]
+    max_batch: Option<usize>,
+    /// Waiting jobs before RESOURCE_EXHAUSTED.
+    #[arg(long, env = "WICK_WORKER_MAX_QUEUE")]
+    max_queue: Option<usize>,
+    /// Longest sequence (prompt + output) in tokens.
+    #[arg(long, env = "WICK_WORKER_MAX_CONTEXT")]
+    max_context: Option<usize>,
+    /// Largest max_tokens a request may ask for.
+    #[arg(long, env = "WICK_WORKER_MAX_TOKENS_LIMIT")]
+    max_tokens_limit: Option<usize>,
+    /// Test-only: sign receipts over corrupted outputs, to exercise audits.
+    #[arg(long, hide = true)]
+    corrupt_outputs: bool,
+}
+
+impl WorkerArgs {
+    fn into_config(self, global: &GlobalArgs) -> anyhow::Result<WorkerConfig> {
+        let mut c = match &self.config {
+            Some(path) => WorkerConfig::from_toml_file(path).map_err(anyhow::Error::msg)?,
+            None => WorkerConfig::default(),
+        };
+        if let Some(home) = &global.home {
+            c.home = home.clone();
+        }
+        if !self.models.is_empty() {
+            c.models = self.models;
+        }
+        c.grpc = self.grpc.unwrap_or(c.grpc);
+        c.advertise = self.advertise.or(c.advertise);
+        c.metrics = self.metrics.or(c.metrics);
+        if !self.p2p.is_empty() {
+            c.p2p = self.p2p;
+        }
+        if !self.bootstrap.is_empty() {
+            c.bootstrap = self.bootstrap;
+        }
+        c.max_batch = self.max_batch.unwrap_or(c.max_batch);
+        c.max_queue = self.max_queue.unwrap_or(c.max_queue);
+        c.max_context = self.max_context.unwrap_or(c.max_context);
+        c.max_tokens_limit = self.max_tokens_limit.unwrap_or(c.max_tokens_limit);
+        c.corrupt_outputs |= self.corrupt_outputs;
+        Ok(c)
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
+    let config = args.into_config(global)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let worker = Worker::start(config, shutdown.clone()).await.context("while starting the worker")?;
+        let ready = serde_json::json!({
+            "event": "ready",
+            "role": "worker",
+            "grpc": format!("http://{}", worker.grpc_addr),
+            "metrics": worker.metrics_addr.map(|a| format!("http://{a}/metrics")),
+            "public_key": hex_key(&worker.key),
+        });
+        println!("{ready}");
+        tracing::info!(grpc = %worker.grpc_addr, "worker ready");
+        wait_for_signal().await;
+        eprintln!("shutting down: finishing in-flight requests (Ctrl-C again to force)");
+        shutdown.cancel();
+        tokio::select! {
+            () = worker.wait() => {}
+            () = wait_for_signal() => eprintln!("forced shutdown"),
+            () = tokio::time::sleep(Duration::from_secs(60)) => eprintln!("in-flight requests did not finish in 60 s"),
+        }
+        Ok(())
+    })
+}
+
+fn hex_key(key: &ed25519_dalek::SigningKey) -> String {
+    key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

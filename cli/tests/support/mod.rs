@@ -1,0 +1,140 @@
+//! Test support: start real `wick` processes on loopback and talk to them.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use wick_proto::v1::inference_client::InferenceClient;
+use wick_proto::v1::{ChatMessage, GenerateRequest, SamplingParams, generate_response};
+
+/// A `wick` child process, killed when dropped.
+pub struct Node {
+    pub child: Child,
+    pub ready: serde_json::Value,
+    pub log: tempfile::NamedTempFile,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    /// Starts `wick ARGS` and waits (bounded) for its JSON ready line on stdout.
+    pub fn start(args: &[&str]) -> Node {
+        let log = tempfile::NamedTempFile::new().expect("log file");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wick"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log.reopen().expect("log"))
+            .spawn()
+            .expect("spawn wick");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && v["event"] == "ready"
+                {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(ready) => Node { child, ready, log },
+            Err(_) => {
+                let _ = child.kill();
+                let log_text = std::fs::read_to_string(log.path()).unwrap_or_default();
+                panic!("wick {args:?} did not become ready:\n{log_text}");
+            }
+        }
+    }
+
+    /// A worker on ephemeral ports.
+    pub fn worker(extra: &[&str]) -> Node {
+        let mut args = vec!["worker", "--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        Node::start(&args)
+    }
+
+    pub fn grpc(&self) -> String {
+        self.ready["grpc"].as_str().expect("grpc endpoint").to_string()
+    }
+
+    pub fn metrics_url(&self) -> String {
+        self.ready["metrics"].as_str().expect("metrics endpoint").to_string()
+    }
+
+    pub fn public_key(&self) -> Vec<u8> {
+        hex_decode(self.ready["public_key"].as_str().expect("public key"))
+    }
+
+    pub async fn client(&self) -> InferenceClient<tonic::transport::Channel> {
+        InferenceClient::connect(self.grpc()).await.expect("connect")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+pub fn hex_decode(s: &str) -> Vec<u8> {
+    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
+}
+
+/// A chat request for `prompt`.
+pub fn chat(prompt: &str, max_tokens: u32, temperature: f32, seed: u64) -> GenerateRequest {
+    GenerateRequest {
+        model: "smollm2-135m-instruct".into(),
+        messages: vec![ChatMessage { role: "user".into(), content: prompt.into() }],
+        params: Some(SamplingParams {
+            temperature,
+            seed,
+            max_tokens: Some(max_tokens),
+            ..Default::default()
+        }),
+        ticket: None,
+        resume_tokens: Vec::new(),
+    }
+}
+
+/// What a whole stream delivered.
+#[derive(Debug, Clone)]
+pub struct Streamed {
+    pub text: String,
+    pub tokens: Vec<u32>,
+    pub done: Option<wick_proto::v1::GenerateDone>,
+}
+
+/// Runs a generation to the end.
+pub async fn generate(
+    client: &mut InferenceClient<tonic::transport::Channel>,
+    req: GenerateRequest,
+) -> Result<Streamed, tonic::Status> {
+    let mut stream = client.generate(req).await?.into_inner();
+    let mut out = Streamed { text: String::new(), tokens: Vec::new(), done: None };
+    while let Some(msg) = stream.message().await? {
+        match msg.event {
+            Some(generate_response::Event::Delta(d)) => {
+                out.text.push_str(&d.text);
+                out.tokens.extend(d.token_ids);
+            }
+            Some(generate_response::Event::Done(d)) => out.done = Some(d),
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Reads one metric's value from a Prometheus text page.
+pub fn metric(page: &str, name: &str) -> Option<f64> {
+    page.lines()
+        .find(|l| l.starts_with(name) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}

@@ -1,0 +1,220 @@
+//! A real `wick worker` process, driven over gRPC on loopback.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{Node, chat, generate, metric};
+use tonic::Code;
+use wick_proto::signing;
+use wick_proto::v1::{EmbedRequest, ListModelsRequest};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_a_generation_with_a_verifiable_receipt() {
+    let worker = Node::worker(&[]);
+    let mut client = worker.client().await;
+    let out =
+        generate(&mut client, chat("What is the capital of France?", 48, 0.0, 0)).await.expect("generate");
+    assert!(out.text.contains("Paris"), "{}", out.text);
+    let done = out.done.expect("final message");
+    assert_eq!(done.finish_reason, wick_proto::v1::FinishReason::Stop as i32);
+    let usage = done.usage.expect("usage");
+    assert_eq!(usage.completion_tokens as usize, out.tokens.len());
+    let signed = done.receipt.expect("receipt");
+    signing::verify_receipt(&signed).expect("receipt verifies");
+    let receipt = signed.receipt.as_ref().expect("receipt body");
+    assert_eq!(receipt.worker_public_key, worker.public_key(), "signed by this worker's key");
+    assert_eq!(receipt.output_hash, signing::output_hash(&out.tokens));
+    assert_eq!(receipt.tokens_out as usize, out.tokens.len());
+    let mut tampered = signed.clone();
+    if let Some(r) = tampered.receipt.as_mut() {
+        r.tokens_out += 1;
+    }
+    assert!(signing::verify_receipt(&tampered).is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embeds_lists_models_and_reports_health() {
+    let worker = Node::worker(&[]);
+    let mut client = worker.client().await;
+    let req = EmbedRequest {
+        model: "minilm-l6-v2".into(),
+        inputs: vec!["hello".into(), "world".into()],
+        ticket: None,
+    };
+    let resp = client.embed(req).await.expect("embed").into_inner();
+    assert_eq!(resp.embeddings.len(), 2);
+    assert_eq!(resp.embeddings[0].values.len(), 384);
+    signing::verify_receipt(&resp.receipt.expect("receipt")).expect("verifies");
+
+    let models = client.list_models(ListModelsRequest {}).await.expect("list").into_inner().models;
+    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["smollm2-135m-instruct", "minilm-l6-v2"]);
+    assert_eq!(models[0].id.len(), 64);
+
+    let channel =
+        tonic::transport::Channel::from_shared(worker.grpc()).expect("uri").connect().await.expect("ch");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest { service: "wick.v1.Inference".into() })
+        .await
+        .expect("health")
+        .into_inner();
+    assert_eq!(status.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batching_does_not_change_outputs() {
+    let worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    const PROMPTS: [&str; 8] = [
+        "Hi!",
+        "What is the capital of France?",
+        "Write one sentence about the ocean and the creatures that live in its deepest parts.",
+        "List three prime numbers.",
+        "Why is the sky blue? Answer briefly.",
+        "Translate 'good morning' into Spanish.",
+        "Name a famous painter from the Netherlands and one of their works.",
+        "2+2=",
+    ];
+    // Greedy for even prompts, seeded sampling for odd ones.
+    let request = |i: usize| {
+        let (t, seed) = if i.is_multiple_of(2) { (0.0, 0) } else { (0.8, 100 + i as u64) };
+        chat(PROMPTS[i], 24, t, seed)
+    };
+    let mut client = worker.client().await;
+    let mut alone = Vec::new();
+    for i in 0..PROMPTS.len() {
+        alone.push(generate(&mut client, request(i)).await.expect("alone").tokens);
+    }
+    let handles: Vec<_> = (0..PROMPTS.len())
+        .map(|i| {
+            let mut c = client.clone();
+            tokio::spawn(async move { generate(&mut c, request(i)).await.map(|s| s.tokens) })
+        })
+        .collect();
+    for (i, h) in handles.into_iter().enumerate() {
+        let batched = h.await.expect("join").expect("batched");
+        assert_eq!(batched, alone[i], "prompt {i} changed when batched");
+    }
+    let page = reqwest::get(worker.metrics_url()).await.expect("metrics").text().await.expect("text");
+    let max_batch_seen = page
+        .lines()
+        .filter(|l| l.starts_with("wick_batch_size_bucket{le=\"4.0\"}"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .next();
+    let total = metric(&page, "wick_batch_size_count").unwrap_or(0.0);
+    assert!(max_batch_seen.is_some_and(|le4| le4 < total), "some steps ran more than 4 sequences:\n{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_queue_answers_resource_exhausted() {
+    let worker = Node::worker(&["--model", "smollm2-135m-instruct", "--max-batch", "1", "--max-queue", "1"]);
+    let client = worker.client().await;
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let mut c = client.clone();
+            tokio::spawn(async move { generate(&mut c, chat("Count to fifty.", 64, 0.0, 0)).await })
+        })
+        .collect();
+    let mut exhausted = 0;
+    let mut ok = 0;
+    for h in handles {
+        match h.await.expect("join") {
+            Ok(_) => ok += 1,
+            Err(s) if s.code() == Code::ResourceExhausted => {
+                assert!(s.message().contains("queue is full"), "{}", s.message());
+                exhausted += 1;
+            }
+            Err(s) => panic!("unexpected status {s:?}"),
+        }
+    }
+    assert!(exhausted >= 1 && ok >= 1, "ok {ok}, exhausted {exhausted}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_stream_frees_its_slot() {
+    let worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let mut client = worker.client().await;
+    let mut stream = client
+        .generate(chat("Write a very long essay about rivers.", 1000, 0.0, 0))
+        .await
+        .expect("start")
+        .into_inner();
+    for _ in 0..3 {
+        stream.message().await.expect("message").expect("delta");
+    }
+    let page = reqwest::get(worker.metrics_url()).await.expect("metrics").text().await.expect("text");
+    assert_eq!(metric(&page, "wick_num_requests_running"), Some(1.0));
+    drop(stream);
+    let started = Instant::now();
+    loop {
+        let page = reqwest::get(worker.metrics_url()).await.expect("metrics").text().await.expect("text");
+        if metric(&page, "wick_num_requests_running") == Some(0.0) {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "slot not freed:\n{page}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_precise_status_codes() {
+    let worker = Node::worker(&[]);
+    let mut client = worker.client().await;
+    let expect = |r: Result<support::Streamed, tonic::Status>, code: Code, needle: &str| {
+        let s = r.expect_err("must fail");
+        assert_eq!(s.code(), code, "{s:?}");
+        assert!(s.message().contains(needle), "{} lacks {needle}", s.message());
+    };
+    let mut unknown = chat("hi", 5, 0.0, 0);
+    unknown.model = "gpt-9".into();
+    expect(
+        generate(&mut client, unknown).await,
+        Code::NotFound,
+        "served: smollm2-135m-instruct, minilm-l6-v2",
+    );
+    let mut empty = chat("hi", 5, 0.0, 0);
+    empty.messages.clear();
+    expect(generate(&mut client, empty).await, Code::InvalidArgument, "messages must not be empty");
+    expect(
+        generate(&mut client, chat("hi", 0, 0.0, 0)).await,
+        Code::InvalidArgument,
+        "max_tokens must be at least 1",
+    );
+    expect(generate(&mut client, chat("hi", 100_000, 0.0, 0)).await, Code::InvalidArgument, "limit of 2048");
+    expect(generate(&mut client, chat("hi", 5, 3.0, 0)).await, Code::InvalidArgument, "temperature");
+    let long = "lorem ipsum ".repeat(3000);
+    expect(
+        generate(&mut client, chat(&long, 5, 0.0, 0)).await,
+        Code::InvalidArgument,
+        "does not fit the context",
+    );
+    let mut role = chat("hi", 5, 0.0, 0);
+    role.messages[0].role = "wizard".into();
+    expect(generate(&mut client, role).await, Code::InvalidArgument, "role `wizard`");
+    // The worker still serves good requests afterwards.
+    let ok =
+        generate(&mut client, chat("What is the capital of France?", 16, 0.0, 0)).await.expect("still fine");
+    assert!(ok.text.contains("Paris"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_in_flight_streams_finish() {
+    let mut worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let mut client = worker.client().await;
+    let mut stream =
+        client.generate(chat("Describe a forest.", 40, 0.0, 0)).await.expect("start").into_inner();
+    stream.message().await.expect("message").expect("first delta");
+    let pid = worker.child.id().to_string();
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(killed.success());
+    let mut done = false;
+    while let Some(msg) = stream.message().await.expect("stream continues") {
+        if let Some(wick_proto::v1::generate_response::Event::Done(_)) = msg.event {
+            done = true;
+        }
+    }
+    assert!(done, "the in-flight stream finished with its final message");
+    let status = worker.child.wait().expect("exit");
+    assert!(status.success(), "clean exit: {status:?}\n{}", worker.log());
+}

@@ -1,0 +1,80 @@
+//! Worker configuration: a TOML file, overridden by flags and environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Everything a worker needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Data directory (models and the node key).
+    pub home: PathBuf,
+    /// Catalog names of the models to serve (chat and embedding).
+    pub models: Vec<String>,
+    /// gRPC listen address (port 0 picks a free port).
+    pub grpc: SocketAddr,
+    /// Address other nodes should use to reach the gRPC server; default `http://<grpc>`.
+    pub advertise: Option<String>,
+    /// Prometheus `/metrics` listen address.
+    pub metrics: Option<SocketAddr>,
+    /// libp2p listen addresses.
+    pub p2p: Vec<String>,
+    /// libp2p bootstrap peers.
+    pub bootstrap: Vec<String>,
+    /// Sequences decoded together.
+    pub max_batch: usize,
+    /// Jobs waiting for a slot before new ones get RESOURCE_EXHAUSTED.
+    pub max_queue: usize,
+    /// Longest sequence (prompt + output) in tokens.
+    pub max_context: usize,
+    /// Largest `max_tokens` a request may ask for.
+    pub max_tokens_limit: usize,
+    /// `max_tokens` when a request sets none.
+    pub default_max_tokens: usize,
+    /// Price advertised in the capability record, per 1000 tokens, in the ledger's smallest unit.
+    pub price_per_1k_tokens: u64,
+    /// Seconds between capability record publications.
+    pub announce_interval_secs: u64,
+    /// Test-only: sign receipts over corrupted outputs (to exercise audits).
+    pub corrupt_outputs: bool,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            home: wick_models::ModelStore::from_env().home().to_path_buf(),
+            models: vec![
+                wick_models::DEFAULT_CHAT_MODEL.to_string(),
+                wick_models::DEFAULT_EMBEDDING_MODEL.to_string(),
+            ],
+            grpc: ([127, 0, 0, 1], 7001).into(),
+            advertise: None,
+            metrics: None,
+            p2p: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            bootstrap: Vec::new(),
+            max_batch: 8,
+            max_queue: 64,
+            max_context: 4096,
+            max_tokens_limit: 2048,
+            default_max_tokens: 256,
+            price_per_1k_tokens: 10,
+            announce_interval_secs: 2,
+            corrupt_outputs: false,
+        }
+    }
+}
+
+impl WorkerConfig {
+    /// Reads a TOML file; missing keys keep their defaults.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Where the node key lives.
+    pub fn key_path(&self) -> PathBuf {
+        self.home.join("keys").join("worker.pem")
+    }
+}

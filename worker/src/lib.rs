@@ -1,0 +1,17 @@
+//! The Wick worker node: loads models, runs them in a continuous-batching engine on dedicated
+//! threads, serves `wick.v1.Inference` over gRPC (with health and reflection), signs a receipt
+//! for every finished job and exposes Prometheus metrics.
+//!
+//! It knows the models (`wick-models`) and the wire protocol (`wick-proto`); it never imports
+//! the router or the ledger.
+
+pub mod config;
+pub mod engine;
+pub mod identity;
+pub mod metrics;
+pub mod node;
+pub mod receipt;
+pub mod service;
+
+pub use config::WorkerConfig;
+pub use node::{StartError, Worker};

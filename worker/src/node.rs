@@ -1,0 +1,203 @@
+//! Starting and stopping a worker: models, engines, the gRPC server (with health and
+//! reflection), and the metrics endpoint.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use wick_models::fetch::{FetchOptions, NoProgress};
+use wick_models::generate::LoadOptions;
+use wick_models::{Embedder, ModelKind, ModelStore, TextModel};
+use wick_proto::v1::inference_server::InferenceServer;
+
+use crate::config::WorkerConfig;
+use crate::engine::{EngineConfig, EngineHandle};
+use crate::metrics::Metrics;
+use crate::service::{InferenceService, WorkerState};
+
+/// Why a worker could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A model could not be fetched or loaded.
+    #[error("model {name}: {source}")]
+    Model {
+        /// Catalog name.
+        name: String,
+        /// The cause.
+        #[source]
+        source: wick_models::ModelError,
+    },
+    /// No model was configured.
+    #[error("no model to serve: pass --model NAME (see `wick models list`)")]
+    NoModels,
+    /// An I/O failure (key file, sockets, threads).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StartError {
+    let context = context.into();
+    move |source| StartError::Io { context, source }
+}
+
+/// A started worker.
+pub struct Worker {
+    /// The bound gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// The bound metrics address, if any.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The node key.
+    pub key: SigningKey,
+    /// Shared state (engines, models, metrics).
+    pub state: Arc<WorkerState>,
+    shutdown: CancellationToken,
+    server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Worker {
+    /// Loads the models, starts the engines and binds the servers.
+    pub async fn start(config: WorkerConfig, shutdown: CancellationToken) -> Result<Self, StartError> {
+        if config.models.is_empty() {
+            return Err(StartError::NoModels);
+        }
+        let key = crate::identity::load_or_create(&config.key_path())
+            .map_err(io(format!("node key {}", config.key_path().display())))?;
+        let metrics = Metrics::new();
+        let (chat, embedders) = load_models(&config, metrics.clone()).await?;
+        let state = Arc::new(WorkerState {
+            key: key.clone(),
+            chat,
+            embedders,
+            config: config.clone(),
+            metrics: metrics.clone(),
+            embed_permits: Semaphore::new(2),
+        });
+
+        let listener =
+            TcpListener::bind(config.grpc).await.map_err(io(format!("binding gRPC on {}", config.grpc)))?;
+        let grpc_addr = listener.local_addr().map_err(io("reading the gRPC address"))?;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<InferenceServer<InferenceService>>().await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(wick_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| StartError::Io { context: "reflection".into(), source: std::io::Error::other(e) })?;
+        let service =
+            InferenceServer::new(InferenceService::new(state.clone())).max_decoding_message_size(4 << 20);
+        let stop = shutdown.clone();
+        let server = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health_service)
+                .add_service(reflection)
+                .add_service(service)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                    stop.cancelled().await
+                }),
+        );
+
+        let metrics_addr = match config.metrics {
+            Some(addr) => Some(serve_metrics(addr, metrics, shutdown.clone()).await?),
+            None => None,
+        };
+        Ok(Self { grpc_addr, metrics_addr, key, state, shutdown, server })
+    }
+
+    /// Stops accepting work, lets in-flight streams finish, and returns when the server is down.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+
+    /// Waits until the server stops (after the shutdown token is cancelled).
+    pub async fn wait(self) {
+        match self.server.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "gRPC server failed"),
+            Err(e) => tracing::error!(error = %e, "gRPC server task panicked"),
+        }
+    }
+}
+
+async fn load_models(
+    config: &WorkerConfig,
+    metrics: Arc<Metrics>,
+) -> Result<(Vec<EngineHandle>, Vec<Arc<Embedder>>), StartError> {
+    let store = ModelStore::new(&config.home);
+    let mut chat = Vec::new();
+    let mut embedders = Vec::new();
+    for name in &config.models {
+        let err = |source| StartError::Model { name: name.clone(), source };
+        let options = FetchOptions { verbose: false, ..FetchOptions::default() };
+        let installed = store.ensure(name, &options, &NoProgress).map_err(err)?;
+        match installed.entry.kind {
+            ModelKind::Chat => {
+                let load = LoadOptions { max_context: config.max_context, ..LoadOptions::default() };
+                let model = tokio::task::spawn_blocking(move || TextModel::load(&installed, &load))
+                    .await
+                    .map_err(|e| StartError::Io {
+                        context: "loading".into(),
+                        source: std::io::Error::other(e),
+                    })?
+                    .map_err(err)?;
+                let engine_config = EngineConfig {
+                    max_batch: config.max_batch,
+                    max_queue: config.max_queue,
+                    ..EngineConfig::default()
+                };
+                let engine = EngineHandle::start(Arc::new(model), engine_config, metrics.clone())
+                    .map_err(io("starting the engine thread"))?;
+                chat.push(engine);
+            }
+            ModelKind::Embedding => {
+                let model = tokio::task::spawn_blocking(move || Embedder::load(&installed))
+                    .await
+                    .map_err(|e| StartError::Io {
+                        context: "loading".into(),
+                        source: std::io::Error::other(e),
+                    })?
+                    .map_err(err)?;
+                embedders.push(Arc::new(model));
+            }
+        }
+        tracing::info!(model = name, "model loaded");
+    }
+    Ok((chat, embedders))
+}
+
+async fn serve_metrics(
+    addr: SocketAddr,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, StartError> {
+    let listener = TcpListener::bind(addr).await.map_err(io(format!("binding metrics on {addr}")))?;
+    let bound = listener.local_addr().map_err(io("reading the metrics address"))?;
+    let app =
+        axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let metrics = metrics.clone();
+                async move {
+                    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.encode())
+                }
+            }),
+        );
+    tokio::spawn(async move {
+        let serve =
+            axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await });
+        if let Err(e) = serve.await {
+            tracing::error!(error = %e, "metrics server failed");
+        }
+    });
+    Ok(bound)
+}

@@ -1,0 +1,403 @@
+//! The `wick.v1.Inference` gRPC service of a worker.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use ed25519_dalek::SigningKey;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use wick_models::sampling::SamplingParams as ModelSampling;
+use wick_models::{ChatMessage, Embedder, FinishReason, GenerationParams};
+use wick_proto::signing;
+use wick_proto::v1::inference_server::Inference;
+use wick_proto::v1::{
+    self, EmbedRequest, EmbedResponse, Embedding, GenerateDone, GenerateRequest, GenerateResponse,
+    ListModelsRequest, ListModelsResponse, ModelInfo, TokenDelta, generate_response,
+};
+
+use crate::config::WorkerConfig;
+use crate::engine::{EngineHandle, Event, Job, JobError, SubmitError};
+use crate::metrics::Metrics;
+use crate::receipt::{self, JobRecord};
+
+/// Most inputs in one embedding request.
+pub const MAX_EMBED_INPUTS: usize = 256;
+
+/// What the service shares between requests.
+pub struct WorkerState {
+    /// Signs receipts.
+    pub key: SigningKey,
+    /// One engine per chat model.
+    pub chat: Vec<EngineHandle>,
+    /// Embedding models.
+    pub embedders: Vec<Arc<Embedder>>,
+    /// Limits and options.
+    pub config: WorkerConfig,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Bounds concurrent embedding batches (they run on blocking threads).
+    pub embed_permits: Semaphore,
+}
+
+impl WorkerState {
+    fn served_names(&self) -> String {
+        let chat = self.chat.iter().map(|e| e.model().name().to_string());
+        let embed = self.embedders.iter().map(|e| e.name().to_string());
+        chat.chain(embed).collect::<Vec<_>>().join(", ")
+    }
+
+    fn chat_engine(&self, model: &str) -> Result<&EngineHandle, Status> {
+        let found = if model.is_empty() {
+            self.chat.first()
+        } else {
+            self.chat.iter().find(|e| e.model().name() == model || e.model().id().as_str() == model)
+        };
+        found.ok_or_else(|| {
+            Status::not_found(format!(
+                "model `{model}` is not served here as a chat model; served: {}",
+                self.served_names()
+            ))
+        })
+    }
+
+    fn embedder(&self, model: &str) -> Result<&Arc<Embedder>, Status> {
+        let found = if model.is_empty() {
+            self.embedders.first()
+        } else {
+            self.embedders.iter().find(|e| e.name() == model || e.id().as_str() == model)
+        };
+        found.ok_or_else(|| {
+            Status::not_found(format!(
+                "model `{model}` is not served here as an embedding model; served: {}",
+                self.served_names()
+            ))
+        })
+    }
+}
+
+/// The gRPC service.
+#[derive(Clone)]
+pub struct InferenceService {
+    state: Arc<WorkerState>,
+}
+
+impl InferenceService {
+    /// A service over shared state.
+    pub fn new(state: Arc<WorkerState>) -> Self {
+        Self { state }
+    }
+}
+
+/// Turns wire parameters into validated model parameters, applying the worker's limits.
+pub fn generation_params(
+    p: Option<&v1::SamplingParams>,
+    config: &WorkerConfig,
+) -> Result<GenerationParams, Status> {
+    let d = v1::SamplingParams::default();
+    let p = p.unwrap_or(&d);
+    let max_tokens = p.max_tokens.map_or(config.default_max_tokens, |m| m as usize);
+    if max_tokens > config.max_tokens_limit {
+        return Err(Status::invalid_argument(format!(
+            "max_tokens {max_tokens} is above this worker's limit of {}",
+            config.max_tokens_limit
+        )));
+    }
+    let params = GenerationParams {
+        max_tokens,
+        sampling: ModelSampling {
+            temperature: p.temperature,
+            top_p: if p.top_p == 0.0 { 1.0 } else { p.top_p },
+            top_k: p.top_k as usize,
+            repetition_penalty: if p.repetition_penalty == 0.0 { 1.0 } else { p.repetition_penalty },
+            seed: p.seed,
+            ..ModelSampling::default()
+        },
+        stop: p.stop.clone(),
+    };
+    params.validate().map_err(|e| Status::invalid_argument(e.to_string()))?;
+    if params.stop.len() > 8 || params.stop.iter().any(|s| s.len() > 256) {
+        return Err(Status::invalid_argument("at most 8 stop sequences of at most 256 bytes each"));
+    }
+    Ok(params)
+}
+
+fn messages(req: &GenerateRequest) -> Result<Vec<ChatMessage>, Status> {
+    if req.messages.is_empty() {
+        return Err(Status::invalid_argument("messages must not be empty"));
+    }
+    req.messages
+        .iter()
+        .map(|m| match m.role.as_str() {
+            "system" | "user" | "assistant" => {
+                Ok(ChatMessage { role: m.role.clone(), content: m.content.clone() })
+            }
+            other => Err(Status::invalid_argument(format!(
+                "message role `{other}` is not one of system, user, assistant"
+            ))),
+        })
+        .collect()
+}
+
+/// Reads the `grpc-timeout` header (e.g. `500m`, `10S`).
+fn grpc_deadline<T>(req: &Request<T>) -> Option<Instant> {
+    let value = req.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = digits.parse().ok()?;
+    let d = match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    };
+    Some(Instant::now() + d)
+}
+
+fn status_of(e: &JobError) -> Status {
+    match e {
+        JobError::DeadlineExceeded(_) => Status::deadline_exceeded(e.to_string()),
+        JobError::InvalidArgument(_) => Status::invalid_argument(e.to_string()),
+        JobError::ShuttingDown => Status::unavailable(e.to_string()),
+        JobError::Internal(_) => Status::internal(e.to_string()),
+    }
+}
+
+type GenerateStream = ReceiverStream<Result<GenerateResponse, Status>>;
+
+#[tonic::async_trait]
+impl Inference for InferenceService {
+    type GenerateStream = GenerateStream;
+
+    async fn generate(&self, request: Request<GenerateRequest>) -> Result<Response<GenerateStream>, Status> {
+        let arrived = Instant::now();
+        let mut deadline = grpc_deadline(&request);
+        let req = request.into_inner();
+        let state = &self.state;
+        let result = self.prepare(&req, &mut deadline);
+        let (engine, job_hash, prompt, params) = match result {
+            Ok(v) => v,
+            Err(status) => {
+                state.metrics.finished(&format!("{:?}", status.code()));
+                return Err(status);
+            }
+        };
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let job = Job { prompt, params, resume: req.resume_tokens.clone(), deadline, events: events_tx };
+        if let Err(e) = engine.submit(job) {
+            let status = match e {
+                SubmitError::QueueFull { .. } => Status::resource_exhausted(e.to_string()),
+                SubmitError::Stopped => Status::unavailable(e.to_string()),
+            };
+            state.metrics.finished(&format!("{:?}", status.code()));
+            return Err(status);
+        }
+        let (out, out_rx) = mpsc::channel(64);
+        let state = self.state.clone();
+        let model_id = engine.model().id().to_string();
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let event = tokio::select! {
+                    event = events.recv() => event,
+                    // The client went away: dropping `events` frees the batch slot.
+                    () = out.closed() => {
+                        state.metrics.finished("Cancelled");
+                        return;
+                    }
+                };
+                let Some(event) = event else {
+                    let _ = out.send(Err(Status::unavailable("the engine stopped"))).await;
+                    return;
+                };
+                let message = match event {
+                    Event::Delta { text, token_ids } => {
+                        if first {
+                            first = false;
+                            state.metrics.ttft.observe(arrived.elapsed().as_secs_f64());
+                        }
+                        Ok(generate_response::Event::Delta(TokenDelta { text, token_ids }))
+                    }
+                    Event::Done(done) => {
+                        let mut hashed = done.output_tokens.clone();
+                        if state.config.corrupt_outputs {
+                            corrupt(&mut hashed);
+                        }
+                        let signed = receipt::sign(
+                            &state.key,
+                            &JobRecord {
+                                job_hash,
+                                model_id: &model_id,
+                                output_tokens: &hashed,
+                                tokens_in: done.usage.prompt_tokens,
+                                started: done.started,
+                                finished: done.finished,
+                            },
+                        );
+                        state.metrics.finished("Ok");
+                        Ok(generate_response::Event::Done(GenerateDone {
+                            finish_reason: match done.finish_reason {
+                                FinishReason::Stop => v1::FinishReason::Stop,
+                                FinishReason::Length => v1::FinishReason::Length,
+                            } as i32,
+                            usage: Some(v1::Usage {
+                                prompt_tokens: done.usage.prompt_tokens as u32,
+                                completion_tokens: done.usage.completion_tokens as u32,
+                            }),
+                            receipt: Some(signed),
+                        }))
+                    }
+                    Event::Failed(e) => {
+                        let status = status_of(&e);
+                        state.metrics.finished(&format!("{:?}", status.code()));
+                        Err(status)
+                    }
+                };
+                let end = !matches!(message, Ok(generate_response::Event::Delta(_)));
+                if out.send(message.map(|event| GenerateResponse { event: Some(event) })).await.is_err() {
+                    state.metrics.finished("Cancelled");
+                    return;
+                }
+                if end {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(out_rx)))
+    }
+
+    async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
+        let req = request.into_inner();
+        let state = self.state.clone();
+        let embedder = state.embedder(&req.model)?.clone();
+        if req.inputs.is_empty() {
+            return Err(Status::invalid_argument("inputs must not be empty"));
+        }
+        if req.inputs.len() > MAX_EMBED_INPUTS {
+            return Err(Status::invalid_argument(format!(
+                "{} inputs is above the limit of {MAX_EMBED_INPUTS}",
+                req.inputs.len()
+            )));
+        }
+        let job_hash = match &req.ticket {
+            Some(t) => verified_ticket_hash(t, embedder.id().as_str())?,
+            None => {
+                let msgs: Vec<v1::ChatMessage> = req
+                    .inputs
+                    .iter()
+                    .map(|i| v1::ChatMessage { role: "input".into(), content: i.clone() })
+                    .collect();
+                signing::request_hash(embedder.id().as_str(), &msgs, None)
+            }
+        };
+        let _permit =
+            state.embed_permits.acquire().await.map_err(|_| Status::unavailable("shutting down"))?;
+        let started = SystemTime::now();
+        let inputs = req.inputs.clone();
+        let worker = embedder.clone();
+        let (vectors, tokens) = tokio::task::spawn_blocking(move || {
+            let texts: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let tokens: usize = texts.iter().map(|t| worker.count_tokens(t).unwrap_or(0)).sum();
+            worker.embed(&texts).map(|v| (v, tokens))
+        })
+        .await
+        .map_err(|e| Status::internal(format!("embedding task failed: {e}")))?
+        .map_err(|e| Status::internal(e.to_string()))?;
+        let bits: Vec<u32> = vectors.iter().flatten().map(|x| x.to_bits()).collect();
+        let signed = receipt::sign(
+            &state.key,
+            &JobRecord {
+                job_hash,
+                model_id: embedder.id().as_str(),
+                output_tokens: &bits,
+                tokens_in: tokens,
+                started,
+                finished: SystemTime::now(),
+            },
+        );
+        state.metrics.finished("Ok");
+        Ok(Response::new(EmbedResponse {
+            embeddings: vectors.into_iter().map(|values| Embedding { values }).collect(),
+            usage: Some(v1::Usage { prompt_tokens: tokens as u32, completion_tokens: 0 }),
+            receipt: Some(signed),
+        }))
+    }
+
+    async fn list_models(
+        &self,
+        _: Request<ListModelsRequest>,
+    ) -> Result<Response<ListModelsResponse>, Status> {
+        let s = &self.state;
+        let chat = s.chat.iter().map(|e| ModelInfo {
+            name: e.model().name().to_string(),
+            id: e.model().id().to_string(),
+            kind: "chat".into(),
+            max_context: e.model().llama().max_context() as u32,
+        });
+        let embed = s.embedders.iter().map(|e| ModelInfo {
+            name: e.name().to_string(),
+            id: e.id().to_string(),
+            kind: "embedding".into(),
+            max_context: wick_models::embed::MAX_INPUT_TOKENS as u32,
+        });
+        Ok(Response::new(ListModelsResponse { models: chat.chain(embed).collect() }))
+    }
+}
+
+impl InferenceService {
+    #[allow(clippy::type_complexity)]
+    fn prepare(
+        &self,
+        req: &GenerateRequest,
+        deadline: &mut Option<Instant>,
+    ) -> Result<(&EngineHandle, [u8; 32], Vec<u32>, GenerationParams), Status> {
+        let state = &self.state;
+        let engine = state.chat_engine(&req.model)?;
+        let msgs = messages(req)?;
+        let params = generation_params(req.params.as_ref(), &state.config)?;
+        let model_id = engine.model().id().to_string();
+        let job_hash = match &req.ticket {
+            Some(ticket) => {
+                let hash = verified_ticket_hash(ticket, &model_id)?;
+                if ticket.deadline_unix_ms > 0 {
+                    let now = receipt::unix_ms(SystemTime::now());
+                    let left = ticket.deadline_unix_ms.saturating_sub(now);
+                    if left == 0 {
+                        return Err(Status::deadline_exceeded("the job ticket's deadline has passed"));
+                    }
+                    let ticket_deadline = Instant::now() + Duration::from_millis(left);
+                    *deadline = Some(deadline.map_or(ticket_deadline, |d| d.min(ticket_deadline)));
+                }
+                hash
+            }
+            None => signing::request_hash(&model_id, &req.messages, req.params.as_ref()),
+        };
+        let prompt =
+            engine.model().encode_chat(&msgs).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let limit = engine.model().llama().max_context();
+        if prompt.len() + req.resume_tokens.len() >= limit {
+            return Err(Status::invalid_argument(format!(
+                "prompt of {} tokens does not fit the context of {limit} tokens",
+                prompt.len() + req.resume_tokens.len()
+            )));
+        }
+        Ok((engine, job_hash, prompt, params))
+    }
+}
+
+fn verified_ticket_hash(ticket: &v1::JobTicket, model_id: &str) -> Result<[u8; 32], Status> {
+    signing::verify_ticket(ticket).map_err(|e| Status::unauthenticated(format!("job ticket: {e}")))?;
+    if hex::encode(&ticket.model_id) != model_id {
+        return Err(Status::invalid_argument("the job ticket names another model"));
+    }
+    Ok(signing::ticket_hash(ticket))
+}
+
+/// Test-only corruption: the receipt covers outputs that differ from the real ones.
+fn corrupt(tokens: &mut [u32]) {
+    if let Some(t) = tokens.first_mut() {
+        *t ^= 1;
+    }
+}
