@@ -17,6 +17,8 @@ use crate::GlobalArgs;
 pub enum BenchCommand {
     /// Prefill and decode speed at batch 1, beside llama.cpp's llama-bench on the same GGUF.
     Generate(GenerateBench),
+    /// Worker throughput and time to first token over gRPC, beside llama-server over HTTP.
+    Worker(crate::bench_worker::WorkerBench),
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +49,7 @@ pub struct GenerateBench {
 pub fn run(global: &GlobalArgs, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Generate(args) => generate(global, args),
+        BenchCommand::Worker(args) => crate::bench_worker::run(global, args),
     }
 }
 

@@ -65,6 +65,7 @@ pub fn run(global: &GlobalArgs, args: GenerateArgs) -> anyhow::Result<()> {
             ..SamplingParams::default()
         },
         stop: args.stop,
+        ignore_eos: false,
     };
     let mut stdout = std::io::stdout().lock();
     let out = model.generate(&messages, &params, |delta| {

@@ -1,6 +1,7 @@
 //! `wick`: the one binary. It parses flags and calls into the library crates.
 
 mod bench;
+mod bench_worker;
 mod embed;
 mod generate;
 mod models;

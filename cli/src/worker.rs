@@ -45,7 +45,7 @@ pub struct WorkerArgs {
     /// Largest max_tokens a request may ask for.
     #[arg(long, env = "WICK_WORKER_MAX_TOKENS_LIMIT")]
     max_tokens_limit: Option<usize>,
-    /// Test-only: sign receipts over corrupted outputs, to exercise audits.
+    /// Test-only: produce wrong outputs (with consistent receipts), to exercise audits.
     #[arg(long, hide = true)]
     corrupt_outputs: bool,
 }

@@ -50,11 +50,13 @@ pub struct GenerationParams {
     pub sampling: SamplingParams,
     /// Strings that end the generation; they are not part of the output.
     pub stop: Vec<String>,
+    /// Keep generating past end-of-turn tokens (for benchmarks that need exact lengths).
+    pub ignore_eos: bool,
 }
 
 impl Default for GenerationParams {
     fn default() -> Self {
-        Self { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new() }
+        Self { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new(), ignore_eos: false }
     }
 }
 
@@ -351,7 +353,7 @@ impl Sequence {
         let tokenizer = model.tokenizer();
         let mut delta = String::new();
         let mut stopped_on_sequence = false;
-        if tokenizer.is_end_of_generation(token) {
+        if tokenizer.is_end_of_generation(token) && !self.params.ignore_eos {
             self.finish = Some(FinishReason::Stop);
         } else {
             let piece = self.decoder.push(tokenizer.token_bytes(token));

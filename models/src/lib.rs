@@ -19,6 +19,7 @@ pub mod error;
 pub mod fetch;
 pub mod generate;
 pub mod gguf_tokenizer;
+pub mod kernels;
 pub mod llama;
 pub mod sampling;
 pub mod stop;

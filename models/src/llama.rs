@@ -6,23 +6,23 @@
 //! sequence's logits do not depend on what else is in the batch.
 
 use std::io::Cursor;
-use std::sync::Arc;
 
+use candle_core::Device;
 use candle_core::quantized::gguf_file::{self, Content};
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::{Device, Module, Tensor};
+use candle_core::quantized::{GgmlDType, QTensor};
 use rayon::prelude::*;
 
 use crate::attention::{self, AttentionShape, CacheView};
+use crate::kernels::QMatrix;
 use crate::{ModelError, Result};
 
 /// How quantized projection weights are kept in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightFormat {
-    /// As stored in the GGUF.
-    Native,
-    /// Q4_1/Q5_x weights requantized to Q8_0 at load, for which candle has SIMD kernels on x86.
+    /// As stored in the GGUF (Q4_1 and Q8_0 have kernels; other types become Q8_0).
     #[default]
+    Native,
+    /// Everything requantized to Q8_0 at load.
     Q8_0,
 }
 
@@ -115,25 +115,25 @@ fn fmt_err(e: candle_core::Error) -> ModelError {
 
 struct Layer {
     attn_norm: Vec<f32>,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
+    wq: QMatrix,
+    wk: QMatrix,
+    wv: QMatrix,
+    wo: QMatrix,
     ffn_norm: Vec<f32>,
-    w_gate: QMatMul,
-    w_up: QMatMul,
-    w_down: QMatMul,
+    w_gate: QMatrix,
+    w_up: QMatrix,
+    w_down: QMatrix,
 }
 
 /// A loaded llama model.
 pub struct Llama {
     config: LlamaConfig,
-    embeddings: Arc<QTensor>,
+    embeddings: QMatrix,
     layers: Vec<Layer>,
     output_norm: Vec<f32>,
-    output: QMatMul,
+    /// `None` when the output projection is tied to the embeddings.
+    output: Option<QMatrix>,
     rope: RopeTable,
-    device: Device,
 }
 
 /// The keys and values one sequence has produced so far, per layer, `[pos][kv_head][dim]`.
@@ -220,16 +220,16 @@ impl Llama {
         };
         let vector =
             |t: QTensor| -> Result<Vec<f32>> { Ok(t.dequantize(&device)?.flatten_all()?.to_vec1()?) };
-        let matmul = |t: QTensor| -> Result<QMatMul> {
+        let matmul = |t: QTensor| -> Result<QMatrix> {
             let t = match (format, t.dtype()) {
-                (WeightFormat::Q8_0, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1) => {
+                (WeightFormat::Q8_0, dtype) if dtype != GgmlDType::Q8_0 => {
                     QTensor::quantize(&t.dequantize(&device)?, GgmlDType::Q8_0)?
                 }
                 _ => t,
             };
-            Ok(QMatMul::from_qtensor(t)?)
+            QMatrix::from_qtensor(&t)
         };
-        let embeddings = Arc::new(tensor("token_embd.weight")?);
+        let embeddings = matmul(tensor("token_embd.weight")?)?;
         let mut layers = Vec::with_capacity(config.n_layers);
         for i in 0..config.n_layers {
             let mut t = |suffix: &str| tensor(&format!("blk.{i}.{suffix}.weight"));
@@ -248,12 +248,12 @@ impl Llama {
         let output_norm = vector(tensor("output_norm.weight")?)?;
         // Tied embeddings when the file has no separate output matrix.
         let output = match tensor("output.weight") {
-            Ok(t) => matmul(t)?,
-            Err(_) => QMatMul::from_arc(embeddings.clone())?,
+            Ok(t) => Some(matmul(t)?),
+            Err(_) => None,
         };
         let positions = max_context.min(config.context_length).max(1);
         let rope = RopeTable::new(config.head_dim(), config.rope_base, positions);
-        let model = Self { config, embeddings, layers, output_norm, output, rope, device };
+        let model = Self { config, embeddings, layers, output_norm, output, rope };
         Ok((model, ct))
     }
 
@@ -272,10 +272,8 @@ impl Llama {
         KvCache { layers: vec![(Vec::new(), Vec::new()); self.config.n_layers], len: 0 }
     }
 
-    fn project(&self, w: &QMatMul, x: &[f32], rows: usize) -> Result<Vec<f32>> {
-        let cols = x.len() / rows;
-        let input = Tensor::from_slice(x, (rows, cols), &self.device)?;
-        Ok(w.forward(&input)?.flatten_all()?.to_vec1()?)
+    fn project(&self, w: &QMatrix, x: &[f32], rows: usize) -> Result<Vec<f32>> {
+        Ok(w.matmul(x, rows))
     }
 
     /// Runs the new tokens of every item through the model, appending to their caches, and
@@ -308,8 +306,7 @@ impl Llama {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let ids_t = Tensor::from_slice(&ids, n, &self.device)?;
-        let mut x: Vec<f32> = self.embeddings.embedding(&ids_t)?.flatten_all()?.to_vec1()?;
+        let mut x: Vec<f32> = ids.iter().flat_map(|&id| self.embeddings.row(id as usize)).collect();
         let mut h = vec![0f32; n * dim];
         let mut attn = vec![0f32; n * dim];
         for (l, layer) in self.layers.iter().enumerate() {
@@ -377,7 +374,7 @@ impl Llama {
         let m = last_rows.len() / dim;
         let mut normed = vec![0f32; last_rows.len()];
         attention::rms_norm(&last_rows, &self.output_norm, cfg.rms_eps, &mut normed);
-        let logits = self.project(&self.output, &normed, m)?;
+        let logits = self.project(self.output.as_ref().unwrap_or(&self.embeddings), &normed, m)?;
         Ok(logits.chunks_exact(cfg.vocab_size).map(<[f32]>::to_vec).collect())
     }
 }

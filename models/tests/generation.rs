@@ -29,6 +29,7 @@ fn seeded(seed: u64) -> GenerationParams {
             ..SamplingParams::default()
         },
         stop: Vec::new(),
+        ignore_eos: false,
     }
 }
 

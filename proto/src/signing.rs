@@ -106,6 +106,7 @@ fn sampling(w: &mut CanonicalWriter, p: Option<&SamplingParams>) {
     for s in &p.stop {
         w.str(s);
     }
+    w.u32(u32::from(p.ignore_eos));
 }
 
 /// Bytes a worker signs for a receipt.
@@ -146,14 +147,21 @@ pub fn capability_bytes(c: &CapabilityRecord) -> Vec<u8> {
     w.finish()
 }
 
-/// sha256 of a generation request's canonical bytes (model id, messages, parameters): what a
-/// ticket's `request_hash` holds and, for calls without a ticket, a receipt's `job_hash`.
-pub fn request_hash(model_id: &str, messages: &[ChatMessage], params: Option<&SamplingParams>) -> [u8; 32] {
+/// sha256 of a generation request's canonical bytes (model id, messages or raw prompt,
+/// parameters): what a ticket's `request_hash` holds and, for calls without a ticket, a
+/// receipt's `job_hash`.
+pub fn request_hash(
+    model_id: &str,
+    messages: &[ChatMessage],
+    prompt: &str,
+    params: Option<&SamplingParams>,
+) -> [u8; 32] {
     let mut w = CanonicalWriter::new(REQUEST_TAG);
     w.str(model_id).u32(messages.len() as u32);
     for m in messages {
         w.str(&m.role).str(&m.content);
     }
+    w.str(prompt);
     sampling(&mut w, params);
     Sha256::digest(w.finish()).into()
 }

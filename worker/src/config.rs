@@ -37,7 +37,7 @@ pub struct WorkerConfig {
     pub price_per_1k_tokens: u64,
     /// Seconds between capability record publications.
     pub announce_interval_secs: u64,
-    /// Test-only: sign receipts over corrupted outputs (to exercise audits).
+    /// Test-only: produce wrong outputs (another seed, always sampling), to exercise audits.
     pub corrupt_outputs: bool,
 }
 

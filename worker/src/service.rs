@@ -114,6 +114,7 @@ pub fn generation_params(
             ..ModelSampling::default()
         },
         stop: p.stop.clone(),
+        ignore_eos: p.ignore_eos,
     };
     params.validate().map_err(|e| Status::invalid_argument(e.to_string()))?;
     if params.stop.len() > 8 || params.stop.iter().any(|s| s.len() > 256) {
@@ -221,16 +222,13 @@ impl Inference for InferenceService {
                         Ok(generate_response::Event::Delta(TokenDelta { text, token_ids }))
                     }
                     Event::Done(done) => {
-                        let mut hashed = done.output_tokens.clone();
-                        if state.config.corrupt_outputs {
-                            corrupt(&mut hashed);
-                        }
+                        let hashed = &done.output_tokens;
                         let signed = receipt::sign(
                             &state.key,
                             &JobRecord {
                                 job_hash,
                                 model_id: &model_id,
-                                output_tokens: &hashed,
+                                output_tokens: hashed,
                                 tokens_in: done.usage.prompt_tokens,
                                 started: done.started,
                                 finished: done.finished,
@@ -289,7 +287,7 @@ impl Inference for InferenceService {
                     .iter()
                     .map(|i| v1::ChatMessage { role: "input".into(), content: i.clone() })
                     .collect();
-                signing::request_hash(embedder.id().as_str(), &msgs, None)
+                signing::request_hash(embedder.id().as_str(), &msgs, "", None)
             }
         };
         let _permit =
@@ -355,8 +353,15 @@ impl InferenceService {
     ) -> Result<(&EngineHandle, [u8; 32], Vec<u32>, GenerationParams), Status> {
         let state = &self.state;
         let engine = state.chat_engine(&req.model)?;
-        let msgs = messages(req)?;
-        let params = generation_params(req.params.as_ref(), &state.config)?;
+        let msgs =
+            if req.prompt.is_empty() || !req.messages.is_empty() { messages(req)? } else { Vec::new() };
+        let mut params = generation_params(req.params.as_ref(), &state.config)?;
+        if state.config.corrupt_outputs {
+            // Test-only: behave like a worker that cuts corners (another seed, always sampling),
+            // with stream and receipt consistent, so only re-execution can tell.
+            params.sampling.temperature = params.sampling.temperature.max(1.0);
+            params.sampling.seed ^= 0x5eed_5eed;
+        }
         let model_id = engine.model().id().to_string();
         let job_hash = match &req.ticket {
             Some(ticket) => {
@@ -372,7 +377,7 @@ impl InferenceService {
                 }
                 hash
             }
-            None => signing::request_hash(&model_id, &req.messages, req.params.as_ref()),
+            None => signing::request_hash(&model_id, &req.messages, &req.prompt, req.params.as_ref()),
         };
         let prompt =
             engine.model().encode_chat(&msgs).map_err(|e| Status::invalid_argument(e.to_string()))?;
@@ -393,11 +398,4 @@ fn verified_ticket_hash(ticket: &v1::JobTicket, model_id: &str) -> Result<[u8; 3
         return Err(Status::invalid_argument("the job ticket names another model"));
     }
     Ok(signing::ticket_hash(ticket))
-}
-
-/// Test-only corruption: the receipt covers outputs that differ from the real ones.
-fn corrupt(tokens: &mut [u32]) {
-    if let Some(t) = tokens.first_mut() {
-        *t ^= 1;
-    }
 }

@@ -101,6 +101,7 @@ pub fn chat(prompt: &str, max_tokens: u32, temperature: f32, seed: u64) -> Gener
         }),
         ticket: None,
         resume_tokens: Vec::new(),
+        prompt: String::new(),
     }
 }
 

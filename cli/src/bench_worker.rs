@@ -1,0 +1,335 @@
+//! `wick bench worker`: aggregate throughput and time to first token of a worker over gRPC at
+//! several concurrency levels, beside llama.cpp's `llama-server -np N` over HTTP on the same
+//! GGUF, in one run.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use wick_proto::v1::inference_client::InferenceClient;
+use wick_proto::v1::{ChatMessage, GenerateRequest, SamplingParams, generate_response};
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerBench {
+    /// Model name.
+    #[arg(long, default_value = wick_models::DEFAULT_CHAT_MODEL)]
+    model: String,
+    /// Concurrency levels (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,8")]
+    concurrency: Vec<usize>,
+    /// New tokens per request (end-of-turn ignored so every request makes exactly this many).
+    #[arg(long, default_value_t = 128)]
+    tokens: u32,
+    /// Requests per stream at each level.
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// Compute threads for the worker and llama-server.
+    #[arg(long, default_value_t = 2)]
+    bench_threads: usize,
+    /// Use a running worker instead of starting one.
+    #[arg(long)]
+    worker: Option<String>,
+    /// Path of llama.cpp's llama-server (scripts/bench.sh passes it).
+    #[arg(long, env = "WICK_LLAMA_SERVER")]
+    llama_server: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+const PROMPTS: [&str; 8] = [
+    "Write a long story about a lighthouse keeper.",
+    "Explain how a steam engine works, in detail.",
+    "Describe the history of the Roman Empire.",
+    "Write a detailed recipe for bread.",
+    "Explain photosynthesis to a child, at length.",
+    "Describe a journey across the Sahara desert.",
+    "Write a long letter to a friend about your garden.",
+    "Explain how computers store numbers.",
+];
+
+#[derive(Debug, Clone, serde::Serialize)]
+struct Level {
+    concurrency: usize,
+    tok_s: f64,
+    ttft_p50_ms: f64,
+    ttft_p99_ms: f64,
+    tokens: usize,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Row {
+    wick: Level,
+    llama_server: Option<Level>,
+    ratio: Option<f64>,
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
+    let installed = crate::models::ensure(global, &args.model)?;
+    let gguf = installed.path(installed.entry.weights());
+    let max_c = args.concurrency.iter().copied().max().unwrap_or(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(async {
+        let (_worker, endpoint) = match &args.worker {
+            Some(url) => (None, url.clone()),
+            None => {
+                let (child, url) = start_worker(global, &args, max_c)?;
+                (Some(child), url)
+            }
+        };
+        let mut wick_levels = Vec::new();
+        for &c in &args.concurrency {
+            wick_levels.push(load_wick(&endpoint, &args, c).await?);
+        }
+        drop(_worker);
+        let mut llama_levels = Vec::new();
+        if let Some(bin) = &args.llama_server {
+            let (_server, url) = start_llama_server(bin, &gguf, &args, max_c).await?;
+            for &c in &args.concurrency {
+                llama_levels.push(load_llama(&url, &args, c).await?);
+            }
+        }
+        let rows: Vec<Row> = wick_levels
+            .into_iter()
+            .enumerate()
+            .map(|(i, wick)| {
+                let llama = llama_levels.get(i).cloned();
+                let ratio = llama.as_ref().map(|l| wick.tok_s / l.tok_s);
+                Row { wick, llama_server: llama, ratio }
+            })
+            .collect();
+        print(&rows, &args)
+    })
+}
+
+fn print(rows: &[Row], args: &WorkerBench) -> anyhow::Result<()> {
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(rows)?);
+        return Ok(());
+    }
+    println!(
+        "{} new tokens per request, {} rounds per stream, {} threads; ttft in ms",
+        args.tokens, args.rounds, args.bench_threads
+    );
+    println!(
+        "{:>5} | {:>10} {:>9} {:>9} | {:>12} {:>9} {:>9} | {:>6}",
+        "conc", "wick tok/s", "ttft p50", "ttft p99", "llama tok/s", "ttft p50", "ttft p99", "ratio"
+    );
+    for r in rows {
+        let (lt, l50, l99) = match &r.llama_server {
+            Some(l) => {
+                (format!("{:.1}", l.tok_s), format!("{:.0}", l.ttft_p50_ms), format!("{:.0}", l.ttft_p99_ms))
+            }
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!(
+            "{:>5} | {:>10.1} {:>9.0} {:>9.0} | {:>12} {:>9} {:>9} | {:>6}",
+            r.wick.concurrency,
+            r.wick.tok_s,
+            r.wick.ttft_p50_ms,
+            r.wick.ttft_p99_ms,
+            lt,
+            l50,
+            l99,
+            r.ratio.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())
+        );
+    }
+    if rows.first().is_some_and(|r| r.llama_server.is_none()) {
+        println!("(llama-server not measured: pass --llama-server PATH, or run scripts/bench.sh worker)");
+    }
+    Ok(())
+}
+
+fn start_worker(global: &GlobalArgs, args: &WorkerBench, max_c: usize) -> anyhow::Result<(Killed, String)> {
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    if let Some(home) = &global.home {
+        cmd.arg("--home").arg(home);
+    }
+    cmd.args(["--threads", &args.bench_threads.to_string(), "worker", "--model", &args.model])
+        .args(["--grpc", "127.0.0.1:0", "--max-batch", &max_c.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut child = Killed(cmd.spawn().context("while starting the worker")?);
+    let stdout = child.0.stdout.take().context("worker stdout")?;
+    let line = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find(|l| l.contains("\"ready\""))
+        .context("the worker exited before it was ready")?;
+    let ready: serde_json::Value = serde_json::from_str(&line)?;
+    let url = ready["grpc"].as_str().context("ready line without grpc")?.to_string();
+    Ok((child, url))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn level(concurrency: usize, tokens: usize, wall: Duration, mut ttfts: Vec<f64>) -> Level {
+    ttfts.sort_by(f64::total_cmp);
+    Level {
+        concurrency,
+        tok_s: tokens as f64 / wall.as_secs_f64(),
+        ttft_p50_ms: percentile(&ttfts, 0.5) * 1e3,
+        ttft_p99_ms: percentile(&ttfts, 0.99) * 1e3,
+        tokens,
+    }
+}
+
+async fn load_wick(endpoint: &str, args: &WorkerBench, c: usize) -> anyhow::Result<Level> {
+    let client = InferenceClient::connect(endpoint.to_string()).await?;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..c)
+        .map(|i| {
+            let mut client = client.clone();
+            let (tokens, rounds, model) = (args.tokens, args.rounds, args.model.clone());
+            tokio::spawn(async move {
+                let mut results = Vec::new();
+                for round in 0..rounds {
+                    let req = GenerateRequest {
+                        model: model.clone(),
+                        messages: vec![ChatMessage {
+                            role: "user".into(),
+                            content: PROMPTS[(i + round) % PROMPTS.len()].into(),
+                        }],
+                        params: Some(SamplingParams {
+                            max_tokens: Some(tokens),
+                            ignore_eos: true,
+                            ..Default::default()
+                        }),
+                        ticket: None,
+                        resume_tokens: Vec::new(),
+                        prompt: String::new(),
+                    };
+                    let sent = Instant::now();
+                    let mut stream = client.generate(req).await?.into_inner();
+                    let mut ttft = None;
+                    let mut n = 0;
+                    while let Some(msg) = stream.message().await? {
+                        if let Some(generate_response::Event::Delta(d)) = msg.event {
+                            ttft.get_or_insert_with(|| sent.elapsed().as_secs_f64());
+                            n += d.token_ids.len();
+                        }
+                    }
+                    results.push((ttft.unwrap_or(0.0), n));
+                }
+                Ok::<_, tonic::Status>(results)
+            })
+        })
+        .collect();
+    let mut ttfts = Vec::new();
+    let mut tokens = 0;
+    for t in tasks {
+        for (ttft, n) in t.await?? {
+            ttfts.push(ttft);
+            tokens += n;
+        }
+    }
+    Ok(level(c, tokens, started.elapsed(), ttfts))
+}
+
+async fn start_llama_server(
+    bin: &Path,
+    gguf: &Path,
+    args: &WorkerBench,
+    slots: usize,
+) -> anyhow::Result<(Killed, String)> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let child = Command::new(bin)
+        .arg("-m")
+        .arg(gguf)
+        .args(["-np", &slots.to_string(), "-t", &args.bench_threads.to_string()])
+        .args(["-c", &(slots * 1024).to_string(), "--host", "127.0.0.1", "--port", &port.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("while starting {}", bin.display()))?;
+    let child = Killed(child);
+    let url = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Ok(r) = client.get(format!("{url}/health")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("llama-server did not become healthy in 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok((child, url))
+}
+
+async fn load_llama(url: &str, args: &WorkerBench, c: usize) -> anyhow::Result<Level> {
+    // llama-server drops idle keep-alive connections: never reuse one.
+    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..c)
+        .map(|i| {
+            let client = client.clone();
+            let url = format!("{url}/v1/chat/completions");
+            let (tokens, rounds) = (args.tokens, args.rounds);
+            tokio::spawn(async move {
+                let mut results = Vec::new();
+                for round in 0..rounds {
+                    let body = serde_json::json!({
+                        "messages": [{"role": "user", "content": PROMPTS[(i + round) % PROMPTS.len()]}],
+                        "max_tokens": tokens, "temperature": 0, "stream": true, "ignore_eos": true,
+                    });
+                    let sent = Instant::now();
+                    let resp = client.post(&url).json(&body).send().await?.error_for_status()?;
+                    let mut stream = resp.bytes_stream();
+                    let (mut ttft, mut n, mut buf) = (None, 0usize, String::new());
+                    while let Some(chunk) = stream.next().await {
+                        buf.push_str(&String::from_utf8_lossy(&chunk?));
+                        while let Some(end) = buf.find("\n\n") {
+                            let event: String = buf.drain(..end + 2).collect();
+                            let Some(data) = event.trim().strip_prefix("data: ") else { continue };
+                            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else { continue };
+                            if v["choices"][0]["delta"]["content"].as_str().is_some_and(|s| !s.is_empty()) {
+                                ttft.get_or_insert_with(|| sent.elapsed().as_secs_f64());
+                            }
+                            if let Some(t) = v["usage"]["completion_tokens"].as_u64() {
+                                n = t as usize;
+                            } else if let Some(t) = v["timings"]["predicted_n"].as_u64() {
+                                n = t as usize;
+                            }
+                        }
+                    }
+                    results.push((ttft.unwrap_or(0.0), n));
+                }
+                Ok::<_, reqwest::Error>(results)
+            })
+        })
+        .collect();
+    let mut ttfts = Vec::new();
+    let mut tokens = 0;
+    for t in tasks {
+        for (ttft, n) in t.await?? {
+            ttfts.push(ttft);
+            tokens += n;
+        }
+    }
+    Ok(level(c, tokens, started.elapsed(), ttfts))
+}
