@@ -114,21 +114,51 @@ impl QMatrix {
 
     /// `out[r][j] = dot(weight row j, x row r)` for the `m` rows of `x` (row-major, `m x k`).
     pub fn matmul(&self, x: &[f32], m: usize) -> Vec<f32> {
-        let acts = quantize_rows(x, self.k);
+        self.matmul_quantized(&quantize_rows(x, self.k), m)
+    }
+
+    /// [`QMatrix::matmul`] on activations already quantized with [`quantize_rows`], so several
+    /// matrices that read the same input quantize it once.
+    pub fn matmul_quantized(&self, acts: &[ActBlock], m: usize) -> Vec<f32> {
         let bpr = self.k / BLOCK;
+        assert_eq!(acts.len(), m * bpr, "activations do not match the matrix");
         // Column chunks big enough to amortise scheduling, small enough to keep both cores busy.
         let cols = (self.n / 16).clamp(16, 256);
         let mut transposed = vec![0f32; self.n * m];
+        let act = |r: usize| &acts[r * bpr..(r + 1) * bpr];
         transposed.par_chunks_mut(cols * m).enumerate().for_each(|(chunk, out)| {
-            for (c, out_col) in out.chunks_exact_mut(m).enumerate() {
-                let j = chunk * cols + c;
-                for (r, o) in out_col.iter_mut().enumerate() {
-                    let a = &acts[r * bpr..(r + 1) * bpr];
-                    *o = match &self.weights {
-                        Weights::Q4_1(w) => dot_q4_1(&w[j * bpr..(j + 1) * bpr], a),
-                        Weights::Q8_0(w) => dot_q8_0(&w[j * bpr..(j + 1) * bpr], a),
-                    };
+            // Rows in groups of four (eight spill registers) share each unpacked weight block and
+            // stay in L1 while the chunk's columns stream past.
+            let mut r0 = 0;
+            while r0 < m {
+                let rows = if m - r0 >= 4 { 4 } else { 1 };
+                for (c, out_col) in out.chunks_exact_mut(m).enumerate() {
+                    let j = chunk * cols + c;
+                    let dst = &mut out_col[r0..r0 + rows];
+                    match &self.weights {
+                        Weights::Q4_1(w) => {
+                            let w = &w[j * bpr..(j + 1) * bpr];
+                            match rows {
+                                4 => dst.copy_from_slice(&dotn_q4_1::<4>(
+                                    w,
+                                    std::array::from_fn(|i| act(r0 + i)),
+                                )),
+                                _ => dst[0] = dot_q4_1(w, act(r0)),
+                            }
+                        }
+                        Weights::Q8_0(w) => {
+                            let w = &w[j * bpr..(j + 1) * bpr];
+                            match rows {
+                                4 => dst.copy_from_slice(&dotn_q8_0::<4>(
+                                    w,
+                                    std::array::from_fn(|i| act(r0 + i)),
+                                )),
+                                _ => dst[0] = dot_q8_0(w, act(r0)),
+                            }
+                        }
+                    }
                 }
+                r0 += rows;
             }
         });
         let mut out = vec![0f32; m * self.n];
@@ -174,11 +204,13 @@ fn q8_0_blocks(data: &[u8]) -> Vec<BlockQ8_0> {
         .collect()
 }
 
-/// Quantizes each `k`-long row of `x` into 8-bit blocks.
+/// Quantizes each `k`-long row of `x` into 16-bit blocks (rows in parallel; each block depends
+/// only on its own 32 values).
 pub fn quantize_rows(x: &[f32], k: usize) -> Vec<ActBlock> {
-    let mut out = Vec::with_capacity(x.len() / BLOCK);
-    for row in x.chunks_exact(k) {
-        for block in row.chunks_exact(BLOCK) {
+    debug_assert!(k.is_multiple_of(BLOCK));
+    let mut out = vec![ActBlock { d: 0.0, s: 0.0, qs: [0; BLOCK] }; x.len() / BLOCK];
+    out.par_chunks_mut(k / BLOCK).zip(x.par_chunks_exact(k)).for_each(|(out, row)| {
+        for (o, block) in out.iter_mut().zip(row.chunks_exact(BLOCK)) {
             let amax = block.iter().fold(0f32, |a, v| a.max(v.abs()));
             let d = amax / ACT_MAX;
             let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
@@ -188,9 +220,9 @@ pub fn quantize_rows(x: &[f32], k: usize) -> Vec<ActBlock> {
                 *q = (v * inv).round().clamp(-ACT_MAX, ACT_MAX) as i16;
                 sum += i32::from(*q);
             }
-            out.push(ActBlock { d, s: d * sum as f32, qs });
+            *o = ActBlock { d, s: d * sum as f32, qs };
         }
-    }
+    });
     out
 }
 
@@ -221,6 +253,30 @@ fn dot_q8_0(w: &[BlockQ8_0], a: &[ActBlock]) -> f32 {
     #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
     {
         scalar::dot_q8_0(w, a)
+    }
+}
+
+fn dotn_q4_1<const N: usize>(w: &[BlockQ4_1], a: [&[ActBlock]; N]) -> [f32; N] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    {
+        // SAFETY: the target features are enabled at compile time.
+        unsafe { avx2::dotn_q4_1(w, a) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    {
+        a.map(|a| scalar::dot_q4_1(w, a))
+    }
+}
+
+fn dotn_q8_0<const N: usize>(w: &[BlockQ8_0], a: [&[ActBlock]; N]) -> [f32; N] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+    {
+        // SAFETY: the target features are enabled at compile time.
+        unsafe { avx2::dotn_q8_0(w, a) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+    {
+        a.map(|a| scalar::dot_q8_0(w, a))
     }
 }
 
@@ -310,6 +366,52 @@ mod avx2 {
         reduce(unsafe { lanes(acc) }) + offset
     }
 
+    /// `N` activation rows against one Q4_1 weight row; each result equals [`dot_q4_1`]'s.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dotn_q4_1<const N: usize>(w: &[BlockQ4_1], a: [&[ActBlock]; N]) -> [f32; N] {
+        let low = _mm_set1_epi8(0x0F);
+        let mut acc = [_mm256_setzero_ps(); N];
+        let mut offset = [0f32; N];
+        for (b, wb) in w.iter().enumerate() {
+            // SAFETY: the block holds 16 readable bytes.
+            let packed = unsafe { _mm_loadu_si128(wb.qs.as_ptr().cast()) };
+            let lo = _mm256_cvtepu8_epi16(_mm_and_si128(packed, low));
+            let hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low));
+            for r in 0..N {
+                let ab = &a[r][b];
+                // SAFETY: same target features.
+                let sums = unsafe { block_dot(lo, hi, ab) };
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(wb.d * ab.d), _mm256_cvtepi32_ps(sums), acc[r]);
+                offset[r] = wb.m.mul_add(ab.s, offset[r]);
+            }
+        }
+        // SAFETY: plain register stores.
+        std::array::from_fn(|r| reduce(unsafe { lanes(acc[r]) }) + offset[r])
+    }
+
+    /// `N` activation rows against one Q8_0 weight row; each result equals [`dot_q8_0`]'s.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dotn_q8_0<const N: usize>(w: &[BlockQ8_0], a: [&[ActBlock]; N]) -> [f32; N] {
+        let mut acc = [_mm256_setzero_ps(); N];
+        for (b, wb) in w.iter().enumerate() {
+            // SAFETY: the block holds 32 readable bytes.
+            let (lo, hi) = unsafe {
+                (
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(wb.qs.as_ptr().cast())),
+                    _mm256_cvtepi8_epi16(_mm_loadu_si128(wb.qs.as_ptr().add(16).cast())),
+                )
+            };
+            for r in 0..N {
+                let ab = &a[r][b];
+                // SAFETY: same target features.
+                let sums = unsafe { block_dot(lo, hi, ab) };
+                acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(wb.d * ab.d), _mm256_cvtepi32_ps(sums), acc[r]);
+            }
+        }
+        // SAFETY: plain register stores.
+        std::array::from_fn(|r| reduce(unsafe { lanes(acc[r]) }))
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn dot_q8_0(w: &[BlockQ8_0], a: &[ActBlock]) -> f32 {
         let mut acc = _mm256_setzero_ps();
@@ -363,6 +465,34 @@ mod tests {
                     };
                     assert_eq!(fast.to_bits(), slow.to_bits(), "{dtype:?} col {j} row {r}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn four_row_kernels_match_single_row_bit_for_bit() {
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let q = QMatrix::from_qtensor(&weights(8, 96, dtype)).expect("matrix");
+            let acts = quantize_rows(&input(4, 96), 96);
+            let a = |r: usize| &acts[r * 3..(r + 1) * 3];
+            for j in 0..8 {
+                let (four, one): ([f32; 4], [f32; 4]) = match &q.weights {
+                    Weights::Q4_1(w) => {
+                        let w = &w[j * 3..j * 3 + 3];
+                        (
+                            dotn_q4_1::<4>(w, [a(0), a(1), a(2), a(3)]),
+                            std::array::from_fn(|r| dot_q4_1(w, a(r))),
+                        )
+                    }
+                    Weights::Q8_0(w) => {
+                        let w = &w[j * 3..j * 3 + 3];
+                        (
+                            dotn_q8_0::<4>(w, [a(0), a(1), a(2), a(3)]),
+                            std::array::from_fn(|r| dot_q8_0(w, a(r))),
+                        )
+                    }
+                };
+                assert_eq!(four.map(f32::to_bits), one.map(f32::to_bits));
             }
         }
     }

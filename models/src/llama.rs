@@ -13,7 +13,7 @@ use candle_core::quantized::{GgmlDType, QTensor};
 use rayon::prelude::*;
 
 use crate::attention::{self, AttentionShape, CacheView};
-use crate::kernels::QMatrix;
+use crate::kernels::{QMatrix, quantize_rows};
 use crate::{ModelError, Result};
 
 /// How quantized projection weights are kept in memory.
@@ -134,6 +134,9 @@ pub struct Llama {
     /// `None` when the output projection is tied to the embeddings.
     output: Option<QMatrix>,
     rope: RopeTable,
+    /// Runs the whole forward pass, so the kernels' parallel loops start from a pool thread
+    /// (which joins the work) instead of handing off from the caller hundreds of times a step.
+    pool: rayon::ThreadPool,
 }
 
 /// The keys and values one sequence has produced so far, per layer, `[pos][kv_head][dim]`.
@@ -253,7 +256,12 @@ impl Llama {
         };
         let positions = max_context.min(config.context_length).max(1);
         let rope = RopeTable::new(config.head_dim(), config.rope_base, positions);
-        let model = Self { config, embeddings, layers, output_norm, output, rope };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads())
+            .thread_name(|i| format!("wick-compute-{i}"))
+            .build()
+            .map_err(|e| ModelError::Format(format!("starting compute threads: {e}")))?;
+        let model = Self { config, embeddings, layers, output_norm, output, rope, pool };
         Ok((model, ct))
     }
 
@@ -279,6 +287,10 @@ impl Llama {
     /// Runs the new tokens of every item through the model, appending to their caches, and
     /// returns the last-token logits of the items that asked for them (in item order).
     pub fn forward(&self, items: &mut [BatchItem<'_>]) -> Result<Vec<Vec<f32>>> {
+        self.pool.install(|| self.forward_on_pool(items))
+    }
+
+    fn forward_on_pool(&self, items: &mut [BatchItem<'_>]) -> Result<Vec<Vec<f32>>> {
         let cfg = &self.config;
         let (dim, kv_dim, hd) = (cfg.dim, cfg.kv_dim(), cfg.head_dim());
         // (item, position) of every row.
@@ -311,9 +323,10 @@ impl Llama {
         let mut attn = vec![0f32; n * dim];
         for (l, layer) in self.layers.iter().enumerate() {
             attention::rms_norm(&x, &layer.attn_norm, cfg.rms_eps, &mut h);
-            let mut q = self.project(&layer.wq, &h, n)?;
-            let mut k = self.project(&layer.wk, &h, n)?;
-            let v = self.project(&layer.wv, &h, n)?;
+            let hq = quantize_rows(&h, dim);
+            let mut q = layer.wq.matmul_quantized(&hq, n);
+            let mut k = layer.wk.matmul_quantized(&hq, n);
+            let v = layer.wv.matmul_quantized(&hq, n);
             for (r, &(_, pos)) in rows.iter().enumerate() {
                 self.rope.apply(&mut q[r * dim..][..dim], pos, hd);
                 self.rope.apply(&mut k[r * kv_dim..][..kv_dim], pos, hd);
@@ -348,8 +361,9 @@ impl Llama {
             let o = self.project(&layer.wo, &attn, n)?;
             add_assign(&mut x, &o);
             attention::rms_norm(&x, &layer.ffn_norm, cfg.rms_eps, &mut h);
-            let mut gate = self.project(&layer.w_gate, &h, n)?;
-            let up = self.project(&layer.w_up, &h, n)?;
+            let hq = quantize_rows(&h, dim);
+            let mut gate = layer.w_gate.matmul_quantized(&hq, n);
+            let up = layer.w_up.matmul_quantized(&hq, n);
             for (g, u) in gate.iter_mut().zip(&up) {
                 *g = *g / (1.0 + (-*g).exp()) * u;
             }

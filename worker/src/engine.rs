@@ -31,7 +31,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { max_batch: 8, max_queue: 64, prefill_budget: wick_models::generate::PREFILL_CHUNK }
+        Self { max_batch: 8, max_queue: 64, prefill_budget: 2 * wick_models::generate::PREFILL_CHUNK }
     }
 }
 
