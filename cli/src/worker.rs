@@ -15,6 +15,9 @@ pub struct WorkerArgs {
     /// TOML config file; flags and environment variables override it.
     #[arg(long, env = "WICK_WORKER_CONFIG")]
     config: Option<PathBuf>,
+    /// Node key file (created when missing). Default: <home>/keys/worker.pem.
+    #[arg(long, env = "WICK_WORKER_KEY")]
+    key: Option<PathBuf>,
     /// Model to serve (repeatable). Default: the default chat and embedding models.
     #[arg(long = "model", env = "WICK_WORKER_MODELS", value_delimiter = ',')]
     models: Vec<String>,
@@ -59,6 +62,7 @@ impl WorkerArgs {
         if let Some(home) = &global.home {
             c.home = home.clone();
         }
+        c.key = self.key.or(c.key);
         if !self.models.is_empty() {
             c.models = self.models;
         }
@@ -96,6 +100,8 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
             "grpc": format!("http://{}", worker.grpc_addr),
             "metrics": worker.metrics_addr.map(|a| format!("http://{a}/metrics")),
             "public_key": hex_key(&worker.key),
+            "peer_id": worker.net.as_ref().map(|n| n.peer_id().to_string()),
+            "p2p": worker.p2p_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
         });
         println!("{ready}");
         tracing::info!(grpc = %worker.grpc_addr, "worker ready");

@@ -218,3 +218,26 @@ async fn sigterm_lets_in_flight_streams_finish() {
     let status = worker.child.wait().expect("exit");
     assert!(status.success(), "clean exit: {status:?}\n{}", worker.log());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_see_each_others_capability_records() {
+    let first = Node::worker(&["--model", "minilm-l6-v2"]);
+    let p2p = first.ready["p2p"][0].as_str().expect("p2p address").to_string();
+    assert!(p2p.contains("/p2p/"), "{p2p}");
+    let second = Node::worker(&["--model", "minilm-l6-v2", "--bootstrap", &p2p]);
+    for node in [&first, &second] {
+        let started = Instant::now();
+        loop {
+            let page = reqwest::get(node.metrics_url()).await.expect("metrics").text().await.expect("text");
+            if metric(&page, "wick_p2p_known_workers") == Some(1.0) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no record from the other worker:\n{}",
+                node.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}

@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub struct WorkerConfig {
     /// Data directory (models and the node key).
     pub home: PathBuf,
+    /// Node key file (PKCS#8 PEM, created when missing); default `<home>/keys/worker.pem`.
+    pub key: Option<PathBuf>,
     /// Catalog names of the models to serve (chat and embedding).
     pub models: Vec<String>,
     /// gRPC listen address (port 0 picks a free port).
@@ -45,6 +47,7 @@ impl Default for WorkerConfig {
     fn default() -> Self {
         Self {
             home: wick_models::ModelStore::from_env().home().to_path_buf(),
+            key: None,
             models: vec![
                 wick_models::DEFAULT_CHAT_MODEL.to_string(),
                 wick_models::DEFAULT_EMBEDDING_MODEL.to_string(),
@@ -75,6 +78,6 @@ impl WorkerConfig {
 
     /// Where the node key lives.
     pub fn key_path(&self) -> PathBuf {
-        self.home.join("keys").join("worker.pem")
+        self.key.clone().unwrap_or_else(|| self.home.join("keys").join("worker.pem"))
     }
 }

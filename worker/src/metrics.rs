@@ -36,6 +36,8 @@ pub struct Metrics {
     pub generation_tokens: Counter,
     /// Prompt tokens processed.
     pub prompt_tokens: Counter,
+    /// Other workers whose live capability records this node has received.
+    pub known_workers: Gauge,
 }
 
 impl Metrics {
@@ -50,6 +52,7 @@ impl Metrics {
         let tpot = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let generation_tokens = Counter::default();
         let prompt_tokens = Counter::default();
+        let known_workers = Gauge::default();
         registry.register("requests", "Finished requests by status", requests.clone());
         registry.register("num_requests_running", "Sequences in the running batch", running.clone());
         registry.register("num_requests_waiting", "Jobs waiting for a batch slot", waiting.clone());
@@ -58,6 +61,11 @@ impl Metrics {
         registry.register("time_per_output_token_seconds", "Time between output tokens", tpot.clone());
         registry.register("generation_tokens", "Tokens generated", generation_tokens.clone());
         registry.register("prompt_tokens", "Prompt tokens processed", prompt_tokens.clone());
+        registry.register(
+            "p2p_known_workers",
+            "Other workers with live capability records",
+            known_workers.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -68,6 +76,7 @@ impl Metrics {
             tpot,
             generation_tokens,
             prompt_tokens,
+            known_workers,
         })
     }
 

@@ -34,6 +34,9 @@ pub enum StartError {
     /// No model was configured.
     #[error("no model to serve: pass --model NAME (see `wick models list`)")]
     NoModels,
+    /// The peer network could not start.
+    #[error("peer network: {0}")]
+    Net(String),
     /// An I/O failure (key file, sockets, threads).
     #[error("{context}: {source}")]
     Io {
@@ -60,6 +63,10 @@ pub struct Worker {
     pub key: SigningKey,
     /// Shared state (engines, models, metrics).
     pub state: Arc<WorkerState>,
+    /// The peer network, when p2p addresses are configured.
+    pub net: Option<wick_net::NetHandle>,
+    /// Where other nodes can reach this one over libp2p.
+    pub p2p_addrs: Vec<wick_net::Multiaddr>,
     shutdown: CancellationToken,
     server: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -110,7 +117,13 @@ impl Worker {
             Some(addr) => Some(serve_metrics(addr, metrics, shutdown.clone()).await?),
             None => None,
         };
-        Ok(Self { grpc_addr, metrics_addr, key, state, shutdown, server })
+        let (net, p2p_addrs) = if config.p2p.is_empty() {
+            (None, Vec::new())
+        } else {
+            let (net, addrs) = start_net(&config, &state, grpc_addr, shutdown.clone()).await?;
+            (Some(net), addrs)
+        };
+        Ok(Self { grpc_addr, metrics_addr, key, state, net, p2p_addrs, shutdown, server })
     }
 
     /// Stops accepting work, lets in-flight streams finish, and returns when the server is down.
@@ -127,6 +140,40 @@ impl Worker {
             Err(e) => tracing::error!(error = %e, "gRPC server task panicked"),
         }
     }
+}
+
+fn parse_addrs(list: &[String], what: &str) -> Result<Vec<wick_net::Multiaddr>, StartError> {
+    list.iter()
+        .map(|a| {
+            a.parse().map_err(|e| StartError::Net(format!("{what} address `{a}` is not a multiaddr: {e}")))
+        })
+        .collect()
+}
+
+async fn start_net(
+    config: &WorkerConfig,
+    state: &Arc<WorkerState>,
+    grpc_addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> Result<(wick_net::NetHandle, Vec<wick_net::Multiaddr>), StartError> {
+    let interval = std::time::Duration::from_secs(config.announce_interval_secs.max(1));
+    let net_config = wick_net::NetConfig {
+        listen: parse_addrs(&config.p2p, "--p2p")?,
+        bootstrap: parse_addrs(&config.bootstrap, "--bootstrap")?,
+        announce_interval: interval,
+        ..wick_net::NetConfig::default()
+    };
+    let endpoint = config.advertise.clone().unwrap_or_else(|| format!("http://{grpc_addr}"));
+    let announcer = crate::announce::announcer(state.clone(), endpoint, interval);
+    let net = wick_net::start(state.key.to_bytes(), net_config, Some(announcer), shutdown.clone())
+        .await
+        .map_err(|e| StartError::Net(e.to_string()))?;
+    crate::announce::track_peers(&net, state.clone(), shutdown);
+    let addrs = net
+        .wait_listening(std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| StartError::Net(e.to_string()))?;
+    Ok((net, addrs))
 }
 
 async fn load_models(

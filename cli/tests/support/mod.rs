@@ -15,6 +15,8 @@ pub struct Node {
     pub child: Child,
     pub ready: serde_json::Value,
     pub log: tempfile::NamedTempFile,
+    /// Per-node files (its key), removed with the node.
+    pub dir: tempfile::TempDir,
 }
 
 impl Drop for Node {
@@ -27,6 +29,10 @@ impl Drop for Node {
 impl Node {
     /// Starts `wick ARGS` and waits (bounded) for its JSON ready line on stdout.
     pub fn start(args: &[&str]) -> Node {
+        Self::start_in(tempfile::tempdir().expect("node dir"), args)
+    }
+
+    fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Node {
         let log = tempfile::NamedTempFile::new().expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_wick"))
             .args(args)
@@ -47,7 +53,7 @@ impl Node {
             }
         });
         match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(ready) => Node { child, ready, log },
+            Ok(ready) => Node { child, ready, log, dir },
             Err(_) => {
                 let _ = child.kill();
                 let log_text = std::fs::read_to_string(log.path()).unwrap_or_default();
@@ -57,10 +63,13 @@ impl Node {
     }
 
     /// A worker on ephemeral ports.
+    /// A worker on ephemeral ports with its own key (models come from the shared data dir).
     pub fn worker(extra: &[&str]) -> Node {
-        let mut args = vec!["worker", "--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0"];
+        let dir = tempfile::tempdir().expect("node dir");
+        let key = dir.path().join("worker.pem").to_string_lossy().into_owned();
+        let mut args = vec!["worker", "--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--key", &key];
         args.extend_from_slice(extra);
-        Node::start(&args)
+        Node::start_in(dir, &args)
     }
 
     pub fn grpc(&self) -> String {
