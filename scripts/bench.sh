@@ -9,8 +9,9 @@ anchor="${WICK_ANCHOR_SCRIPT:-../shared/anchors/llama-cpp.sh}"
 command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq cmake >/dev/null; }
 bin_dir="$("$anchor")"
 cargo build --release -p wick-cli
+wick="${CARGO_TARGET_DIR:-target}/release/wick"
 case "$which" in
-  generate) exec target/release/wick bench generate --llama-bench "$bin_dir/llama-bench" "$@" ;;
-  worker) exec target/release/wick bench worker --llama-server "$bin_dir/llama-server" "$@" ;;
+  generate) exec "$wick" bench generate --llama-bench "$bin_dir/llama-bench" "$@" ;;
+  worker) exec "$wick" bench worker --llama-server "$bin_dir/llama-server" "$@" ;;
   *) echo "usage: scripts/bench.sh [generate|worker] [flags]" >&2; exit 2 ;;
 esac

@@ -4,5 +4,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-cargo build --release -p wick-cli
-exec target/release/wick generate "${@:-What is the capital of France?}"
+exec cargo run --release -p wick-cli -- generate "${@:-What is the capital of France?}"
