@@ -52,6 +52,7 @@ enum Command {
     Models(models::ModelsCommand),
     /// Run a worker node: serve models over gRPC to routers.
     Worker(worker::WorkerArgs),
+
     /// Measure performance against reference implementations.
     #[command(subcommand)]
     Bench(bench::BenchCommand),

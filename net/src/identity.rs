@@ -1,5 +1,5 @@
-//! The node's ed25519 identity: created on first start in the data directory (mode 0600),
-//! reused afterwards. The same key signs receipts and gives the libp2p peer id.
+//! A node's ed25519 identity: created on first start in the data directory (mode 0600),
+//! reused afterwards. The same key signs (receipts, tickets) and gives the libp2p peer id.
 
 use std::io::Write;
 use std::path::Path;

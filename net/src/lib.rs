@@ -7,6 +7,7 @@
 //! crate knows nothing about models, gRPC serving or the ledger.
 
 mod behaviour;
+pub mod identity;
 mod node;
 pub mod records;
 

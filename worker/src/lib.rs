@@ -9,7 +9,6 @@
 pub mod announce;
 pub mod config;
 pub mod engine;
-pub mod identity;
 pub mod metrics;
 pub mod node;
 pub mod receipt;

@@ -77,7 +77,7 @@ impl Worker {
         if config.models.is_empty() {
             return Err(StartError::NoModels);
         }
-        let key = crate::identity::load_or_create(&config.key_path())
+        let key = wick_net::identity::load_or_create(&config.key_path())
             .map_err(io(format!("node key {}", config.key_path().display())))?;
         let metrics = Metrics::new();
         let (chat, embedders) = load_models(&config, metrics.clone()).await?;

@@ -1,0 +1,124 @@
+//! Audits: a sample of finished jobs is re-executed on other workers with the same ticket
+//! (model, parameters, seed). Inference is deterministic, so an honest re-execution reproduces
+//! the output hash; a mismatch becomes evidence, and the worker judged to have lied is
+//! excluded. With a third worker available its re-execution breaks the tie; with only two, the
+//! audited worker is the one accused (the ledger settles disputes with its own execution).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+use tonic::Status;
+use wick_proto::v1::inference_client::InferenceClient;
+use wick_proto::v1::{AuditEvidence, GenerateRequest, JobTicket, SignedReceipt, generate_response};
+
+use crate::forward::accept_receipt;
+use crate::peer_table::WorkerKey;
+use crate::state::RouterState;
+
+/// A finished job picked for audit.
+#[derive(Debug, Clone)]
+pub struct AuditJob {
+    /// The original request (ticket included).
+    pub request: GenerateRequest,
+    /// Its ticket.
+    pub ticket: JobTicket,
+    /// The audited worker's countersigned receipt.
+    pub receipt: SignedReceipt,
+    /// The audited worker.
+    pub worker: WorkerKey,
+}
+
+/// Runs audits one at a time until the channel closes.
+pub async fn run(state: Arc<RouterState>, mut jobs: mpsc::Receiver<AuditJob>) {
+    while let Some(job) = jobs.recv().await {
+        match audit(&state, &job).await {
+            Ok(Outcome::Passed) => state.metrics.audit("passed"),
+            Ok(Outcome::Fraud(evidence)) => {
+                state.metrics.audit("fraud");
+                let accused: WorkerKey = evidence.accused_worker.as_slice().try_into().unwrap_or(job.worker);
+                state.peers.exclude(accused, "failed an audit".into());
+                if let Err(e) = state.store.put_evidence(&evidence) {
+                    tracing::error!(error = %e, "could not keep audit evidence");
+                }
+            }
+            Ok(Outcome::NoAuditor) => state.metrics.audit("no_auditor"),
+            Err(e) => {
+                tracing::warn!(error = %e, "audit could not run");
+                state.metrics.audit("error");
+            }
+        }
+    }
+}
+
+enum Outcome {
+    Passed,
+    Fraud(AuditEvidence),
+    NoAuditor,
+}
+
+fn output_hash(r: &SignedReceipt) -> Vec<u8> {
+    r.receipt.as_ref().map(|r| r.output_hash.clone()).unwrap_or_default()
+}
+
+async fn audit(state: &Arc<RouterState>, job: &AuditJob) -> Result<Outcome, Status> {
+    let mut used = vec![job.worker];
+    let Some(auditor) = reexecute(state, job, &mut used).await? else { return Ok(Outcome::NoAuditor) };
+    if output_hash(&auditor) == output_hash(&job.receipt) {
+        return Ok(Outcome::Passed);
+    }
+    tracing::warn!(worker = %hex::encode(job.worker), "audit mismatch");
+    let mut tiebreakers = Vec::new();
+    let mut accused = job.worker;
+    if let Some(third) = reexecute(state, job, &mut used).await? {
+        if output_hash(&third) == output_hash(&job.receipt) {
+            // The auditor was the odd one out.
+            accused = key_of(&auditor).unwrap_or(job.worker);
+        }
+        tiebreakers.push(third);
+    }
+    Ok(Outcome::Fraud(AuditEvidence {
+        ticket: Some(job.ticket.clone()),
+        audited: Some(job.receipt.clone()),
+        auditor: Some(auditor),
+        tiebreakers,
+        accused_worker: accused.to_vec(),
+        detected_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+    }))
+}
+
+fn key_of(r: &SignedReceipt) -> Option<WorkerKey> {
+    r.receipt.as_ref()?.worker_public_key.as_slice().try_into().ok()
+}
+
+/// Runs the job on a worker not in `used`; returns its countersigned receipt.
+async fn reexecute(
+    state: &Arc<RouterState>,
+    job: &AuditJob,
+    used: &mut Vec<WorkerKey>,
+) -> Result<Option<SignedReceipt>, Status> {
+    let Some(picked) = state.peers.pick(&job.request.model, used) else { return Ok(None) };
+    used.push(picked.key);
+    let mut req = job.request.clone();
+    req.ticket = Some(job.ticket.clone());
+    req.resume_tokens.clear();
+    let mut client = InferenceClient::new(picked.channel.clone());
+    let result = async {
+        let mut stream = client.generate(req).await?.into_inner();
+        let mut tokens = Vec::new();
+        while let Some(msg) = stream.message().await? {
+            match msg.event {
+                Some(generate_response::Event::Delta(d)) => tokens.extend(d.token_ids),
+                Some(generate_response::Event::Done(done)) => {
+                    return accept_receipt(state, done.receipt, &job.ticket, &picked.key, Some(&tokens))
+                        .map_err(Status::internal);
+                }
+                None => {}
+            }
+        }
+        Err(Status::unavailable("the audit stream ended without a result"))
+    }
+    .await;
+    state.peers.release(&picked.key);
+    result.map(Some)
+}

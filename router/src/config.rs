@@ -1,0 +1,104 @@
+//! Router configuration: a TOML file, overridden by flags and environment variables.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// An application's API key and its rate limit.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// The secret sent as `Authorization: Bearer <key>`.
+    pub key: String,
+    /// Sustained requests per second.
+    #[serde(default = "default_rate")]
+    pub requests_per_second: f64,
+    /// Burst size.
+    #[serde(default = "default_burst")]
+    pub burst: f64,
+}
+
+fn default_rate() -> f64 {
+    50.0
+}
+
+fn default_burst() -> f64 {
+    100.0
+}
+
+/// Everything a router needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Data directory (key, receipt log).
+    pub home: PathBuf,
+    /// gRPC listen address.
+    pub grpc: SocketAddr,
+    /// OpenAI-compatible HTTP listen address (also serves /metrics).
+    pub http: SocketAddr,
+    /// libp2p listen addresses.
+    pub p2p: Vec<String>,
+    /// libp2p bootstrap peers.
+    pub bootstrap: Vec<String>,
+    /// API keys; empty means no authentication.
+    pub api_keys: Vec<ApiKey>,
+    /// Largest HTTP request body in bytes.
+    pub max_body_bytes: usize,
+    /// Workers tried per request before giving up.
+    pub max_attempts: usize,
+    /// Fraction of finished jobs re-executed on another worker.
+    pub audit_fraction: f64,
+    /// Whole-request time limit.
+    #[serde(with = "secs")]
+    pub request_timeout: Duration,
+    /// Time to wait for a worker to accept a call.
+    #[serde(with = "secs")]
+    pub connect_timeout: Duration,
+}
+
+mod secs {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs_f64(f64::deserialize(d)?))
+    }
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        Self {
+            home: PathBuf::from(".wick"),
+            grpc: ([127, 0, 0, 1], 7000).into(),
+            http: ([127, 0, 0, 1], 8080).into(),
+            p2p: vec!["/ip4/127.0.0.1/tcp/0".into()],
+            bootstrap: Vec::new(),
+            api_keys: Vec::new(),
+            max_body_bytes: 1 << 20,
+            max_attempts: 3,
+            audit_fraction: 0.05,
+            request_timeout: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RouterConfig {
+    /// Reads a TOML file; missing keys keep their defaults.
+    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Where the node key lives.
+    pub fn key_path(&self) -> PathBuf {
+        self.home.join("keys").join("router.pem")
+    }
+
+    /// Where the receipt and evidence log lives.
+    pub fn db_path(&self) -> PathBuf {
+        self.home.join("router-db")
+    }
+}

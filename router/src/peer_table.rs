@@ -1,0 +1,299 @@
+//! The router's view of the workers: verified capability records, liveness with back-off, and
+//! the choice of a worker for a request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use tonic::transport::Channel;
+use wick_proto::v1::CapabilityRecord;
+
+/// A worker's ed25519 public key.
+pub type WorkerKey = [u8; 32];
+
+/// Longest back-off of a failing worker.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+#[derive(Debug)]
+struct Entry {
+    record: CapabilityRecord,
+    channel: Option<Channel>,
+    down_until: Option<Instant>,
+    failures: u32,
+    in_flight: usize,
+}
+
+/// Why a worker can't be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Excluded {
+    /// What it did.
+    pub reason: String,
+}
+
+/// A worker chosen for one request.
+#[derive(Debug, Clone)]
+pub struct Picked {
+    /// Its key.
+    pub key: WorkerKey,
+    /// A gRPC channel to it.
+    pub channel: Channel,
+    /// The model's id (sha256 hex) on that worker.
+    pub model_id: String,
+    /// Its gRPC endpoint, for logs.
+    pub endpoint: String,
+}
+
+/// A model some live worker serves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServedModel {
+    /// Catalog name.
+    pub name: String,
+    /// sha256 of the weights.
+    pub id: String,
+    /// chat | embedding.
+    pub kind: String,
+}
+
+/// All known workers.
+#[derive(Debug, Default)]
+pub struct PeerTable {
+    inner: Mutex<Tables>,
+}
+
+#[derive(Debug, Default)]
+struct Tables {
+    workers: HashMap<WorkerKey, Entry>,
+    excluded: HashMap<WorkerKey, Excluded>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn key_of(record: &CapabilityRecord) -> Option<WorkerKey> {
+    record.worker_public_key.as_slice().try_into().ok()
+}
+
+impl PeerTable {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Tables> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds or refreshes a worker from a record whose signature was already verified. Expired,
+    /// stale (older sequence) and excluded records are ignored; returns whether it was used.
+    pub fn upsert(&self, record: CapabilityRecord) -> bool {
+        let Some(key) = key_of(&record) else { return false };
+        if record.expires_unix_ms <= now_ms() || record.version.is_empty() {
+            return false;
+        }
+        let mut t = self.lock();
+        if t.excluded.contains_key(&key) {
+            return false;
+        }
+        match t.workers.get_mut(&key) {
+            Some(e) if e.record.sequence > record.sequence => false,
+            Some(e) => {
+                if e.record.grpc_endpoint != record.grpc_endpoint {
+                    e.channel = None;
+                }
+                e.record = record;
+                true
+            }
+            None => {
+                tracing::info!(endpoint = %record.grpc_endpoint, "worker discovered");
+                t.workers.insert(key, Entry { record, channel: None, down_until: None, failures: 0, in_flight: 0 });
+                true
+            }
+        }
+    }
+
+    /// Drops workers whose last record expired.
+    pub fn expire(&self) -> usize {
+        let now = now_ms();
+        let mut t = self.lock();
+        let before = t.workers.len();
+        t.workers.retain(|_, e| e.record.expires_unix_ms > now);
+        before - t.workers.len()
+    }
+
+    /// Records a failure: the worker is skipped for a back-off that doubles with each failure.
+    pub fn mark_failed(&self, key: &WorkerKey) {
+        let mut t = self.lock();
+        if let Some(e) = t.workers.get_mut(key) {
+            e.failures = e.failures.saturating_add(1);
+            let backoff = Duration::from_millis(500 * 2u64.saturating_pow(e.failures.min(10) - 1)).min(MAX_BACKOFF);
+            e.down_until = Some(Instant::now() + backoff);
+            e.channel = None;
+            tracing::warn!(endpoint = %e.record.grpc_endpoint, ?backoff, "worker marked down");
+        }
+    }
+
+    /// Records a success: the worker is live again.
+    pub fn mark_ok(&self, key: &WorkerKey) {
+        if let Some(e) = self.lock().workers.get_mut(key) {
+            e.failures = 0;
+            e.down_until = None;
+        }
+    }
+
+    /// Never uses this worker again (failed an audit).
+    pub fn exclude(&self, key: WorkerKey, reason: String) {
+        let mut t = self.lock();
+        t.workers.remove(&key);
+        tracing::warn!(worker = %hex::encode(key), %reason, "worker excluded");
+        t.excluded.insert(key, Excluded { reason });
+    }
+
+    /// Whether a worker is excluded.
+    pub fn is_excluded(&self, key: &WorkerKey) -> bool {
+        self.lock().excluded.contains_key(key)
+    }
+
+    /// Number of live (not down, not expired) workers.
+    pub fn live_count(&self) -> usize {
+        let now = Instant::now();
+        self.lock().workers.values().filter(|e| e.down_until.is_none_or(|d| d <= now)).count()
+    }
+
+    /// Keys of all known workers.
+    pub fn keys(&self) -> Vec<WorkerKey> {
+        self.lock().workers.keys().copied().collect()
+    }
+
+    /// Models served by live workers, deduplicated.
+    pub fn models(&self) -> Vec<ServedModel> {
+        let mut out: Vec<ServedModel> = self
+            .lock()
+            .workers
+            .values()
+            .flat_map(|e| e.record.models.iter())
+            .map(|m| ServedModel { name: m.name.clone(), id: m.id.clone(), kind: m.kind.clone() })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Picks a worker for `model` (name or id), never one in `avoid`, down, or excluded: the
+    /// better of two random candidates by expected latency (power of two choices).
+    pub fn pick(&self, model: &str, avoid: &[WorkerKey]) -> Option<Picked> {
+        let now = Instant::now();
+        let mut t = self.lock();
+        let candidates: Vec<WorkerKey> = t
+            .workers
+            .iter()
+            .filter(|(k, e)| {
+                !avoid.contains(k)
+                    && e.down_until.is_none_or(|d| d <= now)
+                    && e.record.models.iter().any(|m| m.name == model || m.id == model)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        let chosen = match candidates.len() {
+            0 => return None,
+            1 => candidates[0],
+            n => {
+                let mut rng = rand::rng();
+                let a = candidates[rng.random_range(0..n)];
+                let mut b = candidates[rng.random_range(0..n - 1)];
+                if b == a {
+                    b = candidates[n - 1];
+                }
+                let score = |k: &WorkerKey| t.workers.get(k).map_or(f64::MAX, expected_latency);
+                if score(&b) < score(&a) { b } else { a }
+            }
+        };
+        let e = t.workers.get_mut(&chosen)?;
+        let model_id = e.record.models.iter().find(|m| m.name == model || m.id == model)?.id.clone();
+        let channel = match &e.channel {
+            Some(c) => c.clone(),
+            None => {
+                let c = Channel::from_shared(e.record.grpc_endpoint.clone()).ok()?.connect_lazy();
+                e.channel = Some(c.clone());
+                c
+            }
+        };
+        e.in_flight += 1;
+        Some(Picked { key: chosen, channel, model_id, endpoint: e.record.grpc_endpoint.clone() })
+    }
+
+    /// A request to a picked worker ended.
+    pub fn release(&self, key: &WorkerKey) {
+        if let Some(e) = self.lock().workers.get_mut(key) {
+            e.in_flight = e.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+/// Seconds a new request is expected to wait: work ahead of it over the worker's speed.
+fn expected_latency(e: &Entry) -> f64 {
+    let r = &e.record;
+    let ahead = f64::from(r.queue_depth) + e.in_flight as f64 + 1.0;
+    let speed = f64::from(r.tokens_per_second).max(1.0);
+    let slot_penalty = if r.free_slots == 0 { 2.0 } else { 1.0 };
+    ahead * slot_penalty / speed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wick_proto::v1::ModelAd;
+
+    fn record(key: u8, seq: u64, queue: u32) -> CapabilityRecord {
+        CapabilityRecord {
+            worker_public_key: vec![key; 32],
+            grpc_endpoint: format!("http://127.0.0.1:{}", 7000 + u16::from(key)),
+            models: vec![ModelAd { name: "m".into(), id: "abc".into(), kind: "chat".into() }],
+            free_slots: 4,
+            queue_depth: queue,
+            tokens_per_second: 100.0,
+            version: "0.1.0".into(),
+            expires_unix_ms: now_ms() + 60_000,
+            sequence: seq,
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn picks_by_model_and_skips_down_and_excluded_workers() {
+        let t = PeerTable::new();
+        assert!(t.upsert(record(1, 1, 0)));
+        assert!(t.upsert(record(2, 1, 0)));
+        assert!(t.pick("nope", &[]).is_none());
+        let p = t.pick("m", &[[1; 32]]).expect("worker 2");
+        assert_eq!(p.key, [2; 32]);
+        t.mark_failed(&[2; 32]);
+        assert_eq!(t.pick("abc", &[]).map(|p| p.key), Some([1; 32]));
+        t.exclude([1; 32], "audit".into());
+        assert!(t.pick("m", &[]).is_none());
+        assert!(!t.upsert(record(1, 2, 0)), "excluded workers stay out");
+        t.mark_ok(&[2; 32]);
+        assert_eq!(t.pick("m", &[]).map(|p| p.key), Some([2; 32]));
+    }
+
+    #[tokio::test]
+    async fn stale_and_expired_records_are_ignored() {
+        let t = PeerTable::new();
+        assert!(t.upsert(record(1, 5, 0)));
+        assert!(!t.upsert(record(1, 4, 0)));
+        let mut old = record(2, 1, 0);
+        old.expires_unix_ms = 1;
+        assert!(!t.upsert(old));
+        assert_eq!(t.keys().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn prefers_the_less_loaded_worker() {
+        let t = PeerTable::new();
+        t.upsert(record(1, 1, 50));
+        t.upsert(record(2, 1, 0));
+        let picks: Vec<WorkerKey> = (0..20).filter_map(|_| t.pick("m", &[]).map(|p| p.key)).collect();
+        assert!(picks.iter().all(|k| *k == [2; 32]), "with two workers the better one always wins");
+    }
+}

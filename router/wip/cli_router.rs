@@ -1,0 +1,83 @@
+//! `wick router`: serve applications (gRPC and an OpenAI-compatible API) over the workers found
+//! on the peer network.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use wick_router::{Router, RouterConfig};
+
+use crate::GlobalArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct RouterArgs {
+    /// TOML config file; flags and environment variables override it.
+    #[arg(long, env = "WICK_ROUTER_CONFIG")]
+    config: Option<PathBuf>,
+    /// gRPC listen address (port 0 picks a free port).
+    #[arg(long, env = "WICK_ROUTER_GRPC")]
+    grpc: Option<SocketAddr>,
+    /// OpenAI-compatible HTTP listen address (also /metrics and /health).
+    #[arg(long, env = "WICK_ROUTER_HTTP")]
+    http: Option<SocketAddr>,
+    /// libp2p listen multiaddr (repeatable).
+    #[arg(long, env = "WICK_ROUTER_P2P", value_delimiter = ',')]
+    p2p: Vec<String>,
+    /// libp2p bootstrap peer multiaddr (repeatable).
+    #[arg(long, env = "WICK_ROUTER_BOOTSTRAP", value_delimiter = ',')]
+    bootstrap: Vec<String>,
+    /// Fraction of finished jobs re-executed on another worker (0 to 1).
+    #[arg(long, env = "WICK_ROUTER_AUDIT_FRACTION")]
+    audit_fraction: Option<f64>,
+    /// Folder for the router's key and receipt log. Default: <home>/router.
+    #[arg(long, env = "WICK_ROUTER_DIR")]
+    dir: Option<PathBuf>,
+}
+
+pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
+    let mut c = match &args.config {
+        Some(path) => RouterConfig::from_toml_file(path).map_err(anyhow::Error::msg)?,
+        None => RouterConfig::default(),
+    };
+    c.home = args.dir.clone().unwrap_or_else(|| global.store().home().join("router"));
+    c.grpc = args.grpc.unwrap_or(c.grpc);
+    c.http = args.http.unwrap_or(c.http);
+    if !args.p2p.is_empty() {
+        c.p2p = args.p2p;
+    }
+    if !args.bootstrap.is_empty() {
+        c.bootstrap = args.bootstrap;
+    }
+    if let Some(f) = args.audit_fraction {
+        anyhow::ensure!((0.0..=1.0).contains(&f), "--audit-fraction must be between 0 and 1, got {f}");
+        c.audit_fraction = f;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let router = Router::start(c, shutdown.clone()).await.context("while starting the router")?;
+        let ready = serde_json::json!({
+            "event": "ready",
+            "role": "router",
+            "grpc": format!("http://{}", router.grpc_addr),
+            "openai_base_url": format!("http://{}/v1", router.http_addr),
+            "metrics": format!("http://{}/metrics", router.http_addr),
+            "p2p": router.p2p_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        });
+        println!("{ready}");
+        crate::worker::wait_for_signal().await;
+        eprintln!("shutting down");
+        shutdown.cancel();
+        tokio::select! {
+            () = router.wait() => {}
+            () = tokio::time::sleep(Duration::from_secs(30)) => eprintln!("in-flight requests did not finish in 30 s"),
+        }
+        Ok(())
+    })
+}
