@@ -177,12 +177,16 @@ impl State {
     /// Voting power: own stake plus delegations made.
     pub fn voting_power(&self, a: &Address) -> u128 {
         let own = self.workers.get(a).map_or(0, |w| w.self_stake.0);
-        let del: u128 = self.delegations.range((*a, Address([0; 32]))..=(*a, Address([255; 32]))).map(|(_, v)| v.0).sum();
+        let del: u128 =
+            self.delegations.range((*a, Address([0; 32]))..=(*a, Address([255; 32]))).map(|(_, v)| v.0).sum();
         own.saturating_add(del)
     }
 
     fn total_bonded(&self) -> u128 {
-        self.workers.values().map(|w| w.self_stake.0.saturating_add(w.delegated.0)).fold(0, u128::saturating_add)
+        self.workers
+            .values()
+            .map(|w| w.self_stake.0.saturating_add(w.delegated.0))
+            .fold(0, u128::saturating_add)
     }
 
     /// Checks and applies one transaction whose signature has already been verified.
@@ -237,10 +241,10 @@ impl State {
             TxBody::Unstake { amount } => {
                 positive(*amount)?;
                 let w = self.workers.get(&me).ok_or(TxError::NotWorker)?;
-                let s = w.self_stake.checked_sub(*amount).ok_or(TxError::InsufficientStake {
-                    bonded: w.self_stake,
-                    requested: *amount,
-                })?;
+                let s = w
+                    .self_stake
+                    .checked_sub(*amount)
+                    .ok_or(TxError::InsufficientStake { bonded: w.self_stake, requested: *amount })?;
                 let release = self.epoch.saturating_add(self.params.unbonding_epochs);
                 let u = add(self.unbonding.get(&(release, me)).copied().unwrap_or_default(), *amount)?;
                 self.workers.get_mut(&me).ok_or(TxError::NotWorker)?.self_stake = s;
@@ -326,7 +330,8 @@ impl State {
                 }
                 let id = self.proposals.keys().next_back().map_or(0, |k| k + 1);
                 let voting_end = self.epoch.saturating_add(self.params.voting_epochs).saturating_sub(1);
-                let p = Proposal { key: *key, value: *value, voting_end, votes: BTreeMap::new(), passed: None };
+                let p =
+                    Proposal { key: *key, value: *value, voting_end, votes: BTreeMap::new(), passed: None };
                 self.proposals.insert(id, p);
             }
             TxBody::Vote { proposal, yes } => {
@@ -340,7 +345,11 @@ impl State {
                 if self.voting_power(&me) == 0 {
                     return Err(TxError::NoVotingPower);
                 }
-                self.proposals.get_mut(proposal).ok_or(TxError::NoProposal(*proposal))?.votes.insert(me, *yes);
+                self.proposals
+                    .get_mut(proposal)
+                    .ok_or(TxError::NoProposal(*proposal))?
+                    .votes
+                    .insert(me, *yes);
             }
         }
         let a = self.accounts.entry(me).or_default();
@@ -360,7 +369,7 @@ impl State {
     fn slash(&mut self, worker: &Address) -> Result<Amount, TxError> {
         let bps = self.params.slash_bps;
         let w = self.workers.get(worker).ok_or(TxError::NotWorker)?.clone();
-        let mut total = w.self_stake.0 * bps / BPS;
+        let mut total = mul_div(w.self_stake.0, bps, BPS).ok_or(TxError::Overflow)?;
         let own_cut = total;
         let mut cuts = Vec::new();
         for ((d, wk), v) in &self.delegations {
@@ -389,8 +398,7 @@ impl State {
     /// the height. Returns each transaction's result and the new state root.
     pub fn apply_block(&mut self, txs: &[SignedTx]) -> (Vec<Result<(), TxError>>, [u8; 32]) {
         let sigs = verify_all(txs);
-        let results =
-            txs.iter().zip(sigs).map(|(t, ok)| ok.and_then(|()| self.apply_verified(t))).collect();
+        let results = txs.iter().zip(sigs).map(|(t, ok)| ok.and_then(|()| self.apply_verified(t))).collect();
         self.height += 1;
         (results, self.root())
     }
@@ -451,8 +459,12 @@ impl State {
         }
         // 3. Tally proposals whose voting ends with this epoch; apply passed changes for the next.
         let bonded = self.total_bonded();
-        let ending: Vec<u64> =
-            self.proposals.iter().filter(|(_, p)| p.voting_end == e && p.passed.is_none()).map(|(k, _)| *k).collect();
+        let ending: Vec<u64> = self
+            .proposals
+            .iter()
+            .filter(|(_, p)| p.voting_end == e && p.passed.is_none())
+            .map(|(k, _)| *k)
+            .collect();
         for id in ending {
             let (mut yes, mut no) = (0u128, 0u128);
             for (voter, v) in &self.proposals[&id].votes {
@@ -501,7 +513,11 @@ impl State {
         }
         w.u64(self.workers.len() as u64);
         for (a, wk) in &self.workers {
-            w.bytes(&a.0).u32(wk.commission_bps).u128(wk.self_stake.0).u128(wk.delegated.0).u32(wk.jailed.into());
+            w.bytes(&a.0)
+                .u32(wk.commission_bps)
+                .u128(wk.self_stake.0)
+                .u128(wk.delegated.0)
+                .u32(wk.jailed.into());
         }
         w.u64(self.delegations.len() as u64);
         for ((d, wk), v) in &self.delegations {
@@ -549,7 +565,8 @@ fn check_fraud(
     for (s, r) in [(a, ra), (b, rb)] {
         let vk = ed25519_consensus::VerificationKey::try_from(r.worker_public_key.as_slice())
             .map_err(|_| bad("bad worker key"))?;
-        let sig: [u8; 64] = s.worker_signature.as_slice().try_into().map_err(|_| bad("bad signature length"))?;
+        let sig: [u8; 64] =
+            s.worker_signature.as_slice().try_into().map_err(|_| bad("bad signature length"))?;
         vk.verify(&ed25519_consensus::Signature::from(sig), &wick_proto::signing::receipt_bytes(r))
             .map_err(|_| bad("receipt signature does not verify"))?;
     }

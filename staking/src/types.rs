@@ -3,7 +3,9 @@
 use std::fmt;
 
 /// An account address: the account's ed25519 public key.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 pub struct Address(pub [u8; 32]);
 
 impl fmt::Debug for Address {
