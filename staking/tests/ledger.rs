@@ -245,3 +245,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn batch_verification_names_exactly_the_bad_signatures() {
+    let n = Net::new(4, Params::default());
+    let mut txs: Vec<SignedTx> = (0..150u128)
+        .map(|i| n.tx((i % 4) as usize, 0, TxBody::Transfer { to: n.a(0), amount: Amount(i + 1) }))
+        .collect();
+    for i in [3, 70, 149] {
+        txs[i].signature[10] ^= 1;
+    }
+    let got = wick_staking::tx::verify_all(&txs);
+    for (i, r) in got.iter().enumerate() {
+        let want = if [3, 70, 149].contains(&i) { Err(TxError::BadSignature) } else { Ok(()) };
+        assert_eq!(*r, want, "tx {i}");
+    }
+}
