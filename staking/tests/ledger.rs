@@ -261,3 +261,19 @@ fn batch_verification_names_exactly_the_bad_signatures() {
         assert_eq!(*r, want, "tx {i}");
     }
 }
+
+#[test]
+fn replicas_replaying_the_same_blocks_agree_on_the_root() {
+    let mut n = Net::new(4, Params::default());
+    let mut replica = n.state.clone();
+    let mut roots = Vec::new();
+    for i in 0..20u128 {
+        let t = op(&n, (i % 4) as usize, (i * 3) as u8, 1_000 + i, ((i + 1) % 4) as usize, 1);
+        let (_, root) = n.state.apply_block(std::slice::from_ref(&t));
+        let (_, again) = replica.apply_block(&[t]);
+        assert_eq!(root, again);
+        roots.push(root);
+    }
+    roots.dedup();
+    assert_eq!(roots.len(), 20, "every block changes the height, so every root differs");
+}
