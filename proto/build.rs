@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     protos.sort();
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     tonic_prost_build::configure()
+        .codec_path("crate::codec::StrictCodec")
         .file_descriptor_set_path(out.join("wick_descriptor.bin"))
         .compile_protos(&protos, &[PathBuf::from(".")])?;
     println!("cargo:rerun-if-changed=wick");

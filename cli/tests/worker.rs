@@ -241,3 +241,68 @@ async fn two_workers_see_each_others_capability_records() {
         }
     }
 }
+
+/// A `GenerateRequest` whose message content is raw bytes, to send invalid UTF-8.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawChatMessage {
+    #[prost(string, tag = "1")]
+    role: String,
+    #[prost(bytes = "vec", tag = "2")]
+    content: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RawGenerateRequest {
+    #[prost(string, tag = "1")]
+    model: String,
+    #[prost(message, repeated, tag = "2")]
+    messages: Vec<RawChatMessage>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_utf8_is_an_invalid_argument() {
+    let worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let channel =
+        tonic::transport::Channel::from_shared(worker.grpc()).expect("uri").connect().await.expect("ch");
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.expect("ready");
+    let req = RawGenerateRequest {
+        model: "smollm2-135m-instruct".into(),
+        messages: vec![RawChatMessage { role: "user".into(), content: vec![b'h', 0xFF, 0xFE, b'i'] }],
+    };
+    let codec = tonic_prost::ProstCodec::<RawGenerateRequest, wick_proto::v1::GenerateResponse>::default();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static("/wick.v1.Inference/Generate");
+    let status = grpc.server_streaming(tonic::Request::new(req), path, codec).await.expect_err("must fail");
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("malformed message"), "{}", status.message());
+    // The worker is unharmed.
+    let mut client = worker.client().await;
+    assert!(generate(&mut client, chat("What is the capital of France?", 16, 0.0, 0)).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadlines_end_the_job_and_free_its_slot() {
+    let worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let mut client = worker.client().await;
+    let mut req = tonic::Request::new(chat("Write a very long essay about mountains.", 2000, 0.0, 0));
+    req.set_timeout(Duration::from_millis(400));
+    let started = Instant::now();
+    let outcome = async {
+        let mut stream = client.generate(req).await?.into_inner();
+        while stream.message().await?.is_some() {}
+        Ok::<(), tonic::Status>(())
+    }
+    .await;
+    let status = outcome.expect_err("the deadline ends the stream");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let freed = Instant::now();
+    loop {
+        let page = reqwest::get(worker.metrics_url()).await.expect("metrics").text().await.expect("text");
+        if metric(&page, "wick_num_requests_running") == Some(0.0) {
+            break;
+        }
+        assert!(freed.elapsed() < Duration::from_secs(3), "slot still held:\n{page}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

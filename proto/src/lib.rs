@@ -4,6 +4,7 @@
 //! Protobuf encodings are not canonical, so nothing signs them: every signed message has a
 //! hand-written byte layout that starts with a domain-separation tag.
 
+pub mod codec;
 pub mod signing;
 
 /// Generated code of package `wick.v1`.
