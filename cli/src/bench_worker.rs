@@ -235,6 +235,17 @@ async fn load_wick(endpoint: &str, args: &WorkerBench, c: usize) -> anyhow::Resu
             })
         })
         .collect();
+    gather(c, started, tasks).await
+}
+
+/// One load stream: the (time to first token, tokens) of each of its requests.
+type StreamTask<E> = tokio::task::JoinHandle<Result<Vec<(f64, usize)>, E>>;
+
+/// Waits for every stream's (time to first token, tokens) results and summarises the level.
+async fn gather<E>(c: usize, started: Instant, tasks: Vec<StreamTask<E>>) -> anyhow::Result<Level>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
     let mut ttfts = Vec::new();
     let mut tokens = 0;
     for t in tasks {
@@ -323,13 +334,5 @@ async fn load_llama(url: &str, args: &WorkerBench, c: usize) -> anyhow::Result<L
             })
         })
         .collect();
-    let mut ttfts = Vec::new();
-    let mut tokens = 0;
-    for t in tasks {
-        for (ttft, n) in t.await?? {
-            ttfts.push(ttft);
-            tokens += n;
-        }
-    }
-    Ok(level(c, tokens, started.elapsed(), ttfts))
+    gather(c, started, tasks).await
 }

@@ -190,13 +190,7 @@ async fn load_models(
         match installed.entry.kind {
             ModelKind::Chat => {
                 let load = LoadOptions { max_context: config.max_context, ..LoadOptions::default() };
-                let model = tokio::task::spawn_blocking(move || TextModel::load(&installed, &load))
-                    .await
-                    .map_err(|e| StartError::Io {
-                        context: "loading".into(),
-                        source: std::io::Error::other(e),
-                    })?
-                    .map_err(err)?;
+                let model = load_blocking(move || TextModel::load(&installed, &load)).await?.map_err(err)?;
                 let engine_config = EngineConfig {
                     max_batch: config.max_batch,
                     max_queue: config.max_queue,
@@ -207,19 +201,22 @@ async fn load_models(
                 chat.push(engine);
             }
             ModelKind::Embedding => {
-                let model = tokio::task::spawn_blocking(move || Embedder::load(&installed))
-                    .await
-                    .map_err(|e| StartError::Io {
-                        context: "loading".into(),
-                        source: std::io::Error::other(e),
-                    })?
-                    .map_err(err)?;
+                let model = load_blocking(move || Embedder::load(&installed)).await?.map_err(err)?;
                 embedders.push(Arc::new(model));
             }
         }
         tracing::info!(model = name, "model loaded");
     }
     Ok((chat, embedders))
+}
+
+/// Runs a model load on a blocking thread (loading reads and hashes the weights).
+async fn load_blocking<T: Send + 'static>(
+    load: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, StartError> {
+    tokio::task::spawn_blocking(load)
+        .await
+        .map_err(|e| StartError::Io { context: "loading a model".into(), source: std::io::Error::other(e) })
 }
 
 async fn serve_metrics(
