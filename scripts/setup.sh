@@ -20,6 +20,24 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+# The Python clients the tests drive (the official `openai` package, `grpcio`) live in a virtual
+# environment of the project's own, so the system Python stays untouched.
+venv="${WICK_VENV:-$(cd "$(dirname "$0")/.." && pwd)/.venv}"
+requirements="$(dirname "$0")/../examples/python/requirements.txt"
+stamp="$venv/.requirements"
+if ! cmp -s "$requirements" "$stamp" 2>/dev/null; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-venv >/dev/null
+  fi
+  echo "setup: installing the Python test clients into $venv" >&2
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements"
+  cp "$requirements" "$stamp"
+fi
+
 command -v cargo >/dev/null || {
   echo "setup: cargo is missing; install the Rust toolchain (rustup) first" >&2
   exit 1

@@ -19,6 +19,10 @@ pub enum BenchCommand {
     Generate(GenerateBench),
     /// Worker throughput and time to first token over gRPC, beside llama-server over HTTP.
     Worker(crate::bench_worker::WorkerBench),
+    /// Router overhead: added latency and routed requests/s, beside calling a worker directly.
+    Router(crate::bench_router::RouterBench),
+    /// Ledger transactions durably committed per second, beside raw ed25519 verify rates.
+    Ledger(crate::bench_ledger::LedgerBench),
 }
 
 #[derive(Debug, clap::Args)]
@@ -50,6 +54,8 @@ pub fn run(global: &GlobalArgs, cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Generate(args) => generate(global, args),
         BenchCommand::Worker(args) => crate::bench_worker::run(global, args),
+        BenchCommand::Ledger(args) => crate::bench_ledger::run_ledger(args),
+        BenchCommand::Router(args) => crate::bench_router::run(global, args),
     }
 }
 

@@ -1,11 +1,20 @@
 //! `wick`: the one binary. It parses flags and calls into the library crates.
 
 mod bench;
+mod bench_ledger;
+mod bench_router;
 mod bench_worker;
+mod devnet;
+mod devnet_process;
 mod embed;
 mod generate;
+mod gov;
+mod keys;
+mod ledger;
+mod ledger_query;
 mod models;
 mod progress;
+mod router;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -50,8 +59,42 @@ enum Command {
     /// List and fetch models.
     #[command(subcommand)]
     Models(models::ModelsCommand),
-    /// Run a worker node: serve models over gRPC to routers.
-    Worker(worker::WorkerArgs),
+    /// Run a worker node: serve models over gRPC to routers (`wick worker register|show`: the
+    /// worker's ledger account).
+    Worker(gov::WorkerCli),
+    /// Run a router: serve applications (gRPC and an OpenAI-compatible API) over the workers
+    /// found on the peer network.
+    Router(router::RouterArgs),
+    /// Run a ledger node: stores blocks in rocksdb and serves wick.v1.Ledger over gRPC.
+    Ledger(ledger::LedgerArgs),
+    /// Run a whole network on this machine: a ledger, a router and workers on loopback.
+    Devnet(devnet::DevnetArgs),
+
+    /// Manage account keys (<home>/keys/NAME.pem).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Show an account: balance, nonce, rewards, stake, delegations, unbonding.
+    Balance(ledger_query::BalanceArgs),
+    /// Send tokens to another account.
+    Transfer(gov::TransferArgs),
+    /// Bond your own tokens to your worker.
+    Stake(gov::AmountArgs),
+    /// Start unbonding your worker's own stake.
+    Unstake(gov::AmountArgs),
+    /// Bond tokens to a worker.
+    Delegate(gov::DelegateArgs),
+    /// Start unbonding a delegation.
+    Undelegate(gov::DelegateArgs),
+    /// Withdraw accrued rewards.
+    #[command(subcommand)]
+    Rewards(gov::RewardsCommand),
+    /// Governance proposals: submit, vote, list, show.
+    #[command(subcommand)]
+    Proposal(gov::ProposalCommand),
+    /// Show the ledger's parameters.
+    Params(gov::QueryOpts),
+    /// Show the current epoch and when it ends.
+    Epoch(gov::QueryOpts),
 
     /// Measure performance against reference implementations.
     #[command(subcommand)]
@@ -76,7 +119,24 @@ fn main() {
         Command::Embed(args) => embed::run(&cli.global, args),
         Command::Models(cmd) => models::run(&cli.global, cmd),
         Command::Bench(cmd) => bench::run(&cli.global, cmd),
-        Command::Worker(args) => worker::run(&cli.global, args),
+        Command::Worker(w) => match w.command {
+            Some(cmd) => gov::worker(&cli.global, cmd),
+            None => worker::run(&cli.global, w.run),
+        },
+        Command::Router(args) => router::run(&cli.global, args),
+        Command::Ledger(args) => ledger::run(&cli.global, args),
+        Command::Devnet(args) => devnet::run(&cli.global, args),
+        Command::Keys(cmd) => keys::run(&cli.global, cmd),
+        Command::Balance(args) => ledger_query::balance(&cli.global, args),
+        Command::Transfer(args) => gov::transfer(&cli.global, args),
+        Command::Stake(args) => gov::stake(&cli.global, args),
+        Command::Unstake(args) => gov::unstake(&cli.global, args),
+        Command::Delegate(args) => gov::delegate(&cli.global, args, false),
+        Command::Undelegate(args) => gov::delegate(&cli.global, args, true),
+        Command::Rewards(cmd) => gov::rewards(&cli.global, cmd),
+        Command::Proposal(cmd) => gov::proposal(&cli.global, cmd),
+        Command::Params(q) => ledger_query::params(q),
+        Command::Epoch(q) => ledger_query::epoch(q),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

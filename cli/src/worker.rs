@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use wick_settle::work::{ReceiptSource, Role};
 use wick_worker::{Worker, WorkerConfig};
 
 use crate::GlobalArgs;
@@ -48,6 +49,9 @@ pub struct WorkerArgs {
     /// Largest max_tokens a request may ask for.
     #[arg(long, env = "WICK_WORKER_MAX_TOKENS_LIMIT")]
     max_tokens_limit: Option<usize>,
+    /// Ledger gRPC endpoint: when set, the worker claims its work there at each epoch's end.
+    #[arg(long, env = "WICK_WORKER_LEDGER")]
+    ledger: Option<String>,
     /// Test-only: produce wrong outputs (with consistent receipts), to exercise audits.
     #[arg(long, hide = true)]
     corrupt_outputs: bool,
@@ -85,6 +89,7 @@ impl WorkerArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
+    let ledger = args.ledger.clone();
     let config = args.into_config(global)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -94,9 +99,14 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
         let worker = Worker::start(config, shutdown.clone()).await.context("while starting the worker")?;
+        if let (Some(url), Some(log)) = (ledger, worker.state.receipts.clone()) {
+            let source: ReceiptSource = std::sync::Arc::new(move |from, to| log.between(from, to));
+            tokio::spawn(wick_settle::work::run(url, worker.key.clone(), Role::Worker, source, shutdown.clone()));
+        }
         let ready = serde_json::json!({
             "event": "ready",
             "role": "worker",
+            "pid": std::process::id(),
             "grpc": format!("http://{}", worker.grpc_addr),
             "metrics": worker.metrics_addr.map(|a| format!("http://{a}/metrics")),
             "public_key": hex_key(&worker.key),

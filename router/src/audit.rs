@@ -1,8 +1,9 @@
 //! Audits: a sample of finished jobs is re-executed on other workers with the same ticket
 //! (model, parameters, seed). Inference is deterministic, so an honest re-execution reproduces
 //! the output hash; a mismatch becomes evidence, and the worker judged to have lied is
-//! excluded. With a third worker available its re-execution breaks the tie; with only two, the
-//! audited worker is the one accused (the ledger settles disputes with its own execution).
+//! excluded. A third worker's re-execution breaks the tie: the one of the first two that differs
+//! from it is accused. With no third worker the mismatch is kept as a dispute and nobody is
+//! excluded, since the router cannot tell which of the two lied.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,8 +37,15 @@ pub async fn run(state: Arc<RouterState>, mut jobs: mpsc::Receiver<AuditJob>) {
             Ok(Outcome::Passed) => state.metrics.audit("passed"),
             Ok(Outcome::Fraud(evidence)) => {
                 state.metrics.audit("fraud");
-                let accused: WorkerKey = evidence.accused_worker.as_slice().try_into().unwrap_or(job.worker);
-                state.peers.exclude(accused, "failed an audit".into());
+                if let Ok(accused) = <WorkerKey>::try_from(evidence.accused_worker.as_slice()) {
+                    state.peers.exclude(accused, "failed an audit".into());
+                }
+                if let Err(e) = state.store.put_evidence(&evidence) {
+                    tracing::error!(error = %e, "could not keep audit evidence");
+                }
+            }
+            Ok(Outcome::Disputed(evidence)) => {
+                state.metrics.audit("disputed");
                 if let Err(e) = state.store.put_evidence(&evidence) {
                     tracing::error!(error = %e, "could not keep audit evidence");
                 }
@@ -53,7 +61,10 @@ pub async fn run(state: Arc<RouterState>, mut jobs: mpsc::Receiver<AuditJob>) {
 
 enum Outcome {
     Passed,
+    /// A third execution sided with one of the two: the other is accused.
     Fraud(AuditEvidence),
+    /// Two workers disagree and no third could decide: kept, nobody accused.
+    Disputed(AuditEvidence),
     NoAuditor,
 }
 
@@ -68,23 +79,23 @@ async fn audit(state: &Arc<RouterState>, job: &AuditJob) -> Result<Outcome, Stat
         return Ok(Outcome::Passed);
     }
     tracing::warn!(worker = %hex::encode(job.worker), "audit mismatch");
-    let mut tiebreakers = Vec::new();
-    let mut accused = job.worker;
-    if let Some(third) = reexecute(state, job, &mut used).await? {
-        if output_hash(&third) == output_hash(&job.receipt) {
-            // The auditor was the odd one out.
-            accused = key_of(&auditor).unwrap_or(job.worker);
-        }
-        tiebreakers.push(third);
-    }
-    Ok(Outcome::Fraud(AuditEvidence {
+    let third = reexecute(state, job, &mut used).await?;
+    let accused = match &third {
+        // The auditor was the odd one out.
+        Some(t) if output_hash(t) == output_hash(&job.receipt) => key_of(&auditor),
+        Some(t) if output_hash(t) == output_hash(&auditor) => Some(job.worker),
+        // All three differ, or nobody could decide.
+        _ => None,
+    };
+    let evidence = AuditEvidence {
         ticket: Some(job.ticket.clone()),
         audited: Some(job.receipt.clone()),
         auditor: Some(auditor),
-        tiebreakers,
-        accused_worker: accused.to_vec(),
+        tiebreakers: third.into_iter().collect(),
+        accused_worker: accused.map(|k| k.to_vec()).unwrap_or_default(),
         detected_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
-    }))
+    };
+    Ok(if accused.is_some() { Outcome::Fraud(evidence) } else { Outcome::Disputed(evidence) })
 }
 
 fn key_of(r: &SignedReceipt) -> Option<WorkerKey> {
@@ -110,8 +121,11 @@ async fn reexecute(
             match msg.event {
                 Some(generate_response::Event::Delta(d)) => tokens.extend(d.token_ids),
                 Some(generate_response::Event::Done(done)) => {
-                    return accept_receipt(state, done.receipt, &job.ticket, &picked.key, Some(&tokens))
-                        .map_err(Status::internal);
+                    let signed = accept_receipt(state, done.receipt, &job.ticket, &picked.key, Some(&tokens))
+                        .map_err(Status::internal)?;
+                    // The auditor did real work: it is attested like any other job.
+                    state.record_receipt(&signed);
+                    return Ok(signed);
                 }
                 None => {}
             }

@@ -53,6 +53,8 @@ pub struct RouterConfig {
     /// Whole-request time limit.
     #[serde(with = "secs")]
     pub request_timeout: Duration,
+    /// Ledger gRPC endpoint: when set, only workers registered and staked there get traffic.
+    pub ledger: Option<String>,
     /// Time to wait for a worker to accept a call.
     #[serde(with = "secs")]
     pub connect_timeout: Duration,
@@ -81,6 +83,7 @@ impl Default for RouterConfig {
             audit_fraction: 0.05,
             request_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(5),
+            ledger: None,
         }
     }
 }

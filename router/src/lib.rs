@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod eligibility;
 pub mod forward;
 pub mod grpc;
 pub mod metrics;

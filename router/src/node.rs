@@ -50,6 +50,8 @@ pub struct Router {
     pub p2p_addrs: Vec<wick_net::Multiaddr>,
     /// Shared state.
     pub state: Arc<RouterState>,
+    /// The peer network (the swarm task lives as long as this handle).
+    pub net: wick_net::NetHandle,
     shutdown: CancellationToken,
     grpc: tokio::task::JoinHandle<()>,
 }
@@ -77,6 +79,11 @@ impl Router {
             audits: audit_tx,
         });
         tokio::spawn(crate::audit::run(state.clone(), audit_rx));
+        if let Some(url) = &config.ledger {
+            // Nobody gets traffic until the ledger has vouched for them.
+            peers.set_eligible(Default::default());
+            tokio::spawn(crate::eligibility::run(url.clone(), peers.clone(), shutdown.clone()));
+        }
         spawn_wal_sync(store, shutdown.clone());
 
         let parse = |list: &[String], what: &str| -> Result<Vec<wick_net::Multiaddr>, StartError> {
@@ -134,7 +141,7 @@ impl Router {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
-        Ok(Self { grpc_addr, http_addr, key, p2p_addrs, state, shutdown, grpc })
+        Ok(Self { grpc_addr, http_addr, key, p2p_addrs, state, net, shutdown, grpc })
     }
 
     /// Waits until the servers stop (after the shutdown token is cancelled).

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::sse::{Event, Sse};
@@ -49,6 +50,7 @@ pub fn error(status: StatusCode, kind: &str, message: String) -> Response {
         StatusCode::TOO_MANY_REQUESTS => "rate_limit_exceeded",
         StatusCode::NOT_FOUND => "not_found",
         StatusCode::SERVICE_UNAVAILABLE => "no_worker_available",
+        StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
         _ => kind,
     };
     let body = json!({ "error": { "message": message, "type": kind, "param": Value::Null, "code": code } });
@@ -78,8 +80,23 @@ fn authorize(state: &RouterState, headers: &HeaderMap) -> Result<(), Response> {
     })
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, Response> {
-    serde_json::from_slice(body)
+/// A request body, or the OpenAI-style error for one that could not be read (413 over the size
+/// limit).
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+    body.map_err(|r| {
+        let status = r.status();
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "request body is larger than the router's limit (max_body_bytes)".to_string()
+        } else {
+            r.body_text()
+        };
+        error(status, "invalid_request_error", message)
+    })
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+    let body = read_body(body)?;
+    serde_json::from_slice(&body)
         .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("invalid request body: {e}")))
 }
 
@@ -246,11 +263,11 @@ enum Flavor {
     Text,
 }
 
-async fn chat_completions(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn chat_completions(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     if let Err(r) = authorize(&state, &headers) {
         return r;
     }
-    let req: ChatRequest = match parse(&body) {
+    let req: ChatRequest = match parse(body) {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -274,11 +291,11 @@ async fn chat_completions(State(state): State<Arc<RouterState>>, headers: Header
     run(state, grpc, req.model, req.stream, usage, Flavor::Chat).await
 }
 
-async fn completions(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn completions(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     if let Err(r) = authorize(&state, &headers) {
         return r;
     }
-    let req: CompletionRequest = match parse(&body) {
+    let req: CompletionRequest = match parse(body) {
         Ok(r) => r,
         Err(r) => return r,
     };
@@ -439,7 +456,7 @@ fn sse_stream(
                 return;
             }
         }
-        let mut next = Some(Ok(first));
+        let mut next: Option<Result<GenerateResponse, Status>> = Some(Ok(first));
         while let Some(msg) = next {
             let event = match msg {
                 Ok(GenerateResponse { event: Some(generate_response::Event::Delta(d)) }) if !d.text.is_empty() => {
@@ -492,11 +509,11 @@ struct EmbeddingsRequest {
     encoding_format: Option<String>,
 }
 
-async fn embeddings(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn embeddings(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
     if let Err(r) = authorize(&state, &headers) {
         return r;
     }
-    let req: EmbeddingsRequest = match parse(&body) {
+    let req: EmbeddingsRequest = match parse(body) {
         Ok(r) => r,
         Err(r) => return r,
     };

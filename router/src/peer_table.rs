@@ -1,7 +1,7 @@
 //! The router's view of the workers: verified capability records, liveness with back-off, and
 //! the choice of a worker for a request.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -65,6 +65,8 @@ pub struct PeerTable {
 struct Tables {
     workers: HashMap<WorkerKey, Entry>,
     excluded: HashMap<WorkerKey, Excluded>,
+    /// Workers the ledger lets serve; `None` when no ledger is checked (everyone may).
+    eligible: Option<HashSet<WorkerKey>>,
 }
 
 fn now_ms() -> u64 {
@@ -150,15 +152,24 @@ impl PeerTable {
         t.excluded.insert(key, Excluded { reason });
     }
 
+    /// Only these workers may get traffic from now on (the ledger's registered, staked ones).
+    pub fn set_eligible(&self, keys: HashSet<WorkerKey>) {
+        self.lock().eligible = Some(keys);
+    }
+
     /// Whether a worker is excluded.
     pub fn is_excluded(&self, key: &WorkerKey) -> bool {
         self.lock().excluded.contains_key(key)
     }
 
-    /// Number of live (not down, not expired) workers.
+    /// Number of live workers that may get traffic (not down, not expired, eligible).
     pub fn live_count(&self) -> usize {
         let now = Instant::now();
-        self.lock().workers.values().filter(|e| e.down_until.is_none_or(|d| d <= now)).count()
+        let t = self.lock();
+        t.workers
+            .iter()
+            .filter(|(k, e)| e.down_until.is_none_or(|d| d <= now) && t.eligible.as_ref().is_none_or(|s| s.contains(*k)))
+            .count()
     }
 
     /// Keys of all known workers.
@@ -191,6 +202,7 @@ impl PeerTable {
             .filter(|(k, e)| {
                 !avoid.contains(k)
                     && e.down_until.is_none_or(|d| d <= now)
+                    && t.eligible.as_ref().is_none_or(|s| s.contains(*k))
                     && e.record.models.iter().any(|m| m.name == model || m.id == model)
             })
             .map(|(k, _)| *k)

@@ -98,4 +98,12 @@ pub enum TxError {
     /// The parameter value is out of range.
     #[error("bad parameter value: {0}")]
     BadParam(String),
+    /// The wire bytes are not a canonical encoding of a transaction (see [`crate::wire`]).
+    #[error("malformed transaction at byte {offset}: {reason}")]
+    Malformed {
+        /// Where decoding stopped.
+        offset: usize,
+        /// What was wrong there.
+        reason: &'static str,
+    },
 }

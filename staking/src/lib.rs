@@ -2,6 +2,16 @@
 //! that records proofs of service and pays for them. It knows receipts only through `wick-proto`
 //! and must not know workers, routers or the network.
 //!
+//! # The node
+//! [`node::LedgerNode`] owns the [`State`] and the rocksdb [`store::Store`] in one actor task:
+//! submitted transactions queue, a block is cut every `block_interval` (or when
+//! `max_block_txs` wait), executed with [`State::apply_block`], and committed in one synced
+//! write batch before any submitter hears back. Every `epoch_seconds` a block also calls
+//! [`State::end_epoch`], so epoch ends are stored and replay like any block. A restart replays
+//! the stored blocks and checks each root ([`store`]). [`service`] serves `wick.v1.Ledger` over
+//! gRPC, [`client::Client`] calls it, [`genesis::Genesis`] reads the genesis file, and [`wire`]
+//! is the transaction's wire encoding (canonical bytes + signature).
+//!
 //! # Transactions
 //! Each transaction is signed (ed25519, verified with ZIP-215 rules by `ed25519-consensus`, in
 //! batches when a block has more than one) over canonical bytes: the tag `wick.v1.LedgerTx`, chain
@@ -28,11 +38,36 @@
 //! outputs) cuts `slash_bps` of the worker's own stake and of each delegation, pays
 //! `reporter_bps` of the cut to the reporter and burns the rest; the worker is jailed and the job
 //! cannot be proven twice. Supply changes only by minted rewards minus burned fees and slashes.
+//!
+//! # Parallel execution
+//! [`State::apply_block_parallel`] gives exactly [`State::apply_block`]'s results and root on all
+//! cores. Each transaction declares the keys it reads and writes ([`State::access`]: accounts,
+//! worker records, proven jobs, the proposal table; a fraud proof writes the worker and all its
+//! delegators); transactions sharing a written key form one group and keep their block order;
+//! groups are packed onto lanes that each run the ordinary [`State::apply_verified`] on a private
+//! copy of the entries they reach; the disjoint results are merged and the supply/burned deltas
+//! summed. Signature batches are verified on all cores meanwhile; a caller that verifies block
+//! N+1 while block N executes uses [`State::apply_verified_block`] (see [`parallel`] and
+//! [`bench`], behind `wick bench ledger`).
 
+#[cfg(feature = "store")]
+pub mod bench;
+#[cfg(feature = "store")]
+pub mod client;
+pub mod audit_proof;
 pub mod error;
+pub mod genesis;
+#[cfg(feature = "store")]
+pub mod node;
+pub mod parallel;
+#[cfg(feature = "store")]
+pub mod service;
 pub mod state;
+#[cfg(feature = "store")]
+pub mod store;
 pub mod tx;
 pub mod types;
+pub mod wire;
 
 pub use error::TxError;
 pub use state::{Params, State};

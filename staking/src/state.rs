@@ -323,6 +323,18 @@ impl State {
                 after = add(after, reward)?;
                 self.proven_jobs.insert(job);
             }
+            TxBody::AuditProof { ticket, receipts, accused } => {
+                let job = crate::audit_proof::check(ticket, receipts, accused)?;
+                if self.proven_jobs.contains(&job) {
+                    return Err(TxError::Duplicate);
+                }
+                if !self.workers.contains_key(accused) {
+                    return Err(TxError::NotWorker);
+                }
+                let reward = self.slash(accused)?;
+                after = add(after, reward)?;
+                self.proven_jobs.insert(job);
+            }
             TxBody::Propose { key, value } => {
                 Params::check(*key, *value)?;
                 if self.voting_power(&me) == 0 {

@@ -2,7 +2,7 @@
 
 use ed25519_dalek::{Signer, SigningKey};
 use wick_proto::signing::CanonicalWriter;
-use wick_proto::v1::SignedReceipt;
+use wick_proto::v1::{JobTicket, SignedReceipt};
 
 use crate::error::TxError;
 use crate::types::{Address, Amount};
@@ -33,6 +33,14 @@ impl ParamKey {
     /// Stable wire code.
     pub fn code(self) -> u32 {
         self as u32
+    }
+
+    /// The key with wire code `code`, if any.
+    pub fn from_code(code: u32) -> Option<ParamKey> {
+        use ParamKey::*;
+        [EpochReward, UnbondingEpochs, SlashBps, ReporterBps, QuorumBps, ThresholdBps, VotingEpochs]
+            .into_iter()
+            .find(|k| k.code() == code)
     }
 }
 
@@ -108,6 +116,16 @@ pub enum TxBody {
         /// Conflicting receipt.
         b: Box<SignedReceipt>,
     },
+    /// A router's audit evidence: the job's ticket and the receipts of three or more workers
+    /// that ran it, the accused's output differing from the others' (see `audit_proof`).
+    AuditProof {
+        /// The router-signed ticket of the job.
+        ticket: Box<JobTicket>,
+        /// Worker-signed receipts of the job, the accused's among them.
+        receipts: Vec<SignedReceipt>,
+        /// The worker whose output differs.
+        accused: Address,
+    },
     /// Propose a parameter change.
     Propose {
         /// Parameter.
@@ -169,19 +187,39 @@ impl Tx {
                 receipt_canonical(&mut w, b);
                 &mut w
             }
+            TxBody::AuditProof { ticket, receipts, accused } => {
+                w.u32(13).bytes(&wick_proto::signing::ticket_bytes(ticket)).bytes(&ticket.signature);
+                w.bytes(&accused.0).u32(receipts.len() as u32);
+                for r in receipts {
+                    receipt_canonical(&mut w, r);
+                }
+                &mut w
+            }
             TxBody::Propose { key, value } => w.u32(11).u32(key.code()).u128(*value),
             TxBody::Vote { proposal, yes } => w.u32(12).u64(*proposal).u32(u32::from(*yes)),
         };
         w.finish()
     }
 
-    /// The accounts this transaction reads or writes (for conflict scheduling).
+    /// The accounts this transaction names: the signer, a transfer's recipient, the worker of a
+    /// delegation, attestation or fraud proof. A fraud proof also touches the worker's
+    /// delegators (its slash cuts their delegations), which depend on the state, and a proposal
+    /// or vote touches the proposal table: the complete, state-aware access set used for
+    /// parallel scheduling is [`crate::State::access`].
     pub fn touched(&self) -> Vec<Address> {
         let mut v = vec![self.signer];
         match &self.body {
             TxBody::Transfer { to, .. } => v.push(*to),
             TxBody::Delegate { worker, .. } | TxBody::Undelegate { worker, .. } => v.push(*worker),
             TxBody::Attestation { worker, .. } => v.push(*worker),
+            TxBody::AuditProof { accused, .. } => v.push(*accused),
+            TxBody::FraudProof { a, .. } => {
+                let key = a
+                    .receipt
+                    .as_ref()
+                    .and_then(|r| <[u8; 32]>::try_from(r.worker_public_key.as_slice()).ok());
+                v.extend(key.map(Address));
+            }
             _ => {}
         }
         v

@@ -39,6 +39,8 @@ pub struct WorkerConfig {
     pub price_per_1k_tokens: u64,
     /// Seconds between capability record publications.
     pub announce_interval_secs: u64,
+    /// Receipt log for the ledger's work claims; default: beside the key, `<key>.receipts`.
+    pub receipt_log: Option<PathBuf>,
     /// Test-only: produce wrong outputs (another seed, always sampling), to exercise audits.
     pub corrupt_outputs: bool,
 }
@@ -64,6 +66,7 @@ impl Default for WorkerConfig {
             default_max_tokens: 256,
             price_per_1k_tokens: 10,
             announce_interval_secs: 2,
+            receipt_log: None,
             corrupt_outputs: false,
         }
     }
@@ -79,5 +82,10 @@ impl WorkerConfig {
     /// Where the node key lives.
     pub fn key_path(&self) -> PathBuf {
         self.key.clone().unwrap_or_else(|| self.home.join("keys").join("worker.pem"))
+    }
+
+    /// Where the receipts of routers' jobs are logged.
+    pub fn receipt_log_path(&self) -> PathBuf {
+        self.receipt_log.clone().unwrap_or_else(|| self.key_path().with_extension("receipts"))
     }
 }

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod metrics;
 pub mod node;
 pub mod receipt;
+pub mod receipt_log;
 pub mod service;
 
 pub use config::WorkerConfig;

@@ -17,6 +17,7 @@ use wick_proto::v1::inference_server::InferenceServer;
 use crate::config::WorkerConfig;
 use crate::engine::{EngineConfig, EngineHandle};
 use crate::metrics::Metrics;
+use crate::receipt_log::ReceiptLog;
 use crate::service::{InferenceService, WorkerState};
 
 /// Why a worker could not start.
@@ -80,6 +81,10 @@ impl Worker {
         let key = wick_net::identity::load_or_create(&config.key_path())
             .map_err(io(format!("node key {}", config.key_path().display())))?;
         let metrics = Metrics::new();
+        let log_path = config.receipt_log_path();
+        let receipts =
+            Arc::new(ReceiptLog::open(&log_path).map_err(io(format!("receipt log {}", log_path.display())))?);
+        spawn_log_sync(receipts.clone(), shutdown.clone());
         let (chat, embedders) = load_models(&config, metrics.clone()).await?;
         let state = Arc::new(WorkerState {
             key: key.clone(),
@@ -88,6 +93,7 @@ impl Worker {
             config: config.clone(),
             metrics: metrics.clone(),
             embed_permits: Semaphore::new(2),
+            receipts: Some(receipts),
         });
 
         let listener =
@@ -140,6 +146,25 @@ impl Worker {
             Err(e) => tracing::error!(error = %e, "gRPC server task panicked"),
         }
     }
+}
+
+/// Fsyncs the receipt log periodically and once more at shutdown.
+fn spawn_log_sync(log: Arc<ReceiptLog>, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::receipt_log::SYNC_INTERVAL);
+        loop {
+            let stopping = tokio::select! {
+                () = shutdown.cancelled() => true,
+                _ = tick.tick() => false,
+            };
+            if let Err(e) = log.sync() {
+                tracing::error!(error = %e, "receipt log sync failed");
+            }
+            if stopping {
+                return;
+            }
+        }
+    });
 }
 
 fn parse_addrs(list: &[String], what: &str) -> Result<Vec<wick_net::Multiaddr>, StartError> {

@@ -20,6 +20,7 @@ use crate::config::WorkerConfig;
 use crate::engine::{EngineHandle, Event, Job, JobError, SubmitError};
 use crate::metrics::Metrics;
 use crate::receipt::{self, JobRecord};
+use crate::receipt_log::ReceiptLog;
 
 /// Most inputs in one embedding request.
 pub const MAX_EMBED_INPUTS: usize = 256;
@@ -38,9 +39,20 @@ pub struct WorkerState {
     pub metrics: Arc<Metrics>,
     /// Bounds concurrent embedding batches (they run on blocking threads).
     pub embed_permits: Semaphore,
+    /// Receipts of routers' jobs, kept for the ledger's work claims.
+    pub receipts: Option<Arc<ReceiptLog>>,
 }
 
 impl WorkerState {
+    /// Keeps the receipt of a router's job (one with a ticket) for the epoch's work claim.
+    fn keep_receipt(&self, ticketed: bool, signed: &v1::SignedReceipt) {
+        if let (true, Some(log)) = (ticketed, &self.receipts)
+            && let Err(e) = log.append(signed)
+        {
+            tracing::error!(error = %e, path = %log.path().display(), "could not log a receipt");
+        }
+    }
+
     fn served_names(&self) -> String {
         let chat = self.chat.iter().map(|e| e.model().name().to_string());
         let embed = self.embedders.iter().map(|e| e.name().to_string());
@@ -198,6 +210,7 @@ impl Inference for InferenceService {
         let (out, out_rx) = mpsc::channel(64);
         let state = self.state.clone();
         let model_id = engine.model().id().to_string();
+        let ticketed = req.ticket.is_some();
         tokio::spawn(async move {
             let mut first = true;
             loop {
@@ -234,6 +247,7 @@ impl Inference for InferenceService {
                                 finished: done.finished,
                             },
                         );
+                        state.keep_receipt(ticketed, &signed);
                         state.metrics.finished("Ok");
                         Ok(generate_response::Event::Done(GenerateDone {
                             finish_reason: match done.finish_reason {
@@ -315,6 +329,7 @@ impl Inference for InferenceService {
                 finished: SystemTime::now(),
             },
         );
+        state.keep_receipt(req.ticket.is_some(), &signed);
         state.metrics.finished("Ok");
         Ok(Response::new(EmbedResponse {
             embeddings: vectors.into_iter().map(|values| Embedding { values }).collect(),

@@ -148,3 +148,18 @@ pub fn metric(page: &str, name: &str) -> Option<f64> {
         .find(|l| l.starts_with(name) && !l.starts_with('#'))
         .and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
+
+/// Runs one of `examples/python/` with the project's virtual environment (scripts/setup.sh
+/// makes it) and parses the JSON it prints.
+pub fn python(args: &[&str]) -> serde_json::Value {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = std::env::var_os("WICK_VENV").map_or_else(|| root.join(".venv"), std::path::PathBuf::from);
+    let interpreter = venv.join("bin").join("python");
+    assert!(interpreter.exists(), "{} is missing: run scripts/setup.sh", interpreter.display());
+    let script = root.join("examples").join("python").join(args[0]);
+    let out =
+        std::process::Command::new(&interpreter).arg(script).args(&args[1..]).output().expect("run python");
+    assert!(out.status.success(), "{args:?} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}

@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use wick_router::{Router, RouterConfig};
+use wick_settle::fraud::EvidenceSource;
+use wick_settle::work::{ReceiptSource, Role};
 
 use crate::GlobalArgs;
 
@@ -31,6 +33,10 @@ pub struct RouterArgs {
     /// Fraction of finished jobs re-executed on another worker (0 to 1).
     #[arg(long, env = "WICK_ROUTER_AUDIT_FRACTION")]
     audit_fraction: Option<f64>,
+    /// Ledger gRPC endpoint: when set, only workers staked there get traffic, and the router
+    /// attests the work it countersigned at each epoch's end.
+    #[arg(long, env = "WICK_ROUTER_LEDGER")]
+    ledger: Option<String>,
     /// Folder for the router's key and receipt log. Default: <home>/router.
     #[arg(long, env = "WICK_ROUTER_DIR")]
     dir: Option<PathBuf>,
@@ -50,6 +56,9 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
     if !args.bootstrap.is_empty() {
         c.bootstrap = args.bootstrap;
     }
+    if args.ledger.is_some() {
+        c.ledger = args.ledger.clone();
+    }
     if let Some(f) = args.audit_fraction {
         anyhow::ensure!((0.0..=1.0).contains(&f), "--audit-fraction must be between 0 and 1, got {f}");
         c.audit_fraction = f;
@@ -61,7 +70,21 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
         .context("while starting the async runtime")?;
     runtime.block_on(async move {
         let shutdown = CancellationToken::new();
+        let ledger = c.ledger.clone();
         let router = Router::start(c, shutdown.clone()).await.context("while starting the router")?;
+        if let Some(url) = ledger {
+            let store = router.state.store.clone();
+            let source: ReceiptSource = std::sync::Arc::new(move |from, to| {
+                store.receipts_between(from, to).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "could not read the receipt log");
+                    Vec::new()
+                })
+            });
+            tokio::spawn(wick_settle::work::run(url.clone(), router.key.clone(), Role::Router, source, shutdown.clone()));
+            let store = router.state.store.clone();
+            let evidence: EvidenceSource = std::sync::Arc::new(move || store.evidence().unwrap_or_default());
+            tokio::spawn(wick_settle::fraud::run(url, router.key.clone(), evidence, shutdown.clone()));
+        }
         let ready = serde_json::json!({
             "event": "ready",
             "role": "router",
@@ -69,6 +92,7 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
             "openai_base_url": format!("http://{}/v1", router.http_addr),
             "metrics": format!("http://{}/metrics", router.http_addr),
             "p2p": router.p2p_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "public_key": hex::encode(router.key.verifying_key().to_bytes()),
         });
         println!("{ready}");
         crate::worker::wait_for_signal().await;

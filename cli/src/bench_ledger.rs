@@ -1,0 +1,97 @@
+//! `wick bench ledger`: signed transactions durably committed per second, beside this
+//! machine's raw ZIP-215 verification rates (the logic is `wick_staking::bench`).
+
+use anyhow::Context;
+use wick_staking::bench::{LedgerBench as Config, LedgerReport, run};
+
+#[derive(Debug, clap::Args)]
+pub struct LedgerBench {
+    /// Accounts in the genesis.
+    #[arg(long, default_value_t = 10_000)]
+    accounts: usize,
+    /// Registered workers among them (each claims once per epoch and is attested once).
+    #[arg(long, default_value_t = 2_000)]
+    workers: usize,
+    /// Routers among them (they attest the workers' claims).
+    #[arg(long, default_value_t = 50)]
+    routers: usize,
+    /// Transfers per worker per epoch.
+    #[arg(long, default_value_t = 2)]
+    transfers_per_worker: usize,
+    /// Transactions per block.
+    #[arg(long, default_value_t = 4_000)]
+    block_txs: usize,
+    /// Epochs of workload.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// Thread counts to measure (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    bench_threads: Vec<usize>,
+    /// Execution lanes in the pipeline (0: twice the threads). Execution overlaps verification.
+    #[arg(long, default_value_t = 1)]
+    lanes: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_ledger(args: LedgerBench) -> anyhow::Result<()> {
+    let cfg = Config {
+        accounts: args.accounts,
+        workers: args.workers,
+        routers: args.routers,
+        transfers_per_worker: args.transfers_per_worker,
+        block_txs: args.block_txs,
+        epochs: args.epochs,
+        threads: args.bench_threads,
+        lanes: args.lanes,
+    };
+    let dir = tempfile::tempdir().context("while creating a scratch directory for the stores")?;
+    let quiet = args.json;
+    let report = run(&cfg, dir.path(), |m| {
+        if !quiet {
+            eprintln!("… {m}");
+        }
+    })
+    .context("while running the ledger benchmark")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    Ok(())
+}
+
+fn print_report(r: &LedgerReport) {
+    println!("raw ed25519 verification (ZIP-215, ed25519-consensus), signatures/s:");
+    println!("{:>8} {:>12} {:>12}", "threads", "single", "batch-64");
+    for v in &r.verify {
+        println!("{:>8} {:>12.0} {:>12.0}", v.threads, v.single, v.batch);
+    }
+    println!("ledger: signed transactions decoded, verified, executed and committed (synced rocksdb):");
+    println!(
+        "{:>8} {:>8} {:>8} {:>12} {:>16} {:>10} {:>14} {:>14}",
+        "threads", "txs", "blocks", "tx/s", "÷ batch verify", "cpu cores", "exec serial", "exec lanes"
+    );
+    for run in &r.runs {
+        let batch = r.verify.iter().find(|v| v.threads == run.threads).map_or(f64::NAN, |v| v.batch);
+        println!(
+            "{:>8} {:>8} {:>8} {:>12.0} {:>16.2} {:>10.2} {:>14.0} {:>14.0}",
+            run.threads,
+            run.txs,
+            run.blocks,
+            run.tx_per_s,
+            run.tx_per_s / batch,
+            run.cpu_cores_used,
+            run.execute_serial_tx_per_s,
+            run.execute_parallel_tx_per_s
+        );
+    }
+    let one = r.runs.iter().find(|x| x.threads == 1);
+    let two = r.runs.iter().find(|x| x.threads == 2);
+    if let (Some(one), Some(two)) = (one, two) {
+        println!("scaling: 2 threads ÷ 1 thread = {:.2} (goal ≥ 1.8)", two.tx_per_s / one.tx_per_s);
+    }
+    println!("goal: committed tx/s ÷ batch-verify rate ≥ 0.9 at each thread count");
+    println!("(exec serial / exec lanes: execution alone, signatures pre-verified, no storage, tx/s)");
+}

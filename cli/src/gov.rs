@@ -1,0 +1,367 @@
+//! Governance and wallet commands that send transactions to a ledger: `transfer`, `stake`,
+//! `unstake`, `delegate`, `undelegate`, `rewards withdraw`, `worker register`,
+//! `proposal submit|vote`. Each signs with a key from `wick keys`, takes the nonce from the
+//! ledger, and with `--dry-run` prints the signed transaction instead of sending it.
+
+use std::future::Future;
+
+use anyhow::{Context, bail};
+use wick_staking::client::{Client, ClientError};
+use wick_staking::wire::{self, param_from_name, param_name};
+use wick_staking::{Address, Amount, Tx, TxBody};
+
+use crate::GlobalArgs;
+use crate::keys;
+
+/// Where the ledger is and how to print.
+#[derive(Debug, Clone, clap::Args)]
+pub struct QueryOpts {
+    /// Ledger gRPC endpoint.
+    #[arg(long, env = "WICK_LEDGER", default_value = "http://127.0.0.1:7100")]
+    pub ledger: String,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Options of every command that sends a transaction.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TxOpts {
+    #[command(flatten)]
+    pub query: QueryOpts,
+    /// Signing key: a name from `wick keys list`, or a .pem file.
+    #[arg(long, env = "WICK_KEY", default_value = "default")]
+    pub key: String,
+    /// Fee, burned.
+    #[arg(long, default_value_t = 0)]
+    pub fee: u128,
+    /// Check and print the signed transaction without sending it.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TransferArgs {
+    /// Recipient: an address (64 hex characters) or a key name.
+    pub to: String,
+    /// Amount in base units.
+    pub amount: u128,
+    #[command(flatten)]
+    pub tx: TxOpts,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AmountArgs {
+    /// Amount in base units.
+    pub amount: u128,
+    #[command(flatten)]
+    pub tx: TxOpts,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DelegateArgs {
+    /// Worker: an address or a key name.
+    pub worker: String,
+    /// Amount in base units.
+    pub amount: u128,
+    #[command(flatten)]
+    pub tx: TxOpts,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RewardsCommand {
+    /// Move accrued rewards to the balance.
+    Withdraw(TxOptsOnly),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TxOptsOnly {
+    #[command(flatten)]
+    pub tx: TxOpts,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum ProposalCommand {
+    /// Propose a parameter change (applies from the epoch after voting ends, if it passes).
+    Submit {
+        /// Parameter: epoch_reward, unbonding_epochs, slash_bps, reporter_bps, quorum_bps,
+        /// threshold_bps or voting_epochs.
+        param: String,
+        /// New value.
+        value: u128,
+        #[command(flatten)]
+        tx: TxOpts,
+    },
+    /// Vote on a proposal.
+    Vote {
+        /// Proposal id.
+        id: u64,
+        /// yes or no.
+        vote: String,
+        #[command(flatten)]
+        tx: TxOpts,
+    },
+    /// List proposals.
+    List(QueryOpts),
+    /// Show one proposal.
+    Show {
+        /// Proposal id.
+        id: u64,
+        #[command(flatten)]
+        query: QueryOpts,
+    },
+}
+
+/// `wick worker …`: run a worker node, or (with a subcommand) act on the ledger as one.
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct WorkerCli {
+    #[command(subcommand)]
+    pub command: Option<WorkerLedgerCommand>,
+    #[command(flatten)]
+    pub run: crate::worker::WorkerArgs,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WorkerLedgerCommand {
+    /// Register the key as a worker on the ledger.
+    Register {
+        /// Commission on delegators' rewards, basis points (0..=10000).
+        #[arg(long, default_value_t = 0)]
+        commission_bps: u32,
+        #[command(flatten)]
+        tx: TxOpts,
+    },
+    /// Show a worker's registration, stake and jailed flag.
+    Show {
+        /// Worker: an address or a key name.
+        worker: String,
+        #[command(flatten)]
+        query: QueryOpts,
+    },
+}
+
+/// Runs `f` on a small runtime.
+pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")?;
+    Ok(rt.block_on(f))
+}
+
+/// Connects to the ledger, saying what to check when it is not there.
+pub async fn connect(url: &str) -> anyhow::Result<Client> {
+    Client::connect(url).await.map_err(|e| {
+        anyhow::anyhow!("{e}\nis `wick ledger` running there? point to it with --ledger URL or WICK_LEDGER")
+    })
+}
+
+fn hint(code: &str) -> &'static str {
+    match code {
+        "bad_nonce" => "another transaction from this key was committed meanwhile; run the command again",
+        "insufficient_balance" => "check the balance with `wick balance`",
+        "insufficient_stake" => "check what is bonded with `wick balance`",
+        "not_worker" => "register first with `wick worker register`, or check the worker address",
+        "already_worker" => "this key is already a registered worker",
+        "wrong_epoch" => "the epoch has changed; check it with `wick epoch`",
+        "no_voting_power" => "stake or delegate first: voting power is bonded stake",
+        "voting_closed" => "see `wick proposal show ID` for the voting period",
+        "already_voted" => "each key votes once per proposal",
+        "no_rewards" => "rewards accrue at epoch ends to workers with credited work and their delegators",
+        "wrong_chain" => "the ledger runs another chain; check --ledger",
+        _ => "",
+    }
+}
+
+/// Explains a failed submission.
+pub fn explain(e: ClientError) -> anyhow::Error {
+    match &e {
+        ClientError::Rejected { code, .. } if !hint(code).is_empty() => {
+            anyhow::anyhow!("{e}\nhint: {}", hint(code))
+        }
+        _ => anyhow::Error::new(e),
+    }
+}
+
+/// What a transaction takes from the balance besides the fee.
+fn spend(body: &TxBody) -> u128 {
+    match body {
+        TxBody::Transfer { amount, .. } | TxBody::Stake { amount } | TxBody::Delegate { amount, .. } => {
+            amount.0
+        }
+        _ => 0,
+    }
+}
+
+/// A readable description of a transaction (what `--dry-run` and `--json` print).
+pub fn describe(tx: &wick_staking::SignedTx) -> serde_json::Value {
+    use serde_json::json;
+    let t = &tx.tx;
+    let (kind, fields) = match &t.body {
+        TxBody::Transfer { to, amount } => {
+            ("transfer", json!({"to": to.to_string(), "amount": amount.to_string()}))
+        }
+        TxBody::RegisterWorker { commission_bps } => {
+            ("register_worker", json!({"commission_bps": commission_bps}))
+        }
+        TxBody::Stake { amount } => ("stake", json!({"amount": amount.to_string()})),
+        TxBody::Unstake { amount } => ("unstake", json!({"amount": amount.to_string()})),
+        TxBody::Delegate { worker, amount } => {
+            ("delegate", json!({"worker": worker.to_string(), "amount": amount.to_string()}))
+        }
+        TxBody::Undelegate { worker, amount } => {
+            ("undelegate", json!({"worker": worker.to_string(), "amount": amount.to_string()}))
+        }
+        TxBody::WithdrawRewards => ("withdraw_rewards", json!({})),
+        TxBody::WorkClaim { epoch, receipts_root, count, tokens } => (
+            "work_claim",
+            json!({"epoch": epoch, "receipts_root": hex::encode(receipts_root), "count": count, "tokens": tokens}),
+        ),
+        TxBody::Attestation { epoch, worker, receipts_root, count, tokens } => (
+            "attestation",
+            json!({"epoch": epoch, "worker": worker.to_string(), "receipts_root": hex::encode(receipts_root),
+                   "count": count, "tokens": tokens}),
+        ),
+        TxBody::FraudProof { .. } => ("fraud_proof", json!({})),
+        TxBody::AuditProof { accused, receipts, .. } => {
+            ("audit_proof", json!({"accused": accused.to_string(), "receipts": receipts.len()}))
+        }
+        TxBody::Propose { key, value } => {
+            ("propose", json!({"param": param_name(*key), "value": value.to_string()}))
+        }
+        TxBody::Vote { proposal, yes } => ("vote", json!({"proposal": proposal, "yes": yes})),
+    };
+    let bytes = wire::encode(tx);
+    json!({
+        "kind": kind,
+        "chain_id": t.chain_id,
+        "signer": t.signer.to_string(),
+        "nonce": t.nonce,
+        "fee": t.fee.to_string(),
+        "body": fields,
+        "hash": hex::encode(wire::tx_hash(&bytes)),
+        "bytes": hex::encode(&bytes),
+    })
+}
+
+/// Signs `body` with the options' key and sends it (or prints it with `--dry-run`).
+pub fn send(global: &GlobalArgs, opts: &TxOpts, body: TxBody) -> anyhow::Result<()> {
+    let key = keys::load(global, &opts.key)?;
+    block_on(async move {
+        let signer = keys::address(&key);
+        let mut client = connect(&opts.query.ledger).await?;
+        let acc = client.account(&signer).await?;
+        let balance: u128 = acc.balance.parse().context("the ledger sent a malformed balance")?;
+        let out = spend(&body);
+        let Some(needed) = out.checked_add(opts.fee) else {
+            bail!("amount {out} + fee {} overflows a u128", opts.fee);
+        };
+        if balance < needed {
+            bail!(
+                "insufficient balance: {signer} has {balance}, this needs {needed} ({out} + fee {}); \
+                 fund the account or lower the amount",
+                opts.fee
+            );
+        }
+        let tx = Tx {
+            chain_id: client.chain_id().to_string(),
+            signer,
+            nonce: acc.nonce,
+            fee: Amount(opts.fee),
+            body,
+        }
+        .sign(&key);
+        let mut desc = describe(&tx);
+        if opts.dry_run {
+            desc["dry_run"] = true.into();
+            println!("{}", if opts.query.json { desc.to_string() } else { pretty(&desc) });
+            return Ok(());
+        }
+        let done = client.submit(&tx).await.map_err(explain)?;
+        if opts.query.json {
+            desc["height"] = done.height.into();
+            println!("{desc}");
+        } else {
+            println!(
+                "{} committed in block {} (tx {})",
+                desc["kind"].as_str().unwrap_or("transaction"),
+                done.height,
+                hex::encode(done.hash)
+            );
+        }
+        Ok(())
+    })?
+}
+
+fn pretty(v: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(v).unwrap_or_default()
+}
+
+fn parse_vote(s: &str) -> anyhow::Result<bool> {
+    match s.to_ascii_lowercase().as_str() {
+        "yes" | "y" | "true" => Ok(true),
+        "no" | "n" | "false" => Ok(false),
+        _ => bail!("vote must be yes or no, not {s:?}"),
+    }
+}
+
+pub fn transfer(global: &GlobalArgs, a: TransferArgs) -> anyhow::Result<()> {
+    let to = keys::resolve_address(global, &a.to)?;
+    send(global, &a.tx, TxBody::Transfer { to, amount: Amount(a.amount) })
+}
+
+pub fn stake(global: &GlobalArgs, a: AmountArgs) -> anyhow::Result<()> {
+    send(global, &a.tx, TxBody::Stake { amount: Amount(a.amount) })
+}
+
+pub fn unstake(global: &GlobalArgs, a: AmountArgs) -> anyhow::Result<()> {
+    send(global, &a.tx, TxBody::Unstake { amount: Amount(a.amount) })
+}
+
+pub fn delegate(global: &GlobalArgs, a: DelegateArgs, undelegate: bool) -> anyhow::Result<()> {
+    let worker: Address = keys::resolve_address(global, &a.worker)?;
+    let amount = Amount(a.amount);
+    let body =
+        if undelegate { TxBody::Undelegate { worker, amount } } else { TxBody::Delegate { worker, amount } };
+    send(global, &a.tx, body)
+}
+
+pub fn rewards(global: &GlobalArgs, cmd: RewardsCommand) -> anyhow::Result<()> {
+    match cmd {
+        RewardsCommand::Withdraw(a) => send(global, &a.tx, TxBody::WithdrawRewards),
+    }
+}
+
+pub fn proposal(global: &GlobalArgs, cmd: ProposalCommand) -> anyhow::Result<()> {
+    match cmd {
+        ProposalCommand::Submit { param, value, tx } => {
+            let Some(key) = param_from_name(&param) else {
+                bail!(
+                    "unknown parameter {param:?}; one of epoch_reward, unbonding_epochs, slash_bps, reporter_bps, \
+                     quorum_bps, threshold_bps, voting_epochs"
+                );
+            };
+            send(global, &tx, TxBody::Propose { key, value })
+        }
+        ProposalCommand::Vote { id, vote, tx } => {
+            send(global, &tx, TxBody::Vote { proposal: id, yes: parse_vote(&vote)? })
+        }
+        ProposalCommand::List(q) => crate::ledger_query::proposals(&q, None),
+        ProposalCommand::Show { id, query } => crate::ledger_query::proposals(&query, Some(id)),
+    }
+}
+
+pub fn worker(global: &GlobalArgs, cmd: WorkerLedgerCommand) -> anyhow::Result<()> {
+    match cmd {
+        WorkerLedgerCommand::Register { commission_bps, tx } => {
+            if commission_bps > 10_000 {
+                bail!("--commission-bps {commission_bps} is above 10000 (100%)");
+            }
+            send(global, &tx, TxBody::RegisterWorker { commission_bps })
+        }
+        WorkerLedgerCommand::Show { worker, query } => {
+            crate::ledger_query::worker(&query, keys::resolve_address(global, &worker)?)
+        }
+    }
+}

@@ -1,0 +1,246 @@
+//! The whole path with real processes: `wick devnet` starts a ledger, a router and workers on
+//! loopback; requests go through the router, receipts become work claims and attestations, the
+//! ledger pays, a killed worker is failed over invisibly and a lying worker is slashed.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use support::{Node, chat, generate, metric};
+use wick_proto::signing;
+use wick_proto::v1::SignedReceipt;
+use wick_staking::client::Client;
+use wick_staking::genesis::Genesis;
+use wick_staking::Address;
+
+/// A running devnet and its folder.
+struct Devnet {
+    node: Node,
+    dir: tempfile::TempDir,
+}
+
+impl Devnet {
+    fn start(extra: &[&str]) -> Devnet {
+        let dir = tempfile::tempdir().expect("dir");
+        let d = dir.path().to_string_lossy().into_owned();
+        let mut args = vec![
+            "devnet", "--dir", &d, "--ledger-grpc", "127.0.0.1:0", "--router-grpc", "127.0.0.1:0", "--router-http",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        Devnet { node: Node::start(&args), dir }
+    }
+
+    fn str(&self, field: &str) -> String {
+        self.node.ready[field].as_str().unwrap_or_else(|| panic!("no {field}: {}", self.node.ready)).to_string()
+    }
+
+    fn worker_keys(&self) -> Vec<Vec<u8>> {
+        let workers = self.node.ready["workers"].as_array().expect("workers");
+        workers.iter().map(|w| support::hex_decode(w["public_key"].as_str().expect("key"))).collect()
+    }
+
+    async fn ledger(&self) -> Client {
+        Client::connect(&self.str("ledger")).await.expect("ledger")
+    }
+
+    async fn router(&self) -> wick_proto::v1::inference_client::InferenceClient<tonic::transport::Channel> {
+        wick_proto::v1::inference_client::InferenceClient::connect(self.str("router_grpc")).await.expect("router")
+    }
+
+    fn genesis(&self) -> Genesis {
+        Genesis::from_file(&self.dir.path().join("genesis.toml")).expect("genesis")
+    }
+
+    async fn metrics(&self) -> String {
+        reqwest::get(self.str("metrics")).await.expect("metrics").text().await.expect("text")
+    }
+}
+
+fn addr(hex_text: &str) -> Address {
+    wick_staking::genesis::parse_address(hex_text).expect("address")
+}
+
+fn amount(s: &str) -> u128 {
+    s.parse().expect("amount")
+}
+
+#[test]
+fn the_readme_chat_command_answers_and_stops() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path().to_string_lossy().into_owned();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wick"))
+        .args([
+            "devnet", "--dir", &d, "--ledger-grpc", "127.0.0.1:0", "--router-grpc", "127.0.0.1:0", "--router-http",
+            "127.0.0.1:0", "--chat", "What is the capital of France?",
+        ])
+        .output()
+        .expect("run devnet");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("Paris"), "{stdout}");
+    assert!(stderr.contains("receipt:") && stderr.contains("countersignature"), "{stderr}");
+    assert!(stdout.lines().any(|l| l.contains("\"event\":\"ready\"")), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
+    let net = Devnet::start(&["--epoch-seconds", "12", "--audit-fraction", "0"]);
+    let mut ledger = net.ledger().await;
+    let genesis = net.genesis();
+
+    // Start right at a fresh epoch so every job lands in that epoch's receipt window.
+    let first = ledger.epoch().await.expect("epoch").epoch;
+    let started = Instant::now();
+    while ledger.epoch().await.expect("epoch").epoch == first {
+        assert!(started.elapsed() < Duration::from_secs(30), "the epoch did not end");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let epoch = ledger.epoch().await.expect("epoch");
+    let rewards_before = rewards_of_all(&mut ledger, &genesis).await;
+
+    let mut router = net.router().await;
+    let mut tokens_by_worker: BTreeMap<Vec<u8>, u128> = BTreeMap::new();
+    for i in 0..6 {
+        let done = generate(&mut router, chat(&format!("Say a number ({i})."), 8, 0.0, 0)).await.expect("chat");
+        let r = done.done.and_then(|d| d.receipt).and_then(|r| r.receipt).expect("receipt");
+        *tokens_by_worker.entry(r.worker_public_key.clone()).or_default() += u128::from(r.tokens_in + r.tokens_out);
+        let cut = epoch.ends_unix_ms - epoch.epoch_seconds * 1000 / 4;
+        assert!(r.finished_unix_ms < cut, "jobs took too long to stay in one epoch window");
+    }
+
+    // Wait for the epoch to end and settle.
+    let started = Instant::now();
+    while ledger.epoch().await.expect("epoch").epoch == epoch.epoch {
+        assert!(started.elapsed() < Duration::from_secs(30), "the epoch did not end");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rewards_after = rewards_of_all(&mut ledger, &genesis).await;
+
+    // The formula of the staking crate's docs, from the genesis stakes.
+    let params = ledger.raw().params(wick_proto::v1::ParamsRequest {}).await.expect("params").into_inner();
+    let reward = amount(&params.epoch_reward);
+    let stake_of = |w: &str| -> u128 {
+        let own = genesis.workers.iter().find(|g| g.address == w).map_or(0, |g| g.stake.0);
+        own + genesis.delegations.iter().filter(|d| d.worker == w).map(|d| d.amount.0).sum::<u128>()
+    };
+    let weight = |w: &str| tokens_by_worker.get(&support::hex_decode(w)).copied().unwrap_or(0) * stake_of(w);
+    let total: u128 = genesis.workers.iter().map(|w| weight(&w.address)).sum();
+    let mut expected: BTreeMap<String, u128> = BTreeMap::new();
+    for w in &genesis.workers {
+        let paid = reward * weight(&w.address) / total;
+        let commission = paid * u128::from(w.commission_bps) / 10_000;
+        let mut to_delegators = 0;
+        for d in genesis.delegations.iter().filter(|d| d.worker == w.address) {
+            let share = (paid - commission) * d.amount.0 / stake_of(&w.address);
+            *expected.entry(d.delegator.clone()).or_default() += share;
+            to_delegators += share;
+        }
+        *expected.entry(w.address.clone()).or_default() += paid - to_delegators;
+    }
+    for (account, want) in &expected {
+        let got = rewards_after[account] - rewards_before[account];
+        assert_eq!(got, *want, "rewards of {account} (served tokens: {tokens_by_worker:?})");
+    }
+    assert!(expected.values().any(|v| *v > 0));
+
+    // The unmodified `openai` package through the devnet gives what `wick generate` gives, with
+    // a receipt that verifies against a worker's and the router's keys.
+    let out = support::python(&["openai_client.py", &net.str("openai_base_url")]);
+    let direct = std::process::Command::new(env!("CARGO_BIN_EXE_wick"))
+        .args(["generate", "--temperature", "0", "--max-tokens", "32", "--seed", "7", "What is the capital of France?"])
+        .output()
+        .expect("wick generate");
+    assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
+    assert_eq!(out["chat"].as_str().map(str::trim), Some(String::from_utf8_lossy(&direct.stdout).trim()), "{out}");
+    let receipt = SignedReceipt::decode(&*support::hex_decode(out["stream_receipt"]["protobuf"].as_str().expect("receipt")))
+        .expect("receipt protobuf");
+    signing::verify_countersigned(&receipt).expect("both signatures verify");
+    let worker_key = receipt.receipt.as_ref().expect("receipt").worker_public_key.clone();
+    assert!(net.worker_keys().contains(&worker_key));
+    assert_eq!(receipt.router_public_key, support::hex_decode(&net.str("router_public_key")));
+}
+
+async fn rewards_of_all(ledger: &mut Client, genesis: &Genesis) -> BTreeMap<String, u128> {
+    let mut out = BTreeMap::new();
+    for a in &genesis.accounts {
+        let acc = ledger.account(&addr(&a.address)).await.expect("account");
+        out.insert(a.address.clone(), amount(&acc.rewards));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_a_worker_under_twenty_streams_changes_no_text() {
+    let net = Devnet::start(&["--audit-fraction", "0"]);
+    let requests: Vec<_> = (0..20)
+        .map(|i| {
+            let mut r = chat(&format!("Tell me a fact about the number {i}."), 40, 0.0, 0);
+            if let Some(p) = r.params.as_mut() {
+                p.ignore_eos = true;
+            }
+            r
+        })
+        .collect();
+    let run_all = |kill: Option<u32>| {
+        let requests = requests.clone();
+        let router = net.str("router_grpc");
+        async move {
+            let mut tasks = Vec::new();
+            for req in requests {
+                let router = router.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut client = wick_proto::v1::inference_client::InferenceClient::connect(router).await.expect("router");
+                    generate(&mut client, req).await.expect("stream completes").text
+                }));
+            }
+            if let Some(pid) = kill {
+                tokio::time::sleep(Duration::from_millis(1500)).await;
+                let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+                assert!(status.success());
+            }
+            let mut texts = Vec::new();
+            for t in tasks {
+                texts.push(t.await.expect("task"));
+            }
+            texts
+        }
+    };
+    let reference = run_all(None).await;
+    let pid = net.node.ready["workers"][1]["pid"].as_u64().expect("pid") as u32;
+    let faulted = run_all(Some(pid)).await;
+    for (i, (a, b)) in reference.iter().zip(&faulted).enumerate() {
+        assert_eq!(a, b, "stream {i} differs after the failover");
+    }
+    let page = net.metrics().await;
+    assert!(metric(&page, "wick_router_retries_total{value=\"failover\"}").unwrap_or(0.0) >= 1.0, "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_worker_is_audited_slashed_and_dropped() {
+    let net = Devnet::start(&["--workers", "3", "--corrupt-worker", "2", "--audit-fraction", "1"]);
+    let keys = net.worker_keys();
+    let liar = addr(&hex::encode(&keys[2]));
+    let mut ledger = net.ledger().await;
+    let stake_before = amount(&ledger.worker(&liar).await.expect("worker").self_stake);
+    let mut router = net.router().await;
+    let started = Instant::now();
+    loop {
+        generate(&mut router, chat("Name a colour.", 8, 0.0, 0)).await.expect("chat");
+        let w = ledger.worker(&liar).await.expect("worker");
+        if w.jailed {
+            assert!(amount(&w.self_stake) < stake_before, "jailed without a slash: {w:?}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(240), "the liar was not slashed:\n{}", net.metrics().await);
+    }
+    // No more traffic for it.
+    for i in 0..6 {
+        let done = generate(&mut router, chat(&format!("Count to {i}."), 8, 0.0, 0)).await.expect("chat");
+        let r = done.done.and_then(|d| d.receipt).and_then(|r| r.receipt).expect("receipt");
+        assert_ne!(r.worker_public_key, keys[2], "the slashed worker served a job");
+    }
+}

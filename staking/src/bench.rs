@@ -1,0 +1,435 @@
+//! The ledger benchmark behind `wick bench ledger`: signed transactions decoded, verified,
+//! executed and **durably committed** (one synced rocksdb write batch per block, through
+//! [`Store`]) per second, beside this machine's raw ZIP-215 verification rates.
+//!
+//! The workload is a devnet's steady state: many accounts, registered workers that claim their
+//! work once per epoch, routers that attest it, and users moving tokens. Each run replays the
+//! same pre-signed blocks from the same genesis into a fresh store, on a rayon pool of the given
+//! size, as a two-stage pipeline: block N+1 is decoded and batch-verified while block N executes
+//! ([`State::apply_verified_block`], serial by default: see [`LedgerBench::lanes`]); committing
+//! runs on its own thread, which mostly waits for the disk. The reported CPU use shows what every thread cost together.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Instant;
+
+use ed25519_dalek::SigningKey;
+use rayon::prelude::*;
+use wick_proto::v1::{Block, TxResult};
+
+use crate::error::TxError;
+use crate::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisWorker};
+use crate::state::State;
+use crate::store::{Store, StoreError, error_code};
+use crate::tx::{BATCH, SignedTx, Tx, TxBody, verify_all};
+use crate::types::{Address, Amount};
+use crate::wire;
+
+/// The workload and the runs.
+#[derive(Clone, Debug)]
+pub struct LedgerBench {
+    /// Accounts in the genesis (workers and routers included).
+    pub accounts: usize,
+    /// How many of them are registered, staked workers.
+    pub workers: usize,
+    /// How many of them are routers (each attests a share of the workers every epoch).
+    pub routers: usize,
+    /// Transfers per epoch, per worker.
+    pub transfers_per_worker: usize,
+    /// Transactions per block.
+    pub block_txs: usize,
+    /// Epochs replayed (each: one claim and one attestation per worker, then the transfers).
+    pub epochs: usize,
+    /// Thread counts to measure.
+    pub threads: Vec<usize>,
+    /// Execution lanes in the pipeline (0: [`crate::parallel::lanes_for`] the thread count).
+    /// One is the default: execution already overlaps verification, which keeps every core
+    /// busy, and lanes cost copying that only pays when execution is the bottleneck.
+    pub lanes: usize,
+}
+
+impl Default for LedgerBench {
+    fn default() -> Self {
+        Self {
+            accounts: 10_000,
+            workers: 2_000,
+            routers: 50,
+            transfers_per_worker: 2,
+            block_txs: 4_000,
+            epochs: 5,
+            threads: vec![1, 2],
+            lanes: 1,
+        }
+    }
+}
+
+/// Raw signature verification rates of this machine (signatures per second).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VerifyRate {
+    /// Threads.
+    pub threads: usize,
+    /// One `verify` per signature.
+    pub single: f64,
+    /// Batches of [`BATCH`] (64).
+    pub batch: f64,
+}
+
+/// One measured ledger run.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LedgerRun {
+    /// Threads in the pool.
+    pub threads: usize,
+    /// Transactions committed.
+    pub txs: usize,
+    /// Blocks committed.
+    pub blocks: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+    /// Committed transactions per second.
+    pub tx_per_s: f64,
+    /// Process CPU time over wall time (all threads, the commit thread included).
+    pub cpu_cores_used: f64,
+    /// Execution alone (signatures pre-verified, no storage), serial, transactions per second.
+    pub execute_serial_tx_per_s: f64,
+    /// Execution alone on [`crate::parallel::lanes_for`] the thread count lanes.
+    pub execute_parallel_tx_per_s: f64,
+}
+
+/// Everything `wick bench ledger` prints.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LedgerReport {
+    /// Raw verification rates, one per thread count.
+    pub verify: Vec<VerifyRate>,
+    /// Ledger runs, one per thread count.
+    pub runs: Vec<LedgerRun>,
+}
+
+/// Why the benchmark failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A thread pool could not start.
+    #[error("thread pool: {0}")]
+    Pool(String),
+    /// The workload did not execute as generated (a bug: every transaction is valid).
+    #[error("transaction {index} of block {height} was rejected: {error}")]
+    Rejected {
+        /// Block.
+        height: u64,
+        /// Index in the block.
+        index: usize,
+        /// Why.
+        error: TxError,
+    },
+    /// Scratch directory.
+    #[error("scratch directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+const CHAIN: &str = "wick-bench";
+
+struct Workload {
+    genesis: Genesis,
+    /// Blocks of wire bytes, and whether each ends the epoch.
+    blocks: Vec<(Vec<Vec<u8>>, bool)>,
+}
+
+fn key(i: usize) -> SigningKey {
+    let mut seed = [7u8; 32];
+    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    SigningKey::from_bytes(&seed)
+}
+
+impl LedgerBench {
+    fn workload(&self) -> Workload {
+        let n = self.accounts.max(self.workers + self.routers + 2);
+        let keys: Vec<SigningKey> = (0..n).into_par_iter().map(key).collect();
+        let addrs: Vec<Address> = keys.iter().map(|k| Address(k.verifying_key().to_bytes())).collect();
+        let genesis = Genesis {
+            chain_id: CHAIN.into(),
+            epoch_seconds: 20,
+            params: Default::default(),
+            accounts: addrs
+                .iter()
+                .map(|a| GenesisAccount { address: a.to_string(), balance: GenesisAmount(1 << 40) })
+                .collect(),
+            workers: addrs[..self.workers]
+                .iter()
+                .map(|a| GenesisWorker {
+                    address: a.to_string(),
+                    commission_bps: 500,
+                    stake: GenesisAmount(1 << 30),
+                })
+                .collect(),
+            delegations: Vec::new(),
+        };
+        let users = self.workers + self.routers..n;
+        let mut nonces = vec![0u64; n];
+        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng as usize
+        };
+        // (signer, body) for every transaction, in order.
+        let mut plan: Vec<(usize, TxBody)> = Vec::new();
+        let mut ends = Vec::new();
+        for epoch in 0..self.epochs as u64 {
+            let mut work = Vec::new();
+            for (w, &worker) in addrs.iter().enumerate().take(self.workers) {
+                let root = [w as u8; 32];
+                work.push((w, TxBody::WorkClaim { epoch, receipts_root: root, count: 3, tokens: 300 }));
+                let r = self.workers + (w + epoch as usize) % self.routers.max(1);
+                work.push((
+                    r,
+                    TxBody::Attestation { epoch, worker, receipts_root: root, count: 3, tokens: 300 },
+                ));
+            }
+            let transfers = self.workers * self.transfers_per_worker;
+            let mut t = 0;
+            for (i, item) in work.into_iter().enumerate() {
+                plan.push(item);
+                // Interleave the transfers with the work.
+                while t * 2 * self.workers < transfers * (i + 1) && t < transfers {
+                    let from = users.start + next() % users.len();
+                    let to = users.start + next() % users.len();
+                    plan.push((from, TxBody::Transfer { to: addrs[to], amount: Amount(1 + t as u128 % 97) }));
+                    t += 1;
+                }
+            }
+            ends.push(plan.len());
+        }
+        let txs: Vec<(usize, Tx)> = plan
+            .into_iter()
+            .map(|(who, body)| {
+                let nonce = nonces[who];
+                nonces[who] += 1;
+                (who, Tx { chain_id: CHAIN.into(), signer: addrs[who], nonce, fee: Amount(1), body })
+            })
+            .collect();
+        let bytes: Vec<Vec<u8>> =
+            txs.into_par_iter().map(|(who, t)| wire::encode(&t.sign(&keys[who]))).collect();
+        // Blocks never straddle an epoch end.
+        let mut blocks = Vec::new();
+        let mut start = 0;
+        for end in ends {
+            while start < end {
+                let stop = (start + self.block_txs.max(1)).min(end);
+                blocks.push((bytes[start..stop].to_vec(), stop == end));
+                start = stop;
+            }
+        }
+        Workload { genesis, blocks }
+    }
+}
+
+/// Process CPU time (user + system) in seconds, from `/proc/self/stat` (0 where unavailable).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else { return 0.0 };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn pool(threads: usize) -> Result<rayon::ThreadPool, BenchError> {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| BenchError::Pool(e.to_string()))
+}
+
+/// Measures raw ZIP-215 verification, single and in batches of 64, on `threads` threads.
+fn verify_rate(
+    threads: usize,
+    msgs: &[(ed25519_consensus::VerificationKeyBytes, [u8; 64], Vec<u8>)],
+) -> Result<VerifyRate, BenchError> {
+    let pool = pool(threads)?;
+    let t = Instant::now();
+    let ok = pool.install(|| {
+        msgs.par_iter().with_min_len(BATCH).all(|(vk, sig, m)| {
+            ed25519_consensus::VerificationKey::try_from(*vk)
+                .is_ok_and(|k| k.verify(&ed25519_consensus::Signature::from(*sig), m).is_ok())
+        })
+    });
+    let single = msgs.len() as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let ok_batch = pool.install(|| {
+        msgs.par_chunks(BATCH).all(|chunk| {
+            let mut b = ed25519_consensus::batch::Verifier::new();
+            for (vk, sig, m) in chunk {
+                b.queue((*vk, ed25519_consensus::Signature::from(*sig), m.as_slice()));
+            }
+            b.verify(rand_core_06::OsRng).is_ok()
+        })
+    });
+    let batch = msgs.len() as f64 / t.elapsed().as_secs_f64();
+    debug_assert!(ok && ok_batch);
+    Ok(VerifyRate { threads, single, batch })
+}
+
+/// Runs the benchmark; `dir` holds the scratch stores (one per run, removed afterwards).
+pub fn run(
+    cfg: &LedgerBench,
+    dir: &Path,
+    mut progress: impl FnMut(&str),
+) -> Result<LedgerReport, BenchError> {
+    progress("signing the workload");
+    let work = cfg.workload();
+    let total: usize = work.blocks.iter().map(|(b, _)| b.len()).sum();
+    progress(&format!("{total} transactions in {} blocks over {} accounts", work.blocks.len(), cfg.accounts));
+    let sample: Vec<SignedTx> = work
+        .blocks
+        .iter()
+        .flat_map(|(b, _)| b.iter())
+        .take(16_384)
+        .filter_map(|b| wire::decode(b).ok())
+        .collect();
+    let msgs: Vec<_> = sample
+        .iter()
+        .map(|t| {
+            (ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0), t.signature, t.tx.signing_bytes())
+        })
+        .collect();
+    let mut report = LedgerReport { verify: Vec::new(), runs: Vec::new() };
+    for &threads in &cfg.threads {
+        progress(&format!("raw verification, {threads} thread(s)"));
+        report.verify.push(verify_rate(threads, &msgs)?);
+    }
+    for &threads in &cfg.threads {
+        progress(&format!("ledger, {threads} thread(s)"));
+        let scratch = dir.join(format!("ledger-bench-{}-{threads}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&scratch);
+        let run = ledger_run(&work, threads, cfg.lanes, &scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
+        report.runs.push(run?);
+    }
+    Ok(report)
+}
+
+/// A decoded block and its signature checks.
+type Verified = (Vec<SignedTx>, Vec<Result<(), TxError>>);
+
+/// One pipelined run into a fresh store.
+fn ledger_run(work: &Workload, threads: usize, lanes: usize, dir: &Path) -> Result<LedgerRun, BenchError> {
+    let pool = pool(threads)?;
+    let parallel_lanes = crate::parallel::lanes_for(threads);
+    let lanes = if lanes == 0 { parallel_lanes } else { lanes };
+    let (store, recovered) = Store::open(dir, &work.genesis)?;
+    let mut state = recovered.state;
+    let start_state = state.clone();
+    let (to_commit, commits) = mpsc::sync_channel::<Block>(2);
+    let committer = std::thread::Builder::new().name("bench-commit".into()).spawn(move || {
+        for block in commits {
+            store.commit(&block)?;
+        }
+        Ok::<(), StoreError>(())
+    })?;
+    let decode_verify = |bytes: &Vec<Vec<u8>>| -> Verified {
+        let txs: Vec<SignedTx> = bytes.par_iter().filter_map(|b| wire::decode(b).ok()).collect();
+        let sigs = verify_all(&txs);
+        (txs, sigs)
+    };
+    let (cpu0, t0) = (cpu_seconds(), Instant::now());
+    let outcome = pool.install(|| -> Result<(), BenchError> {
+        let mut pending: Option<(usize, Verified)> = None;
+        for i in 0..=work.blocks.len() {
+            let next = work.blocks.get(i);
+            let (verified, done) = rayon::join(
+                || next.map(|(b, _)| decode_verify(b)),
+                || match pending.take() {
+                    Some((j, (txs, sigs))) => execute_block(&mut state, &work.blocks[j], &txs, sigs, lanes),
+                    None => Ok(None),
+                },
+            );
+            if let Some(block) = done?
+                && to_commit.send(block).is_err()
+            {
+                break;
+            }
+            pending = verified.map(|v| (i, v));
+        }
+        Ok(())
+    });
+    drop(to_commit);
+    let committed = committer.join().map_err(|_| BenchError::Pool("commit thread panicked".into()))?;
+    outcome?;
+    committed?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let total: usize = work.blocks.iter().map(|(b, _)| b.len()).sum();
+    let execute_serial_tx_per_s = execute_only(work, start_state.clone(), &pool, 1)?;
+    let execute_parallel_tx_per_s = execute_only(work, start_state, &pool, parallel_lanes)?;
+    Ok(LedgerRun {
+        threads,
+        txs: total,
+        blocks: work.blocks.len(),
+        seconds,
+        tx_per_s: total as f64 / seconds,
+        cpu_cores_used: cpu / seconds,
+        execute_serial_tx_per_s,
+        execute_parallel_tx_per_s,
+    })
+}
+
+/// Executes one verified block, checks every transaction was accepted and builds the block
+/// record to commit.
+fn execute_block(
+    state: &mut State,
+    (bytes, epoch_end): &(Vec<Vec<u8>>, bool),
+    txs: &[SignedTx],
+    sigs: Vec<Result<(), TxError>>,
+    lanes: usize,
+) -> Result<Option<Block>, BenchError> {
+    let (results, mut root) = state.apply_verified_block(txs, sigs, lanes);
+    if let Some((index, Err(error))) = results.iter().enumerate().find(|(_, r)| r.is_err()) {
+        return Err(BenchError::Rejected { height: state.height, index, error: error.clone() });
+    }
+    if *epoch_end {
+        state.end_epoch();
+        root = state.root();
+    }
+    let results = results
+        .iter()
+        .map(|r| match r {
+            Ok(()) => TxResult::default(),
+            Err(e) => TxResult { code: error_code(e).into(), message: e.to_string() },
+        })
+        .collect();
+    Ok(Some(Block {
+        height: state.height,
+        time_unix_ms: crate::store::now_unix_ms(),
+        txs: bytes.clone(),
+        results,
+        epoch_end: *epoch_end,
+        state_root: root.to_vec(),
+        epoch: state.epoch,
+    }))
+}
+
+/// Execution alone: every block pre-decoded and pre-verified, no storage.
+fn execute_only(
+    work: &Workload,
+    mut state: State,
+    pool: &rayon::ThreadPool,
+    lanes: usize,
+) -> Result<f64, BenchError> {
+    let blocks: Vec<(Vec<SignedTx>, bool)> = work
+        .blocks
+        .iter()
+        .map(|(b, end)| (b.iter().filter_map(|x| wire::decode(x).ok()).collect(), *end))
+        .collect();
+    let t = Instant::now();
+    let mut n = 0;
+    pool.install(|| {
+        for (txs, end) in &blocks {
+            let (results, _) = state.apply_verified_block(txs, vec![Ok(()); txs.len()], lanes);
+            n += results.len();
+            if *end {
+                state.end_epoch();
+            }
+        }
+    });
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}

@@ -1,0 +1,163 @@
+//! A small client of the `wick.v1.Ledger` service: signs transactions with the ledger's chain id
+//! and the account's next nonce, submits them and turns rejections back into their reasons.
+//!
+//! ```no_run
+//! # async fn claim(key: ed25519_dalek::SigningKey) -> Result<(), wick_staking::client::ClientError> {
+//! use wick_staking::{Amount, TxBody, client::Client};
+//! let mut ledger = Client::connect("http://127.0.0.1:7100").await?;
+//! let epoch = ledger.epoch().await?.epoch;
+//! let body = TxBody::WorkClaim { epoch, receipts_root: [0; 32], count: 10, tokens: 1234 };
+//! let done = ledger.send(&key, Amount::ZERO, body).await?;
+//! println!("claim committed in block {}", done.height);
+//! # Ok(()) }
+//! ```
+
+use ed25519_dalek::SigningKey;
+use tonic::transport::Channel;
+use wick_proto::v1::ledger_client::LedgerClient;
+use wick_proto::v1::{
+    AccountRequest, AccountResponse, EpochRequest, EpochResponse, HeadRequest, HeadResponse, SubmitTxRequest,
+    WorkerRequest, WorkerResponse,
+};
+
+use crate::node::Committed;
+use crate::tx::{SignedTx, Tx, TxBody};
+use crate::types::{Address, Amount};
+use crate::wire;
+
+/// What went wrong talking to the ledger.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The endpoint could not be reached.
+    #[error("cannot reach the ledger at {url}: {reason}")]
+    Connect {
+        /// Endpoint.
+        url: String,
+        /// Cause.
+        reason: String,
+    },
+    /// The ledger rejected the transaction (`code` is the stable reason code, e.g. `bad_nonce`).
+    #[error("the ledger rejected the transaction: {message}")]
+    Rejected {
+        /// Reason code (`wick-error` metadata), empty if the ledger sent none.
+        code: String,
+        /// The ledger's precise reason.
+        message: String,
+        /// gRPC status code.
+        status: tonic::Code,
+        /// Block that recorded the rejection, if it got that far.
+        height: Option<u64>,
+    },
+    /// Any other gRPC failure.
+    #[error("ledger call failed: {0}")]
+    Status(#[from] tonic::Status),
+}
+
+impl ClientError {
+    /// The rejection code, if the ledger rejected a transaction.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Rejected { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// Turns a failed `SubmitTx` into a [`ClientError`].
+pub fn from_submit_status(s: tonic::Status) -> ClientError {
+    match s.code() {
+        tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
+            let md = s.metadata();
+            let code = md.get("wick-error").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+            let height = md.get("wick-height").and_then(|v| v.to_str().ok()?.parse().ok());
+            ClientError::Rejected { code, message: s.message().to_string(), status: s.code(), height }
+        }
+        _ => ClientError::Status(s),
+    }
+}
+
+/// A connected ledger client.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: LedgerClient<Channel>,
+    chain_id: String,
+}
+
+impl Client {
+    /// Connects and reads the chain id.
+    pub async fn connect(url: &str) -> Result<Client, ClientError> {
+        let connect = |reason: String| ClientError::Connect { url: url.to_string(), reason };
+        let endpoint = Channel::from_shared(url.to_string()).map_err(|e| connect(e.to_string()))?;
+        let channel = endpoint.connect().await.map_err(|e| connect(format!("{e} ({e:?})")))?;
+        let mut inner = LedgerClient::new(channel);
+        let head =
+            inner.head(HeadRequest {}).await.map_err(|e| connect(e.message().to_string()))?.into_inner();
+        Ok(Client { inner, chain_id: head.chain_id })
+    }
+
+    /// The ledger's chain id.
+    pub fn chain_id(&self) -> &str {
+        &self.chain_id
+    }
+
+    /// The generated gRPC client, for the other queries.
+    pub fn raw(&mut self) -> &mut LedgerClient<Channel> {
+        &mut self.inner
+    }
+
+    /// Height, root, epoch and supply.
+    pub async fn head(&mut self) -> Result<HeadResponse, ClientError> {
+        Ok(self.inner.head(HeadRequest {}).await?.into_inner())
+    }
+
+    /// An account's balance, nonce, rewards and unbonding entries.
+    pub async fn account(&mut self, a: &Address) -> Result<AccountResponse, ClientError> {
+        Ok(self.inner.account(AccountRequest { address: a.0.to_vec() }).await?.into_inner())
+    }
+
+    /// A worker's registration, stake and jailed flag.
+    pub async fn worker(&mut self, a: &Address) -> Result<WorkerResponse, ClientError> {
+        Ok(self.inner.worker(WorkerRequest { address: a.0.to_vec() }).await?.into_inner())
+    }
+
+    /// The current epoch and when it ends.
+    pub async fn epoch(&mut self) -> Result<EpochResponse, ClientError> {
+        Ok(self.inner.epoch(EpochRequest {}).await?.into_inner())
+    }
+
+    /// Signs `body` with `key`, for this chain, with the account's next nonce as the ledger
+    /// sees it now.
+    pub async fn sign(
+        &mut self,
+        key: &SigningKey,
+        fee: Amount,
+        body: TxBody,
+    ) -> Result<SignedTx, ClientError> {
+        let signer = Address(key.verifying_key().to_bytes());
+        let nonce = self.account(&signer).await?.nonce;
+        Ok(Tx { chain_id: self.chain_id.clone(), signer, nonce, fee, body }.sign(key))
+    }
+
+    /// Submits a signed transaction; resolves when its block is committed.
+    pub async fn submit(&mut self, tx: &SignedTx) -> Result<Committed, ClientError> {
+        let resp = self
+            .inner
+            .submit_tx(SubmitTxRequest { tx: wire::encode(tx) })
+            .await
+            .map_err(from_submit_status)?
+            .into_inner();
+        let hash = resp.tx_hash.as_slice().try_into().unwrap_or([0; 32]);
+        Ok(Committed { height: resp.height, hash })
+    }
+
+    /// Signs (next nonce) and submits.
+    pub async fn send(
+        &mut self,
+        key: &SigningKey,
+        fee: Amount,
+        body: TxBody,
+    ) -> Result<Committed, ClientError> {
+        let tx = self.sign(key, fee, body).await?;
+        self.submit(&tx).await
+    }
+}

@@ -1,0 +1,352 @@
+//! The genesis file (TOML, or JSON when the name ends in `.json`): chain id, epoch length,
+//! parameters, initial balances, registered and staked workers, delegations.
+//!
+//! ```toml
+//! chain_id = "wick-devnet"
+//! epoch_seconds = 20
+//!
+//! [params]                 # optional; any field left out keeps its default
+//! epoch_reward = 1000000
+//! unbonding_epochs = 2
+//!
+//! [[accounts]]
+//! address = "<64 hex chars>"
+//! balance = 1000000        # an integer, or a decimal string for amounts above 2^63
+//!
+//! [[workers]]
+//! address = "<64 hex chars>"
+//! commission_bps = 500
+//! stake = 10000            # bonded at genesis, on top of the account's balance
+//!
+//! [[delegations]]
+//! delegator = "<64 hex chars>"
+//! worker = "<64 hex chars>"
+//! amount = 5000            # bonded at genesis, on top of the delegator's balance
+//! ```
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TxError;
+use crate::state::{Params, State, Worker};
+use crate::types::{Address, Amount};
+
+/// Why a genesis file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum GenesisError {
+    /// The file could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// File.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML/JSON of the expected shape.
+    #[error("parsing the genesis file: {0}")]
+    Parse(String),
+    /// A field has a bad value.
+    #[error("genesis: {0}")]
+    Invalid(String),
+}
+
+/// An amount written as an integer or a decimal string.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GenesisAmount(pub u128);
+
+impl Serialize for GenesisAmount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // TOML integers are i64: larger amounts are written as strings.
+        match i64::try_from(self.0) {
+            Ok(v) => s.serialize_i64(v),
+            Err(_) => s.serialize_str(&self.0.to_string()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GenesisAmount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Int(u64),
+            Str(String),
+        }
+        match Repr::deserialize(d)? {
+            Repr::Int(v) => Ok(GenesisAmount(v.into())),
+            Repr::Str(s) => s
+                .parse()
+                .map(GenesisAmount)
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a non-negative integer"))),
+        }
+    }
+}
+
+/// Parameters as written in a genesis file; missing fields keep [`Params::default`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisParams {
+    /// Tokens minted per epoch.
+    pub epoch_reward: Option<GenesisAmount>,
+    /// Epochs an unbonding waits.
+    pub unbonding_epochs: Option<u64>,
+    /// Slash fraction, bps.
+    pub slash_bps: Option<u32>,
+    /// Reporter's part of a slash, bps.
+    pub reporter_bps: Option<u32>,
+    /// Quorum, bps of bonded stake.
+    pub quorum_bps: Option<u32>,
+    /// Yes threshold, bps of votes cast.
+    pub threshold_bps: Option<u32>,
+    /// Epochs a proposal is open.
+    pub voting_epochs: Option<u64>,
+}
+
+/// An initial balance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisAccount {
+    /// Address, hex.
+    pub address: String,
+    /// Balance.
+    pub balance: GenesisAmount,
+}
+
+/// A worker registered (and staked) at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisWorker {
+    /// Address, hex.
+    pub address: String,
+    /// Commission, bps.
+    #[serde(default)]
+    pub commission_bps: u32,
+    /// Own bonded stake.
+    #[serde(default = "zero")]
+    pub stake: GenesisAmount,
+}
+
+/// A delegation bonded at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisDelegation {
+    /// Delegator, hex.
+    pub delegator: String,
+    /// Worker, hex (must be listed in `workers`).
+    pub worker: String,
+    /// Amount.
+    pub amount: GenesisAmount,
+}
+
+fn zero() -> GenesisAmount {
+    GenesisAmount(0)
+}
+
+fn default_epoch_seconds() -> u64 {
+    20
+}
+
+/// A genesis file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Genesis {
+    /// Chain id every transaction must name.
+    pub chain_id: String,
+    /// Wall-clock length of an epoch (the node ends one every this many seconds).
+    #[serde(default = "default_epoch_seconds")]
+    pub epoch_seconds: u64,
+    /// Parameters.
+    #[serde(default)]
+    pub params: GenesisParams,
+    /// Initial balances.
+    #[serde(default)]
+    pub accounts: Vec<GenesisAccount>,
+    /// Workers.
+    #[serde(default)]
+    pub workers: Vec<GenesisWorker>,
+    /// Delegations.
+    #[serde(default)]
+    pub delegations: Vec<GenesisDelegation>,
+}
+
+/// Parses a 64-hex-character address.
+pub fn parse_address(s: &str) -> Option<Address> {
+    let mut a = [0u8; 32];
+    hex::decode_to_slice(s.trim(), &mut a).ok()?;
+    Some(Address(a))
+}
+
+impl Genesis {
+    /// Reads a genesis file: JSON if the name ends in `.json`, TOML otherwise.
+    pub fn from_file(path: &Path) -> Result<Self, GenesisError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| GenesisError::Read { path: path.display().to_string(), source })?;
+        if path.extension().is_some_and(|e| e == "json") {
+            Self::from_json(&text)
+        } else {
+            Self::from_toml(&text)
+        }
+    }
+
+    /// Parses TOML.
+    pub fn from_toml(text: &str) -> Result<Self, GenesisError> {
+        toml::from_str(text).map_err(|e| GenesisError::Parse(e.to_string()))
+    }
+
+    /// Parses JSON.
+    pub fn from_json(text: &str) -> Result<Self, GenesisError> {
+        serde_json::from_str(text).map_err(|e| GenesisError::Parse(e.to_string()))
+    }
+
+    /// Writes the genesis as TOML.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+
+    /// Canonical JSON of the genesis (what the store keeps to recognise its chain).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The parameters, defaults filled in.
+    pub fn params(&self) -> Params {
+        let d = Params::default();
+        let p = &self.params;
+        Params {
+            epoch_reward: p.epoch_reward.map_or(d.epoch_reward, |a| a.0),
+            unbonding_epochs: p.unbonding_epochs.unwrap_or(d.unbonding_epochs),
+            slash_bps: p.slash_bps.map_or(d.slash_bps, u128::from),
+            reporter_bps: p.reporter_bps.map_or(d.reporter_bps, u128::from),
+            quorum_bps: p.quorum_bps.map_or(d.quorum_bps, u128::from),
+            threshold_bps: p.threshold_bps.map_or(d.threshold_bps, u128::from),
+            voting_epochs: p.voting_epochs.unwrap_or(d.voting_epochs),
+        }
+    }
+
+    /// Builds the state at height 0.
+    pub fn state(&self) -> Result<State, GenesisError> {
+        let invalid = |m: String| GenesisError::Invalid(m);
+        if self.chain_id.is_empty() {
+            return Err(invalid("chain_id is empty".into()));
+        }
+        if self.epoch_seconds == 0 {
+            return Err(invalid("epoch_seconds must be at least 1".into()));
+        }
+        let params = self.params();
+        for (name, v) in [
+            ("slash_bps", params.slash_bps),
+            ("reporter_bps", params.reporter_bps),
+            ("quorum_bps", params.quorum_bps),
+            ("threshold_bps", params.threshold_bps),
+        ] {
+            if v > 10_000 {
+                return Err(invalid(format!("params.{name} = {v} is above 10000")));
+            }
+        }
+        if params.unbonding_epochs == 0 || params.voting_epochs == 0 {
+            return Err(invalid("unbonding_epochs and voting_epochs must be at least 1".into()));
+        }
+        let addr = |s: &str, what: &str| {
+            parse_address(s).ok_or_else(|| invalid(format!("{what} {s:?} is not 64 hex characters")))
+        };
+        let overflow = |e: TxError| invalid(format!("amounts overflow: {e}"));
+        let mut balances = Vec::new();
+        for a in &self.accounts {
+            balances.push((addr(&a.address, "account")?, Amount(a.balance.0)));
+        }
+        let mut s = State::genesis(&self.chain_id, params, &balances).map_err(overflow)?;
+        let mint = |s: &mut State, v: u128| -> Result<(), GenesisError> {
+            s.supply = s.supply.checked_add(Amount(v)).ok_or_else(|| invalid("supply overflows".into()))?;
+            Ok(())
+        };
+        for w in &self.workers {
+            let a = addr(&w.address, "worker")?;
+            if w.commission_bps > 10_000 {
+                return Err(invalid(format!(
+                    "worker {a}: commission_bps {} is above 10000",
+                    w.commission_bps
+                )));
+            }
+            if s.workers.contains_key(&a) {
+                return Err(invalid(format!("worker {a} is listed twice")));
+            }
+            s.workers.insert(
+                a,
+                Worker {
+                    commission_bps: w.commission_bps,
+                    self_stake: Amount(w.stake.0),
+                    ..Default::default()
+                },
+            );
+            mint(&mut s, w.stake.0)?;
+        }
+        for d in &self.delegations {
+            let (from, to) = (addr(&d.delegator, "delegator")?, addr(&d.worker, "delegation worker")?);
+            let w = s
+                .workers
+                .get_mut(&to)
+                .ok_or_else(|| invalid(format!("delegation to {to}, which is not a genesis worker")))?;
+            w.delegated =
+                w.delegated.checked_add(Amount(d.amount.0)).ok_or_else(|| invalid("overflow".into()))?;
+            w.self_stake.checked_add(w.delegated).ok_or_else(|| invalid("bonded stake overflows".into()))?;
+            let e = s.delegations.entry((from, to)).or_default();
+            *e = e.checked_add(Amount(d.amount.0)).ok_or_else(|| invalid("overflow".into()))?;
+            mint(&mut s, d.amount.0)?;
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_genesis_builds_a_staked_state() {
+        let w = "11".repeat(32);
+        let d = "22".repeat(32);
+        let text = format!(
+            r#"
+chain_id = "t"
+epoch_seconds = 5
+[params]
+epoch_reward = "340282366920938463463374607431768211455"
+voting_epochs = 2
+[[accounts]]
+address = "{d}"
+balance = 100
+[[workers]]
+address = "{w}"
+commission_bps = 500
+stake = 1000
+[[delegations]]
+delegator = "{d}"
+worker = "{w}"
+amount = 50
+"#
+        );
+        let g = Genesis::from_toml(&text).expect("parse");
+        let s = g.state().expect("state");
+        assert_eq!(s.params.epoch_reward, u128::MAX);
+        assert_eq!(s.params.voting_epochs, 2);
+        let wa = parse_address(&w).expect("addr");
+        assert_eq!(s.workers[&wa].self_stake, Amount(1000));
+        assert_eq!(s.workers[&wa].delegated, Amount(50));
+        assert_eq!(s.supply, Amount(1150));
+        let back = Genesis::from_json(&g.to_json()).expect("json");
+        assert_eq!(back, g);
+    }
+
+    #[test]
+    fn bad_genesis_says_what_is_wrong() {
+        let e = Genesis::from_toml("chain_id = \"t\"\n[[accounts]]\naddress = \"zz\"\nbalance = 1\n")
+            .expect("parse")
+            .state()
+            .expect_err("bad address");
+        assert!(e.to_string().contains("\"zz\" is not 64 hex"), "{e}");
+        let e = Genesis::from_toml("chain_id = \"t\"\n[params]\nslash_bps = 20000\n").expect("p").state();
+        assert!(e.expect_err("bps").to_string().contains("slash_bps = 20000"));
+        assert!(Genesis::from_toml("chain = 1").is_err());
+    }
+}

@@ -1,0 +1,358 @@
+//! The ledger node: one actor task owns the [`State`] and the [`Store`]. Submitted transactions
+//! queue in its channel; it cuts a block every `block_interval` (or as soon as
+//! `max_block_txs` are waiting), executes it, commits it with one synced write, then answers
+//! every submitter with the block height and its transaction's result, publishes the new
+//! state to readers and the block to subscribers. When `epoch_seconds` have passed since the
+//! last epoch end, the next block (empty if need be) ends the epoch after its transactions, so
+//! epoch ends are stored and replay like any block.
+//!
+//! Execution and the fsync run on the blocking pool; readers see immutable snapshots
+//! (`Arc<State>`, swapped after each commit) and never wait for the actor.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use wick_proto::v1::{Block, TxResult};
+
+use crate::error::TxError;
+use crate::genesis::Genesis;
+use crate::state::State;
+use crate::store::{Store, StoreError, error_code, execute_verified, now_unix_ms};
+use crate::tx::SignedTx;
+use crate::wire;
+
+/// How a node runs.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Data directory (rocksdb).
+    pub dir: PathBuf,
+    /// The chain.
+    pub genesis: Genesis,
+    /// Longest wait before waiting transactions are cut into a block.
+    pub block_interval: Duration,
+    /// A block is cut as soon as this many transactions wait.
+    pub max_block_txs: usize,
+    /// Epoch length; `None` takes the genesis's `epoch_seconds`.
+    pub epoch_seconds: Option<u64>,
+}
+
+impl NodeConfig {
+    /// Defaults: 100 ms blocks of at most 2 000 transactions.
+    pub fn new(dir: PathBuf, genesis: Genesis) -> Self {
+        Self {
+            dir,
+            genesis,
+            block_interval: Duration::from_millis(100),
+            max_block_txs: 2_000,
+            epoch_seconds: None,
+        }
+    }
+}
+
+/// Why a submission failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    /// The ledger rejected the transaction in block `height`.
+    #[error("{error}")]
+    Rejected {
+        /// Block that recorded the rejection.
+        height: u64,
+        /// Transaction hash.
+        hash: [u8; 32],
+        /// Reason.
+        error: TxError,
+    },
+    /// Refused before any block: malformed bytes, wrong chain or bad signature.
+    #[error("{0}")]
+    Invalid(TxError),
+    /// The node is stopping or its storage failed.
+    #[error("ledger unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A committed transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Block height.
+    pub height: u64,
+    /// Transaction hash (sha256 of the wire bytes).
+    pub hash: [u8; 32],
+}
+
+/// What readers see: the state after the last commit and the epoch clock.
+#[derive(Debug, Clone)]
+pub struct View {
+    /// State after the last committed block.
+    pub state: Arc<State>,
+    /// When the current epoch started (wall clock).
+    pub epoch_started_unix_ms: u64,
+    /// Epoch length.
+    pub epoch_seconds: u64,
+    /// Rewards minted by the last epoch end.
+    pub last_epoch_minted: u128,
+}
+
+impl View {
+    /// When the node will end the current epoch.
+    pub fn epoch_ends_unix_ms(&self) -> u64 {
+        self.epoch_started_unix_ms.saturating_add(self.epoch_seconds.saturating_mul(1000))
+    }
+}
+
+struct Pending {
+    tx: SignedTx,
+    bytes: Vec<u8>,
+    reply: oneshot::Sender<Result<Committed, SubmitError>>,
+}
+
+/// A cloneable handle to a running node.
+#[derive(Clone)]
+pub struct LedgerHandle {
+    submit: mpsc::Sender<Pending>,
+    view: watch::Receiver<View>,
+    blocks: broadcast::Sender<Arc<Block>>,
+    store: Arc<Store>,
+    chain_id: Arc<str>,
+}
+
+impl std::fmt::Debug for LedgerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LedgerHandle").field("chain_id", &self.chain_id).finish()
+    }
+}
+
+impl LedgerHandle {
+    /// Decodes, pre-checks (chain id, signature) and submits wire bytes; resolves once the
+    /// transaction's block is committed.
+    pub async fn submit_bytes(&self, bytes: Vec<u8>) -> Result<Committed, SubmitError> {
+        let tx = wire::decode(&bytes).map_err(SubmitError::Invalid)?;
+        if tx.tx.chain_id != *self.chain_id {
+            return Err(SubmitError::Invalid(TxError::WrongChain {
+                expected: self.chain_id.to_string(),
+                got: tx.tx.chain_id.clone(),
+            }));
+        }
+        tx.verify().map_err(SubmitError::Invalid)?;
+        let (reply, rx) = oneshot::channel();
+        self.submit
+            .send(Pending { tx, bytes, reply })
+            .await
+            .map_err(|_| SubmitError::Unavailable("the node is stopping".into()))?;
+        rx.await.map_err(|_| SubmitError::Unavailable("the node stopped before committing".into()))?
+    }
+
+    /// Submits a signed transaction (see [`Self::submit_bytes`]).
+    pub async fn submit(&self, tx: &SignedTx) -> Result<Committed, SubmitError> {
+        self.submit_bytes(wire::encode(tx)).await
+    }
+
+    /// The current view (cheap: an `Arc` clone).
+    pub fn view(&self) -> View {
+        self.view.borrow().clone()
+    }
+
+    /// New blocks as they commit (a slow subscriber misses blocks and can re-read them from
+    /// [`Self::store`]).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Block>> {
+        self.blocks.subscribe()
+    }
+
+    /// The store, for reading past blocks.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+}
+
+/// A running ledger node.
+#[derive(Debug)]
+pub struct LedgerNode {
+    /// Handle for submitting and reading.
+    pub handle: LedgerHandle,
+    task: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
+}
+
+impl LedgerNode {
+    /// Opens the store (recovering the last committed state) and starts the actor. It stops
+    /// when `shutdown` is cancelled, after committing what was already submitted.
+    pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<LedgerNode, StoreError> {
+        let dir = config.dir.clone();
+        let genesis = config.genesis.clone();
+        let (store, rec) = tokio::task::spawn_blocking(move || Store::open(&dir, &genesis))
+            .await
+            .map_err(|e| StoreError::Corrupt { height: 0, reason: format!("opening panicked: {e}") })??;
+        let store = Arc::new(store);
+        let epoch_seconds = config.epoch_seconds.unwrap_or(config.genesis.epoch_seconds).max(1);
+        let view = View {
+            state: Arc::new(rec.state.clone()),
+            epoch_started_unix_ms: rec.epoch_started_unix_ms,
+            epoch_seconds,
+            last_epoch_minted: rec.last_epoch_minted,
+        };
+        let (view_tx, view_rx) = watch::channel(view.clone());
+        let (submit, rx) = mpsc::channel(config.max_block_txs.max(1) * 4);
+        let (blocks, _) = broadcast::channel(1024);
+        let actor = Actor {
+            state: Some(rec.state),
+            store: store.clone(),
+            pending: Vec::new(),
+            view,
+            view_tx,
+            blocks: blocks.clone(),
+            max_block_txs: config.max_block_txs.max(1),
+        };
+        let task = tokio::spawn(actor.run(rx, config.block_interval, shutdown));
+        let chain_id = Arc::from(config.genesis.chain_id.as_str());
+        let handle = LedgerHandle { submit, view: view_rx, blocks, store, chain_id };
+        Ok(LedgerNode { handle, task: Some(task) })
+    }
+
+    /// Waits for the actor to stop (cancel-safe; returns at once once it has stopped). An
+    /// error means storage failed.
+    pub async fn wait(&mut self) -> Result<(), StoreError> {
+        let Some(task) = self.task.as_mut() else { return Ok(()) };
+        let r = task.await;
+        self.task = None;
+        match r {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Corrupt { height: 0, reason: format!("ledger task failed: {e}") }),
+        }
+    }
+}
+
+struct Actor {
+    /// `None` only while a block executes on the blocking pool.
+    state: Option<State>,
+    store: Arc<Store>,
+    pending: Vec<Pending>,
+    view: View,
+    view_tx: watch::Sender<View>,
+    blocks: broadcast::Sender<Arc<Block>>,
+    max_block_txs: usize,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Pending>,
+        interval: Duration,
+        shutdown: CancellationToken,
+    ) -> Result<(), StoreError> {
+        let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                msg = rx.recv() => match msg {
+                    Some(p) => {
+                        self.pending.push(p);
+                        while self.pending.len() < self.max_block_txs {
+                            match rx.try_recv() {
+                                Ok(p) => self.pending.push(p),
+                                Err(_) => break,
+                            }
+                        }
+                        if self.pending.len() >= self.max_block_txs {
+                            self.cut().await?;
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    if !self.pending.is_empty() || self.epoch_due() {
+                        self.cut().await?;
+                    }
+                }
+            }
+        }
+        // Drain: commit what was accepted, refuse the rest.
+        rx.close();
+        while let Ok(p) = rx.try_recv() {
+            self.pending.push(p);
+        }
+        while !self.pending.is_empty() {
+            self.cut().await?;
+        }
+        Ok(())
+    }
+
+    fn epoch_due(&self) -> bool {
+        now_unix_ms() >= self.view.epoch_ends_unix_ms()
+    }
+
+    /// Executes and commits one block of up to `max_block_txs` waiting transactions.
+    async fn cut(&mut self) -> Result<(), StoreError> {
+        let take = self.pending.len().min(self.max_block_txs);
+        let batch: Vec<Pending> = self.pending.drain(..take).collect();
+        let epoch_end = self.epoch_due();
+        let Some(mut state) = self.state.take() else {
+            return Err(StoreError::Corrupt { height: 0, reason: "state lost".into() });
+        };
+        let txs: Vec<SignedTx> = batch.iter().map(|p| p.tx.clone()).collect();
+        let bytes: Vec<Vec<u8>> = batch.iter().map(|p| p.bytes.clone()).collect();
+        let store = self.store.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let minted_before = state.minted.0;
+            // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
+            let results = execute_verified(&mut state, &txs, epoch_end);
+            let block = Block {
+                height: state.height,
+                time_unix_ms: now_unix_ms(),
+                txs: bytes,
+                results: results
+                    .iter()
+                    .map(|r| match r {
+                        Ok(()) => TxResult::default(),
+                        Err(e) => TxResult { code: error_code(e).into(), message: e.to_string() },
+                    })
+                    .collect(),
+                epoch_end,
+                state_root: state.root().to_vec(),
+                epoch: state.epoch,
+            };
+            let committed = store.commit(&block);
+            let snapshot = Arc::new(state.clone());
+            let minted = state.minted.0 - minted_before;
+            (state, results, block, committed, snapshot, minted)
+        })
+        .await;
+        let (state, results, block, committed, snapshot, minted) = match joined {
+            Ok(out) => out,
+            Err(e) => {
+                let reason = format!("block execution panicked: {e}");
+                for p in batch {
+                    let _ = p.reply.send(Err(SubmitError::Unavailable(reason.clone())));
+                }
+                return Err(StoreError::Corrupt { height: 0, reason });
+            }
+        };
+        if let Err(e) = committed {
+            tracing::error!(error = %e, height = block.height, "committing a block failed; stopping");
+            for p in batch {
+                let _ = p.reply.send(Err(SubmitError::Unavailable(format!("storage failed: {e}"))));
+            }
+            return Err(e);
+        }
+        self.state = Some(state);
+        self.view.state = snapshot;
+        if epoch_end {
+            self.view.epoch_started_unix_ms = block.time_unix_ms;
+            self.view.last_epoch_minted = minted;
+            tracing::info!(epoch = block.epoch, height = block.height, minted = %minted, "epoch ended");
+        }
+        self.view_tx.send_replace(self.view.clone());
+        for (p, r) in batch.into_iter().zip(results) {
+            let hash = wire::tx_hash(&p.bytes);
+            let reply = match r {
+                Ok(()) => Ok(Committed { height: block.height, hash }),
+                Err(error) => Err(SubmitError::Rejected { height: block.height, hash, error }),
+            };
+            let _ = p.reply.send(reply);
+        }
+        let _ = self.blocks.send(Arc::new(block));
+        Ok(())
+    }
+}

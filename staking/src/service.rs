@@ -1,0 +1,325 @@
+//! The `wick.v1.Ledger` gRPC service over a [`LedgerHandle`] (see `proto/wick/v1/ledger.proto`
+//! for the error scheme), and [`serve`], which runs it on a socket.
+
+use std::net::SocketAddr;
+
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
+use tokio_util::sync::CancellationToken;
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status};
+use wick_proto::v1::ledger_server::{Ledger, LedgerServer};
+use wick_proto::v1::{
+    AccountRequest, AccountResponse, Block, Delegation, EpochRequest, EpochResponse, HeadRequest,
+    HeadResponse, ParamsRequest, ParamsResponse, Proposal, ProposalsRequest, ProposalsResponse, StakeRequest,
+    StakeResponse, StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, Unbonding, WorkerRequest,
+    WorkerResponse,
+};
+
+use crate::node::{LedgerHandle, SubmitError};
+use crate::state::State;
+use crate::store::{error_code, is_invalid_argument, now_unix_ms};
+use crate::types::Address;
+use crate::wire::param_name;
+
+/// The gRPC service.
+#[derive(Debug, Clone)]
+pub struct LedgerService {
+    node: LedgerHandle,
+}
+
+impl LedgerService {
+    /// A service over a running node.
+    pub fn new(node: LedgerHandle) -> Self {
+        Self { node }
+    }
+}
+
+/// Serves `wick.v1.Ledger` on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    node: LedgerHandle,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(LedgerServer::new(LedgerService::new(node)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .await
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves on it in a task; returns the bound
+/// address and the task.
+pub async fn spawn_server(
+    node: LedgerHandle,
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<Result<(), tonic::transport::Error>>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let bound = listener.local_addr()?;
+    Ok((bound, tokio::spawn(serve(node, listener, shutdown))))
+}
+
+fn address(bytes: &[u8]) -> Result<Address, Status> {
+    bytes
+        .try_into()
+        .map(Address)
+        .map_err(|_| Status::invalid_argument(format!("address must be 32 bytes, got {}", bytes.len())))
+}
+
+fn unbonding(state: &State, a: &Address) -> Vec<Unbonding> {
+    state
+        .unbonding
+        .iter()
+        .filter(|((_, owner), _)| owner == a)
+        .map(|((e, _), v)| Unbonding { release_epoch: *e, amount: v.0.to_string() })
+        .collect()
+}
+
+/// Workers whose claim for epoch `e` was matched by an attestation (and who were not jailed).
+fn credited_workers(s: &State, e: u64) -> u64 {
+    let lo = Address([0; 32]);
+    let hi = Address([255; 32]);
+    s.claims
+        .range((e, lo)..=(e, hi))
+        .filter(|((_, w), claim)| {
+            !s.workers.get(w).is_some_and(|x| x.jailed)
+                && s.attestations
+                    .range((e, *w, lo)..=(e, *w, hi))
+                    .any(|(_, a)| a.root == claim.root && a.tokens > 0 && claim.tokens > 0)
+        })
+        .count() as u64
+}
+
+fn rejection(e: SubmitError) -> Status {
+    match e {
+        SubmitError::Rejected { height, hash, error } => {
+            let msg = error.to_string();
+            let mut status = if is_invalid_argument(&error) {
+                Status::invalid_argument(msg)
+            } else {
+                Status::failed_precondition(msg)
+            };
+            let md = status.metadata_mut();
+            md.insert("wick-height", MetadataValue::from(height));
+            if let Ok(v) = hex::encode(hash).parse() {
+                md.insert("wick-tx-hash", v);
+            }
+            if let Ok(v) = error_code(&error).parse() {
+                md.insert("wick-error", v);
+            }
+            status
+        }
+        SubmitError::Invalid(error) => {
+            let mut status = Status::invalid_argument(error.to_string());
+            if let Ok(v) = error_code(&error).parse() {
+                status.metadata_mut().insert("wick-error", v);
+            }
+            status
+        }
+        SubmitError::Unavailable(m) => Status::unavailable(m),
+    }
+}
+
+#[tonic::async_trait]
+impl Ledger for LedgerService {
+    async fn submit_tx(&self, req: Request<SubmitTxRequest>) -> Result<Response<SubmitTxResponse>, Status> {
+        let c = self.node.submit_bytes(req.into_inner().tx).await.map_err(rejection)?;
+        Ok(Response::new(SubmitTxResponse { height: c.height, tx_hash: c.hash.to_vec() }))
+    }
+
+    async fn head(&self, _: Request<HeadRequest>) -> Result<Response<HeadResponse>, Status> {
+        let s = self.node.view().state;
+        Ok(Response::new(HeadResponse {
+            chain_id: s.chain_id.clone(),
+            height: s.height,
+            state_root: s.root().to_vec(),
+            epoch: s.epoch,
+            supply: s.supply.to_string(),
+            minted: s.minted.to_string(),
+            burned: s.burned.to_string(),
+        }))
+    }
+
+    async fn account(&self, req: Request<AccountRequest>) -> Result<Response<AccountResponse>, Status> {
+        let a = address(&req.get_ref().address)?;
+        let s = self.node.view().state;
+        let acc = s.account(&a);
+        Ok(Response::new(AccountResponse {
+            address: a.0.to_vec(),
+            balance: acc.balance.to_string(),
+            nonce: acc.nonce,
+            rewards: acc.rewards.to_string(),
+            unbonding: unbonding(&s, &a),
+        }))
+    }
+
+    async fn stake(&self, req: Request<StakeRequest>) -> Result<Response<StakeResponse>, Status> {
+        let a = address(&req.get_ref().address)?;
+        let s = self.node.view().state;
+        let w = s.workers.get(&a);
+        let delegations = s
+            .delegations
+            .range((a, Address([0; 32]))..=(a, Address([255; 32])))
+            .map(|((d, w), v)| Delegation {
+                delegator: d.0.to_vec(),
+                worker: w.0.to_vec(),
+                amount: v.0.to_string(),
+            })
+            .collect();
+        Ok(Response::new(StakeResponse {
+            is_worker: w.is_some(),
+            self_stake: w.map_or(0, |w| w.self_stake.0).to_string(),
+            delegated_to: w.map_or(0, |w| w.delegated.0).to_string(),
+            delegations,
+            unbonding: unbonding(&s, &a),
+        }))
+    }
+
+    async fn worker(&self, req: Request<WorkerRequest>) -> Result<Response<WorkerResponse>, Status> {
+        let a = address(&req.get_ref().address)?;
+        let s = self.node.view().state;
+        let w = s.workers.get(&a).cloned().unwrap_or_default();
+        Ok(Response::new(WorkerResponse {
+            registered: s.workers.contains_key(&a),
+            commission_bps: w.commission_bps,
+            self_stake: w.self_stake.to_string(),
+            delegated: w.delegated.to_string(),
+            bonded: w.self_stake.0.saturating_add(w.delegated.0).to_string(),
+            jailed: w.jailed,
+            claimed_this_epoch: s.claims.contains_key(&(s.epoch, a)),
+            epoch: s.epoch,
+        }))
+    }
+
+    async fn epoch(&self, _: Request<EpochRequest>) -> Result<Response<EpochResponse>, Status> {
+        let v = self.node.view();
+        let ends = v.epoch_ends_unix_ms();
+        let credited = v.state.epoch.checked_sub(1).map_or(0, |e| credited_workers(&v.state, e));
+        Ok(Response::new(EpochResponse {
+            epoch: v.state.epoch,
+            seconds_left: ends.saturating_sub(now_unix_ms()).div_ceil(1000),
+            ends_unix_ms: ends,
+            epoch_seconds: v.epoch_seconds,
+            height: v.state.height,
+            last_epoch_minted: v.last_epoch_minted.to_string(),
+            last_epoch_credited_workers: credited,
+        }))
+    }
+
+    async fn params(&self, _: Request<ParamsRequest>) -> Result<Response<ParamsResponse>, Status> {
+        let v = self.node.view();
+        let p = &v.state.params;
+        let bps = |x: u128| u32::try_from(x).unwrap_or(u32::MAX);
+        Ok(Response::new(ParamsResponse {
+            chain_id: v.state.chain_id.clone(),
+            epoch_reward: p.epoch_reward.to_string(),
+            unbonding_epochs: p.unbonding_epochs,
+            slash_bps: bps(p.slash_bps),
+            reporter_bps: bps(p.reporter_bps),
+            quorum_bps: bps(p.quorum_bps),
+            threshold_bps: bps(p.threshold_bps),
+            voting_epochs: p.voting_epochs,
+            epoch_seconds: v.epoch_seconds,
+        }))
+    }
+
+    async fn proposals(&self, req: Request<ProposalsRequest>) -> Result<Response<ProposalsResponse>, Status> {
+        let only = req.get_ref().id;
+        let s = self.node.view().state;
+        if let Some(id) = only
+            && !s.proposals.contains_key(&id)
+        {
+            return Err(Status::not_found(format!("no proposal {id}")));
+        }
+        let proposals = s
+            .proposals
+            .iter()
+            .filter(|(id, _)| only.is_none_or(|o| o == **id))
+            .map(|(id, p)| {
+                let power = |yes: bool| {
+                    p.votes
+                        .iter()
+                        .filter(|(_, v)| **v == yes)
+                        .fold(0u128, |acc, (a, _)| acc.saturating_add(s.voting_power(a)))
+                        .to_string()
+                };
+                Proposal {
+                    id: *id,
+                    param: param_name(p.key).into(),
+                    value: p.value.to_string(),
+                    voting_end: p.voting_end,
+                    status: match p.passed {
+                        None => "open",
+                        Some(true) => "passed",
+                        Some(false) => "rejected",
+                    }
+                    .into(),
+                    yes_power: power(true),
+                    no_power: power(false),
+                    voters: p.votes.len() as u32,
+                }
+            })
+            .collect();
+        Ok(Response::new(ProposalsResponse { proposals }))
+    }
+
+    type StreamBlocksStream = ReceiverStream<Result<Block, Status>>;
+
+    async fn stream_blocks(
+        &self,
+        req: Request<StreamBlocksRequest>,
+    ) -> Result<Response<Self::StreamBlocksStream>, Status> {
+        let from = req.get_ref().from_height.max(1);
+        let (tx, rx) = mpsc::channel(64);
+        let node = self.node.clone();
+        tokio::spawn(follow_blocks(node, from, tx));
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// Sends stored blocks from `next` on, then live ones; re-reads the store when it falls behind.
+async fn follow_blocks(node: LedgerHandle, mut next: u64, tx: mpsc::Sender<Result<Block, Status>>) {
+    let mut live = node.subscribe();
+    loop {
+        // Catch up from the store.
+        loop {
+            let store = node.store().clone();
+            let page = tokio::task::spawn_blocking(move || store.blocks_from(next, 256)).await;
+            let page = match page {
+                Ok(Ok(p)) => p,
+                Ok(Err(e)) => {
+                    let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                    return;
+                }
+                Err(_) => return,
+            };
+            if page.is_empty() {
+                break;
+            }
+            for b in page {
+                next = b.height + 1;
+                if tx.send(Ok(b)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        // Follow live blocks (until the subscriber goes away).
+        loop {
+            let received = tokio::select! {
+                r = live.recv() => r,
+                () = tx.closed() => return,
+            };
+            match received {
+                Ok(b) if b.height < next => {}
+                Ok(b) if b.height == next => {
+                    next += 1;
+                    if tx.send(Ok(Block::clone(&b))).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}

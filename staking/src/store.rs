@@ -1,0 +1,371 @@
+//! Durable storage of the ledger (rocksdb).
+//!
+//! # What is stored
+//! The ledger stores its *blocks*, not its state: each committed block (the transactions' wire
+//! bytes in execution order, each transaction's result, whether the block ends the epoch, the
+//! resulting state root, the time) is written with an index entry per transaction hash and the
+//! new head (height, root) in **one synced `WriteBatch`**. rocksdb applies a batch atomically
+//! and `sync` makes the write-ahead log reach the disk before [`Store::commit`] returns, so a
+//! crash leaves either the whole block or none of it, and never loses a block whose commit
+//! returned. The genesis is stored too, so a directory can only be reopened with its own
+//! chain.
+//!
+//! # Recovery
+//! [`Store::open`] rebuilds the state by replaying the stored blocks from the genesis state:
+//! transactions the block records as applied are applied again (their signatures were checked
+//! when the block was made, so replay skips that cost), rejected ones are skipped (a rejected
+//! transaction changes nothing), the epoch is ended where the block says, and the root must
+//! equal the stored one at the head and every [`ROOT_CHECK_EVERY`] blocks, or opening fails.
+//! Replay applies well over 100k transactions per second, so this is fast for a devnet's
+//! lifetime; state snapshots can be added beside the blocks when histories grow long.
+//! [`Store::replay_verified`] re-executes everything from scratch, signatures included, and
+//! checks every block's results and root, to audit a directory.
+
+use std::path::Path;
+
+use prost::Message;
+use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use wick_proto::v1::Block;
+
+use crate::error::TxError;
+use crate::genesis::Genesis;
+use crate::state::State;
+use crate::tx::SignedTx;
+use crate::wire;
+
+const GENESIS: &[u8] = b"meta/genesis";
+const CREATED: &[u8] = b"meta/created_unix_ms";
+const HEAD: &[u8] = b"meta/head";
+const BLOCK: &[u8] = b"block/";
+const TX: &[u8] = b"tx/";
+
+/// Opening checks the replayed root against the stored one every this many blocks (and always
+/// at the head); [`Store::replay_verified`] checks every block.
+pub const ROOT_CHECK_EVERY: u64 = 256;
+
+/// Storage failures. Any of them stops the node: it never runs ahead of its disk.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// rocksdb failed.
+    #[error("ledger store: {0}")]
+    Db(#[from] rocksdb::Error),
+    /// The directory belongs to another chain.
+    #[error("{dir} holds the ledger of another genesis (chain {stored:?}); use a fresh --dir")]
+    OtherGenesis {
+        /// Directory.
+        dir: String,
+        /// Stored chain id.
+        stored: String,
+    },
+    /// The genesis is invalid.
+    #[error(transparent)]
+    Genesis(#[from] crate::genesis::GenesisError),
+    /// Stored data is damaged or does not replay to the stored roots.
+    #[error("ledger store is corrupt at height {height}: {reason}")]
+    Corrupt {
+        /// Block height.
+        height: u64,
+        /// What did not match.
+        reason: String,
+    },
+}
+
+fn block_key(height: u64) -> Vec<u8> {
+    [BLOCK, &height.to_be_bytes()[..]].concat()
+}
+
+fn corrupt(height: u64, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { height, reason: reason.into() }
+}
+
+/// What [`Store::open`] recovered.
+#[derive(Debug, Clone)]
+pub struct Recovered {
+    /// The state after the last committed block.
+    pub state: State,
+    /// Time of the last block that ended an epoch (or the store's creation time).
+    pub epoch_started_unix_ms: u64,
+    /// Rewards minted by the last epoch end.
+    pub last_epoch_minted: u128,
+}
+
+/// The ledger's rocksdb store.
+pub struct Store {
+    db: DB,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.db.path()).finish()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` for `genesis`, and recovers the last committed
+    /// state by replaying the stored blocks.
+    pub fn open(dir: &Path, genesis: &Genesis) -> Result<(Store, Recovered), StoreError> {
+        let genesis_state = genesis.state()?;
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        let db = DB::open(&options, dir)?;
+        let store = Store { db };
+        let json = genesis.to_json();
+        let created = match store.db.get(GENESIS)? {
+            Some(stored) if stored == json.as_bytes() => store.created_ms()?,
+            Some(stored) => {
+                let stored = Genesis::from_json(&String::from_utf8_lossy(&stored))
+                    .map_or_else(|_| "?".to_string(), |g| g.chain_id);
+                return Err(StoreError::OtherGenesis { dir: dir.display().to_string(), stored });
+            }
+            None => {
+                let now = now_unix_ms();
+                let mut batch = WriteBatch::default();
+                batch.put(GENESIS, json.as_bytes());
+                batch.put(CREATED, now.to_be_bytes());
+                store.write_synced(batch)?;
+                now
+            }
+        };
+        let recovered = store.replay(genesis_state, created)?;
+        Ok((store, recovered))
+    }
+
+    fn created_ms(&self) -> Result<u64, StoreError> {
+        let v = self.db.get(CREATED)?.ok_or_else(|| corrupt(0, "creation time missing"))?;
+        let b: [u8; 8] = v.as_slice().try_into().map_err(|_| corrupt(0, "creation time malformed"))?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    fn write_synced(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let mut wo = WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    /// Durably commits one block: the block, its transaction index and the new head, in one
+    /// synced write batch. The block's height must be the next one.
+    pub fn commit(&self, block: &Block) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put(block_key(block.height), block.encode_to_vec());
+        for (i, tx) in block.txs.iter().enumerate() {
+            let mut loc = block.height.to_be_bytes().to_vec();
+            loc.extend_from_slice(&(i as u32).to_be_bytes());
+            batch.put([TX, &wire::tx_hash(tx)[..]].concat(), loc);
+        }
+        let mut head = block.height.to_be_bytes().to_vec();
+        head.extend_from_slice(&block.state_root);
+        batch.put(HEAD, head);
+        self.write_synced(batch)
+    }
+
+    /// The stored block at `height` (heights start at 1).
+    pub fn block(&self, height: u64) -> Result<Option<Block>, StoreError> {
+        match self.db.get(block_key(height))? {
+            Some(v) => Ok(Some(Block::decode(v.as_slice()).map_err(|e| corrupt(height, e.to_string()))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Up to `limit` stored blocks from `from` on, in height order.
+    pub fn blocks_from(&self, from: u64, limit: usize) -> Result<Vec<Block>, StoreError> {
+        let start = block_key(from);
+        let mut out = Vec::new();
+        for item in self.db.iterator(IteratorMode::From(&start, Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(BLOCK) || out.len() >= limit {
+                break;
+            }
+            out.push(Block::decode(&*v).map_err(|e| corrupt(from, e.to_string()))?);
+        }
+        Ok(out)
+    }
+
+    /// Where a transaction was committed: (height, index in the block).
+    pub fn tx_location(&self, hash: &[u8; 32]) -> Result<Option<(u64, u32)>, StoreError> {
+        let Some(v) = self.db.get([TX, &hash[..]].concat())? else { return Ok(None) };
+        if v.len() != 12 {
+            return Err(corrupt(0, "malformed transaction index entry"));
+        }
+        let h = u64::from_be_bytes(v[..8].try_into().unwrap_or_default());
+        let i = u32::from_be_bytes(v[8..].try_into().unwrap_or_default());
+        Ok(Some((h, i)))
+    }
+
+    /// The stored head: (height, state root); height 0 before the first block.
+    pub fn head(&self) -> Result<(u64, Vec<u8>), StoreError> {
+        match self.db.get(HEAD)? {
+            Some(v) if v.len() == 40 => {
+                Ok((u64::from_be_bytes(v[..8].try_into().unwrap_or_default()), v[8..].to_vec()))
+            }
+            Some(_) => Err(corrupt(0, "malformed head")),
+            None => Ok((0, Vec::new())),
+        }
+    }
+
+    fn each_block(&self, mut f: impl FnMut(Block) -> Result<(), StoreError>) -> Result<(), StoreError> {
+        let mut expected = 1u64;
+        for item in self.db.iterator(IteratorMode::From(&block_key(1), Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(BLOCK) {
+                break;
+            }
+            let block = Block::decode(&*v).map_err(|e| corrupt(expected, e.to_string()))?;
+            if block.height != expected {
+                return Err(corrupt(expected, format!("found block {} instead", block.height)));
+            }
+            expected += 1;
+            f(block)?;
+        }
+        let (head, _) = self.head()?;
+        if head + 1 != expected {
+            return Err(corrupt(head, format!("head is {head} but blocks end at {}", expected - 1)));
+        }
+        Ok(())
+    }
+
+    fn replay(&self, mut state: State, created: u64) -> Result<Recovered, StoreError> {
+        let mut rec =
+            Recovered { state: State::default(), epoch_started_unix_ms: created, last_epoch_minted: 0 };
+        let mut last_root = Vec::new();
+        self.each_block(|block| {
+            let h = block.height;
+            if block.results.len() != block.txs.len() {
+                return Err(corrupt(h, "results do not match transactions"));
+            }
+            for (bytes, result) in block.txs.iter().zip(&block.results) {
+                if !result.code.is_empty() {
+                    continue;
+                }
+                let stx = wire::decode(bytes).map_err(|e| corrupt(h, e.to_string()))?;
+                state.apply_verified(&stx).map_err(|e| corrupt(h, format!("stored as applied, now {e}")))?;
+            }
+            state.height += 1;
+            if block.epoch_end {
+                let before = state.minted.0;
+                state.end_epoch();
+                rec.last_epoch_minted = state.minted.0 - before;
+                rec.epoch_started_unix_ms = block.time_unix_ms;
+            }
+            // Hashing the whole state per block would make opening quadratic: check every
+            // ROOT_CHECK_EVERY blocks here and the head below.
+            last_root.clone_from(&block.state_root);
+            if h % ROOT_CHECK_EVERY == 0 { check_root(&state, &block) } else { Ok(()) }
+        })?;
+        let (height, root) = self.head()?;
+        let head_ok = height == 0 || (state.root().as_slice() == root.as_slice() && last_root == root);
+        if height != state.height || !head_ok {
+            return Err(corrupt(height, "replayed state root differs from the stored head"));
+        }
+        rec.state = state;
+        Ok(rec)
+    }
+
+    /// Re-executes every stored block from `genesis` with full checks (signatures included)
+    /// and returns the final state; fails if any block's results or root differ.
+    pub fn replay_verified(&self, genesis: &Genesis) -> Result<State, StoreError> {
+        let mut state = genesis.state()?;
+        self.each_block(|block| {
+            let h = block.height;
+            let txs = block
+                .txs
+                .iter()
+                .map(|b| wire::decode(b).map_err(|e| corrupt(h, e.to_string())))
+                .collect::<Result<Vec<_>, _>>()?;
+            let results = execute(&mut state, &txs, block.epoch_end);
+            let codes: Vec<&str> =
+                results.iter().map(|r| r.as_ref().map_or_else(error_code, |_| "")).collect();
+            let stored: Vec<&str> = block.results.iter().map(|r| r.code.as_str()).collect();
+            if codes != stored {
+                return Err(corrupt(h, "transaction results differ on replay"));
+            }
+            check_root(&state, &block)
+        })?;
+        Ok(state)
+    }
+}
+
+fn check_root(state: &State, block: &Block) -> Result<(), StoreError> {
+    if state.root().as_slice() != block.state_root.as_slice() || state.height != block.height {
+        return Err(corrupt(block.height, "state root differs from the stored root"));
+    }
+    Ok(())
+}
+
+/// Executes one block on `state` serially: the transactions in order (signatures
+/// batch-verified), then the epoch end if `epoch_end`. The new root is `state.root()`.
+pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
+    let (results, _) = state.apply_block(txs);
+    if epoch_end {
+        state.end_epoch();
+    }
+    results
+}
+
+/// [`execute`] for transactions whose signatures the caller has already checked, on all cores
+/// ([`State::apply_verified_block`]: same results and root as serial execution).
+pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
+    let sigs = vec![Ok(()); txs.len()];
+    let (results, _) = state.apply_verified_block(txs, sigs, 2 * rayon::current_num_threads());
+    if epoch_end {
+        state.end_epoch();
+    }
+    results
+}
+
+/// A stable, snake_case code for each rejection reason (stored in blocks and sent as gRPC
+/// metadata).
+pub fn error_code(e: &TxError) -> &'static str {
+    match e {
+        TxError::WrongChain { .. } => "wrong_chain",
+        TxError::BadPublicKey => "bad_public_key",
+        TxError::BadSignature => "bad_signature",
+        TxError::BadNonce { .. } => "bad_nonce",
+        TxError::InsufficientBalance { .. } => "insufficient_balance",
+        TxError::Overflow => "overflow",
+        TxError::ZeroAmount => "zero_amount",
+        TxError::NotWorker => "not_worker",
+        TxError::AlreadyWorker => "already_worker",
+        TxError::Jailed => "jailed",
+        TxError::BadCommission(_) => "bad_commission",
+        TxError::InsufficientStake { .. } => "insufficient_stake",
+        TxError::NoRewards => "no_rewards",
+        TxError::WrongEpoch { .. } => "wrong_epoch",
+        TxError::Duplicate => "duplicate",
+        TxError::BadFraudProof(_) => "bad_fraud_proof",
+        TxError::NoProposal(_) => "no_proposal",
+        TxError::VotingClosed { .. } => "voting_closed",
+        TxError::NoVotingPower => "no_voting_power",
+        TxError::AlreadyVoted(_) => "already_voted",
+        TxError::BadParam(_) => "bad_param",
+        TxError::Malformed { .. } => "malformed",
+        #[allow(unreachable_patterns)]
+        _ => "rejected",
+    }
+}
+
+/// Whether a rejection can never succeed whatever the state (wrong chain, bad signature, bad
+/// values): `INVALID_ARGUMENT` on the wire, the rest `FAILED_PRECONDITION`.
+pub fn is_invalid_argument(e: &TxError) -> bool {
+    matches!(
+        e,
+        TxError::WrongChain { .. }
+            | TxError::BadPublicKey
+            | TxError::BadSignature
+            | TxError::ZeroAmount
+            | TxError::BadCommission(_)
+            | TxError::BadFraudProof(_)
+            | TxError::BadParam(_)
+            | TxError::Malformed { .. }
+    )
+}
+
+#[cfg(test)]
+mod tests;

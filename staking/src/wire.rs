@@ -1,0 +1,348 @@
+//! The wire encoding of a signed transaction: its canonical signing bytes
+//! ([`Tx::signing_bytes`]) followed by the 64-byte signature.
+//!
+//! Decoding parses the canonical layout back and then re-encodes: only the one canonical
+//! encoding of a transaction is accepted, so a transaction has exactly one hash. Decoding
+//! untrusted bytes never panics; every failure is a [`TxError::Malformed`] naming the offset.
+
+use sha2::{Digest, Sha256};
+use wick_proto::signing::{RECEIPT_TAG, TICKET_TAG};
+use wick_proto::v1::{JobTicket, Receipt, SamplingParams, SignedReceipt};
+
+use crate::error::TxError;
+use crate::tx::{ParamKey, SignedTx, TX_TAG, Tx, TxBody};
+use crate::types::{Address, Amount};
+
+/// Largest accepted encoded transaction (fraud proofs carry two receipts).
+pub const MAX_TX_BYTES: usize = 16 * 1024;
+
+fn bad(offset: usize, reason: &'static str) -> TxError {
+    TxError::Malformed { offset, reason }
+}
+
+/// Reads the canonical layout of `wick_proto::signing` (the inverse of `CanonicalWriter`).
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], TxError> {
+        let end =
+            self.pos.checked_add(n).filter(|e| *e <= self.buf.len()).ok_or(bad(self.pos, "truncated"))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], TxError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u32(&mut self) -> Result<u32, TxError> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+
+    fn u64(&mut self) -> Result<u64, TxError> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+
+    fn u128(&mut self) -> Result<u128, TxError> {
+        Ok(u128::from_le_bytes(self.array()?))
+    }
+
+    fn bytes(&mut self) -> Result<&'a [u8], TxError> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+
+    fn fixed32(&mut self, what: &'static str) -> Result<[u8; 32], TxError> {
+        self.bytes()?.try_into().map_err(|_| bad(self.pos, what))
+    }
+
+    fn str(&mut self, what: &'static str) -> Result<&'a str, TxError> {
+        std::str::from_utf8(self.bytes()?).map_err(|_| bad(self.pos, what))
+    }
+
+    fn bool(&mut self, what: &'static str) -> Result<bool, TxError> {
+        match self.u32()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(bad(self.pos, what)),
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+}
+
+/// The snake_case name of a parameter (as in genesis files and the CLI).
+pub fn param_name(key: ParamKey) -> &'static str {
+    match key {
+        ParamKey::EpochReward => "epoch_reward",
+        ParamKey::UnbondingEpochs => "unbonding_epochs",
+        ParamKey::SlashBps => "slash_bps",
+        ParamKey::ReporterBps => "reporter_bps",
+        ParamKey::QuorumBps => "quorum_bps",
+        ParamKey::ThresholdBps => "threshold_bps",
+        ParamKey::VotingEpochs => "voting_epochs",
+    }
+}
+
+/// The parameter named `name` (see [`param_name`]).
+pub fn param_from_name(name: &str) -> Option<ParamKey> {
+    (0..7).filter_map(ParamKey::from_code).find(|k| param_name(*k) == name)
+}
+
+/// Most receipts one piece of audit evidence may carry.
+const MAX_AUDIT_RECEIPTS: usize = 16;
+
+/// A job ticket: its canonical signing bytes, then its signature.
+fn ticket(r: &mut Reader<'_>) -> Result<Box<JobTicket>, TxError> {
+    let body = r.bytes()?;
+    let mut b = Reader { buf: body, pos: 0 };
+    if b.str("ticket tag is not UTF-8")? != TICKET_TAG {
+        return Err(bad(b.pos, "ticket tag is not wick.v1.JobTicket"));
+    }
+    let job_id = b.bytes()?.to_vec();
+    let request_hash = b.bytes()?.to_vec();
+    let model_id = b.bytes()?.to_vec();
+    let (temperature, top_p, top_k) = (f32::from_bits(b.u32()?), f32::from_bits(b.u32()?), b.u32()?);
+    let (repetition_penalty, seed) = (f32::from_bits(b.u32()?), b.u64()?);
+    let max_tokens = if b.bool("max_tokens flag is not 0 or 1")? { Some(b.u32()?) } else { None };
+    let stops = b.u32()? as usize;
+    if stops > b.buf.len() {
+        return Err(bad(b.pos, "more stop sequences than bytes"));
+    }
+    let stop = (0..stops).map(|_| b.str("stop sequence is not UTF-8").map(str::to_string)).collect::<Result<_, _>>()?;
+    let ignore_eos = b.bool("ignore_eos is not 0 or 1")?;
+    let params = SamplingParams { temperature, top_p, top_k, repetition_penalty, seed, max_tokens, stop, ignore_eos };
+    let deadline_unix_ms = b.u64()?;
+    let router_public_key = b.bytes()?.to_vec();
+    if !b.done() {
+        return Err(bad(b.pos, "bytes after the ticket"));
+    }
+    Ok(Box::new(JobTicket {
+        job_id,
+        request_hash,
+        model_id,
+        params: Some(params),
+        deadline_unix_ms,
+        router_public_key,
+        signature: r.bytes()?.to_vec(),
+    }))
+}
+
+fn receipt(r: &mut Reader<'_>) -> Result<Box<SignedReceipt>, TxError> {
+    let body = r.bytes()?;
+    let receipt = if body.is_empty() {
+        None
+    } else {
+        let mut b = Reader { buf: body, pos: 0 };
+        let tag = b.str("receipt tag is not UTF-8")?;
+        if tag != RECEIPT_TAG {
+            return Err(bad(b.pos, "receipt tag is not wick.v1.Receipt"));
+        }
+        let rec = Receipt {
+            job_hash: b.bytes()?.to_vec(),
+            model_id: b.bytes()?.to_vec(),
+            output_hash: b.bytes()?.to_vec(),
+            tokens_in: b.u32()?,
+            tokens_out: b.u32()?,
+            started_unix_ms: b.u64()?,
+            finished_unix_ms: b.u64()?,
+            worker_public_key: b.bytes()?.to_vec(),
+        };
+        if !b.done() {
+            return Err(bad(b.pos, "bytes after the receipt"));
+        }
+        Some(rec)
+    };
+    Ok(Box::new(SignedReceipt {
+        receipt,
+        worker_signature: r.bytes()?.to_vec(),
+        router_public_key: r.bytes()?.to_vec(),
+        router_signature: r.bytes()?.to_vec(),
+    }))
+}
+
+fn body(r: &mut Reader<'_>) -> Result<TxBody, TxError> {
+    let amount = |r: &mut Reader<'_>| r.u128().map(Amount);
+    let addr = |r: &mut Reader<'_>, what| r.fixed32(what).map(Address);
+    Ok(match r.u32()? {
+        1 => TxBody::Transfer { to: addr(r, "to is not 32 bytes")?, amount: amount(r)? },
+        2 => TxBody::RegisterWorker { commission_bps: r.u32()? },
+        3 => TxBody::Stake { amount: amount(r)? },
+        4 => TxBody::Unstake { amount: amount(r)? },
+        5 => TxBody::Delegate { worker: addr(r, "worker is not 32 bytes")?, amount: amount(r)? },
+        6 => TxBody::Undelegate { worker: addr(r, "worker is not 32 bytes")?, amount: amount(r)? },
+        7 => TxBody::WithdrawRewards,
+        8 => TxBody::WorkClaim {
+            epoch: r.u64()?,
+            receipts_root: r.fixed32("receipts_root is not 32 bytes")?,
+            count: r.u64()?,
+            tokens: r.u64()?,
+        },
+        9 => TxBody::Attestation {
+            epoch: r.u64()?,
+            worker: addr(r, "worker is not 32 bytes")?,
+            receipts_root: r.fixed32("receipts_root is not 32 bytes")?,
+            count: r.u64()?,
+            tokens: r.u64()?,
+        },
+        10 => TxBody::FraudProof { a: receipt(r)?, b: receipt(r)? },
+        11 => {
+            let code = r.u32()?;
+            let key = ParamKey::from_code(code).ok_or(bad(r.pos, "unknown parameter code"))?;
+            TxBody::Propose { key, value: r.u128()? }
+        }
+        12 => TxBody::Vote { proposal: r.u64()?, yes: r.bool("vote is not 0 or 1")? },
+        13 => {
+            let ticket = ticket(r)?;
+            let accused = Address(r.fixed32("accused worker")?);
+            let n = r.u32()? as usize;
+            if n > MAX_AUDIT_RECEIPTS {
+                return Err(bad(r.pos, "too many receipts in audit evidence"));
+            }
+            let receipts = (0..n).map(|_| receipt(r).map(|b| *b)).collect::<Result<_, _>>()?;
+            TxBody::AuditProof { ticket, receipts, accused }
+        }
+        _ => return Err(bad(r.pos, "unknown transaction kind")),
+    })
+}
+
+/// Encodes a signed transaction for the wire.
+pub fn encode(stx: &SignedTx) -> Vec<u8> {
+    let mut out = stx.tx.signing_bytes();
+    out.extend_from_slice(&stx.signature);
+    out
+}
+
+/// Decodes wire bytes into a signed transaction (the signature is not checked here).
+pub fn decode(bytes: &[u8]) -> Result<SignedTx, TxError> {
+    if bytes.len() > MAX_TX_BYTES {
+        return Err(bad(MAX_TX_BYTES, "longer than the transaction size limit"));
+    }
+    let split = bytes.len().checked_sub(64).ok_or(bad(bytes.len(), "shorter than a signature"))?;
+    let (signed, sig) = bytes.split_at(split);
+    let mut r = Reader { buf: signed, pos: 0 };
+    let tag = r.str("tag is not UTF-8")?;
+    if tag != TX_TAG {
+        return Err(bad(0, "tag is not wick.v1.LedgerTx"));
+    }
+    let chain_id = r.str("chain_id is not UTF-8")?.to_string();
+    let signer = Address(r.fixed32("signer is not 32 bytes")?);
+    let nonce = r.u64()?;
+    let fee = Amount(r.u128()?);
+    let body = body(&mut r)?;
+    if !r.done() {
+        return Err(bad(r.pos, "bytes after the transaction"));
+    }
+    let tx = Tx { chain_id, signer, nonce, fee, body };
+    if tx.signing_bytes() != signed {
+        return Err(bad(0, "not in canonical form"));
+    }
+    let mut signature = [0u8; 64];
+    signature.copy_from_slice(sig);
+    Ok(SignedTx { tx, signature })
+}
+
+/// The transaction hash: sha256 of the wire bytes.
+pub fn tx_hash(wire: &[u8]) -> [u8; 32] {
+    Sha256::digest(wire).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use wick_proto::signing::sign_receipt;
+
+    use super::*;
+
+    fn all_bodies() -> Vec<TxBody> {
+        let k = SigningKey::from_bytes(&[7; 32]);
+        let rec = Receipt { job_hash: vec![1; 32], tokens_out: 4, ..Default::default() };
+        let a = Box::new(sign_receipt(&k, rec.clone()));
+        let b = Box::new(SignedReceipt { receipt: None, ..Default::default() });
+        let w = Address([9; 32]);
+        vec![
+            TxBody::Transfer { to: w, amount: Amount(5) },
+            TxBody::RegisterWorker { commission_bps: 300 },
+            TxBody::Stake { amount: Amount(u128::MAX) },
+            TxBody::Unstake { amount: Amount(1) },
+            TxBody::Delegate { worker: w, amount: Amount(2) },
+            TxBody::Undelegate { worker: w, amount: Amount(3) },
+            TxBody::WithdrawRewards,
+            TxBody::WorkClaim { epoch: 4, receipts_root: [1; 32], count: 2, tokens: 99 },
+            TxBody::Attestation { epoch: 4, worker: w, receipts_root: [2; 32], count: 1, tokens: 7 },
+            TxBody::FraudProof { a: a.clone(), b: b.clone() },
+            TxBody::AuditProof {
+                ticket: Box::new(wick_proto::v1::JobTicket {
+                    job_id: vec![1; 16],
+                    request_hash: vec![2; 32],
+                    model_id: vec![3; 32],
+                    params: Some(SamplingParams {
+                        temperature: 0.5,
+                        max_tokens: Some(9),
+                        stop: vec!["\n".into()],
+                        ..Default::default()
+                    }),
+                    deadline_unix_ms: 77,
+                    router_public_key: vec![4; 32],
+                    signature: vec![5; 64],
+                }),
+                receipts: vec![(*a).clone(), (*b).clone(), (*a).clone()],
+                accused: w,
+            },
+            TxBody::Propose { key: ParamKey::VotingEpochs, value: 3 },
+            TxBody::Vote { proposal: 1, yes: true },
+        ]
+    }
+
+    #[test]
+    fn every_kind_round_trips_and_truncations_fail() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        for body in all_bodies() {
+            let tx = Tx { chain_id: "c".into(), signer: Address::default(), nonce: 8, fee: Amount(1), body };
+            let stx = tx.sign(&key);
+            let bytes = encode(&stx);
+            assert_eq!(decode(&bytes).as_ref(), Ok(&stx));
+            stx.verify().expect("signature");
+            for cut in 0..bytes.len() {
+                assert!(decode(&bytes[..cut]).is_err(), "prefix of {cut} bytes decoded");
+            }
+            let mut longer = bytes.clone();
+            longer.insert(bytes.len() - 64, 0);
+            assert!(decode(&longer).is_err());
+        }
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for len in 0..2_000usize {
+            let bytes: Vec<u8> = (0..len % 300)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    x as u8
+                })
+                .collect();
+            let _ = decode(&bytes);
+        }
+        assert!(matches!(decode(&[0xff; 100]), Err(TxError::Malformed { .. })));
+    }
+
+    #[test]
+    fn param_names_round_trip() {
+        for code in 0..7 {
+            let k = ParamKey::from_code(code).expect("code");
+            assert_eq!(param_from_name(param_name(k)), Some(k));
+        }
+        assert_eq!(ParamKey::from_code(7), None);
+    }
+}

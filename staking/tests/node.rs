@@ -1,0 +1,128 @@
+//! The ledger node and its gRPC service in-process, over a real loopback socket and a real
+//! rocksdb directory: submit, query, follow blocks, end epochs, stop and reopen.
+
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use tokio_util::sync::CancellationToken;
+use wick_proto::v1::StreamBlocksRequest;
+use wick_staking::client::Client;
+use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisWorker};
+use wick_staking::node::{LedgerNode, NodeConfig};
+use wick_staking::service::spawn_server;
+use wick_staking::{Address, Amount, TxBody};
+
+fn key(i: u8) -> SigningKey {
+    SigningKey::from_bytes(&[i + 1; 32])
+}
+
+fn addr(k: &SigningKey) -> Address {
+    Address(k.verifying_key().to_bytes())
+}
+
+fn genesis() -> Genesis {
+    Genesis {
+        chain_id: "node-test".into(),
+        epoch_seconds: 1,
+        params: GenesisParams::default(),
+        accounts: vec![GenesisAccount { address: addr(&key(0)).to_string(), balance: GenesisAmount(1_000) }],
+        workers: vec![GenesisWorker {
+            address: addr(&key(1)).to_string(),
+            commission_bps: 100,
+            stake: GenesisAmount(500),
+        }],
+        delegations: Vec::new(),
+    }
+}
+
+type Server = tokio::task::JoinHandle<Result<(), tonic::transport::Error>>;
+
+async fn start(dir: &std::path::Path) -> (LedgerNode, CancellationToken, String, Server) {
+    let shutdown = CancellationToken::new();
+    let mut config = NodeConfig::new(dir.to_path_buf(), genesis());
+    config.block_interval = Duration::from_millis(10);
+    let node = LedgerNode::start(config, shutdown.clone()).await.expect("start");
+    let (addr, server) =
+        spawn_server(node.handle.clone(), "127.0.0.1:0".parse().expect("addr"), shutdown.clone())
+            .await
+            .expect("bind");
+    (node, shutdown, format!("http://{addr}"), server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submits_streams_ends_epochs_and_reopens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut node, shutdown, url, server) = start(dir.path()).await;
+    let mut c = Client::connect(&url).await.expect("connect");
+    assert_eq!(c.chain_id(), "node-test");
+    let (alice, worker) = (key(0), key(1));
+    let w = c.worker(&addr(&worker)).await.expect("worker");
+    assert!(w.registered && !w.jailed);
+    assert_eq!(w.self_stake, "500");
+
+    let mut blocks =
+        c.raw().stream_blocks(StreamBlocksRequest { from_height: 1 }).await.expect("stream").into_inner();
+    let done = c
+        .send(&alice, Amount(2), TxBody::Delegate { worker: addr(&worker), amount: Amount(100) })
+        .await
+        .expect("delegate");
+    assert_eq!(c.account(&addr(&alice)).await.expect("acc").balance, "898");
+    let block = loop {
+        let b = blocks.message().await.expect("stream").expect("block");
+        if b.height == done.height {
+            break b;
+        }
+    };
+    assert_eq!(block.txs.len(), 1);
+    assert_eq!(wick_staking::wire::tx_hash(&block.txs[0]), done.hash);
+
+    // A claim and a matching attestation, then the epoch ends on its own and pays.
+    let router = key(2);
+    let e = c.epoch().await.expect("epoch").epoch;
+    let root = [9; 32];
+    let claim = c
+        .send(
+            &worker,
+            Amount::ZERO,
+            TxBody::WorkClaim { epoch: e, receipts_root: root, count: 3, tokens: 30 },
+        )
+        .await;
+    let att =
+        TxBody::Attestation { epoch: e, worker: addr(&worker), receipts_root: root, count: 3, tokens: 30 };
+    let att = c.send(&router, Amount::ZERO, att).await;
+    if claim.is_ok() && att.is_ok() {
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while c.epoch().await.expect("epoch").epoch == e {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("epoch ended");
+        let ep = c.epoch().await.expect("epoch");
+        assert_eq!(ep.last_epoch_credited_workers, 1);
+        assert_eq!(ep.last_epoch_minted, "1000000");
+        assert_ne!(c.account(&addr(&worker)).await.expect("acc").rewards, "0");
+    }
+
+    let head = c.head().await.expect("head");
+    drop((c, blocks));
+    shutdown.cancel();
+    node.wait().await.expect("clean stop");
+    drop(node);
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("server stops")
+        .expect("join")
+        .expect("serve");
+
+    // Reopen the same directory: the same state, nothing lost.
+    let (_node, shutdown, url, _server) = start(dir.path()).await;
+    let mut c = Client::connect(&url).await.expect("reconnect");
+    let again = c.head().await.expect("head");
+    assert!(again.height >= head.height);
+    if again.height == head.height {
+        assert_eq!(again.state_root, head.state_root);
+    }
+    assert_eq!(c.account(&addr(&alice)).await.expect("acc").nonce, 1);
+    shutdown.cancel();
+}
