@@ -219,6 +219,8 @@ async fn one_job(client: &mut InferenceClient<tonic::transport::Channel>) -> any
 struct EchoWorker {
     grpc: SocketAddr,
     p2p: wick_net::Multiaddr,
+    /// Keeps the swarm task alive.
+    _net: wick_net::NetHandle,
 }
 
 impl EchoWorker {
@@ -253,7 +255,7 @@ impl EchoWorker {
             .into_iter()
             .next()
             .context("no p2p address")?;
-        Ok(Self { grpc, p2p })
+        Ok(Self { grpc, p2p, _net: net })
     }
 }
 

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
-use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisDelegation, GenesisParams, GenesisWorker};
+use wick_staking::genesis::{
+    Genesis, GenesisAccount, GenesisAmount, GenesisDelegation, GenesisParams, GenesisWorker,
+};
 
 use crate::GlobalArgs;
 use crate::devnet_process::Process;
@@ -90,7 +92,15 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
     let ledger_dir = dir.join("ledger").to_string_lossy().into_owned();
     let ledger = Process::start(
         &exe,
-        &["ledger", "--genesis", &genesis.to_string_lossy(), "--dir", &ledger_dir, "--grpc", &args.ledger_grpc.to_string()],
+        &[
+            "ledger",
+            "--genesis",
+            &genesis.to_string_lossy(),
+            "--dir",
+            &ledger_dir,
+            "--grpc",
+            &args.ledger_grpc.to_string(),
+        ],
         &log("ledger"),
     )?;
     let ledger_url = ledger.ready_str("grpc")?;
@@ -100,8 +110,19 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         let key = dir.join("keys").join(format!("worker-{i}.pem")).to_string_lossy().into_owned();
         let home_arg = home.to_string_lossy().into_owned();
         let mut a: Vec<String> = [
-            "--home", &home_arg, "worker", "--key", &key, "--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0",
-            "--p2p", "/ip4/127.0.0.1/tcp/0", "--ledger", &ledger_url,
+            "--home",
+            &home_arg,
+            "worker",
+            "--key",
+            &key,
+            "--grpc",
+            "127.0.0.1:0",
+            "--metrics",
+            "127.0.0.1:0",
+            "--p2p",
+            "/ip4/127.0.0.1/tcp/0",
+            "--ledger",
+            &ledger_url,
         ]
         .iter()
         .map(|s| s.to_string())
@@ -121,9 +142,21 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
     let router = Process::start(
         &exe,
         &[
-            "router", "--dir", &router_dir, "--grpc", &args.router_grpc.to_string(), "--http",
-            &args.router_http.to_string(), "--p2p", "/ip4/127.0.0.1/tcp/0", "--bootstrap", &boot, "--ledger",
-            &ledger_url, "--audit-fraction", &args.audit_fraction.to_string(),
+            "router",
+            "--dir",
+            &router_dir,
+            "--grpc",
+            &args.router_grpc.to_string(),
+            "--http",
+            &args.router_http.to_string(),
+            "--p2p",
+            "/ip4/127.0.0.1/tcp/0",
+            "--bootstrap",
+            &boot,
+            "--ledger",
+            &ledger_url,
+            "--audit-fraction",
+            &args.audit_fraction.to_string(),
         ],
         &log("router"),
     )?;
@@ -156,13 +189,20 @@ fn serve(net: &Devnet, args: &DevnetArgs, dir: &Path, ledger_url: &str) -> anyho
     eprintln!("devnet: router   gRPC {}  OpenAI {base_url}", ready["router_grpc"].as_str().unwrap_or(""));
     eprintln!("devnet: metrics  {}", ready["metrics"].as_str().unwrap_or(""));
     for (i, w) in net.workers.iter().enumerate() {
-        eprintln!("devnet: worker-{i} {} (key {})", w.ready["grpc"].as_str().unwrap_or(""), dir.join("keys").join(format!("worker-{i}.pem")).display());
+        eprintln!(
+            "devnet: worker-{i} {} (key {})",
+            w.ready["grpc"].as_str().unwrap_or(""),
+            dir.join("keys").join(format!("worker-{i}.pem")).display()
+        );
     }
     println!("{ready}");
     match &args.chat {
         Some(prompt) => chat(&base_url, prompt),
         None => {
-            eprintln!("devnet: ready; try `wick balance {} --ledger {ledger_url}`. Ctrl-C stops it.", dir.join("keys").join("worker-0.pem").display());
+            eprintln!(
+                "devnet: ready; try `wick balance {} --ledger {ledger_url}`. Ctrl-C stops it.",
+                dir.join("keys").join("worker-0.pem").display()
+            );
             crate::gov::block_on(crate::worker::wait_for_signal())?;
             eprintln!("devnet: stopping");
             Ok(())
@@ -231,10 +271,12 @@ fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Resul
     let path = dir.join("genesis.toml");
     let keys = dir.join("keys");
     let key_at = |p: PathBuf| -> anyhow::Result<SigningKey> {
-        wick_net::identity::load_or_create(&p).with_context(|| format!("while creating the key {}", p.display()))
+        wick_net::identity::load_or_create(&p)
+            .with_context(|| format!("while creating the key {}", p.display()))
     };
     let key = |name: String| key_at(keys.join(format!("{name}.pem")));
-    let worker_keys: Vec<SigningKey> = (0..workers).map(|i| key(format!("worker-{i}"))).collect::<Result<_, _>>()?;
+    let worker_keys: Vec<SigningKey> =
+        (0..workers).map(|i| key(format!("worker-{i}"))).collect::<Result<_, _>>()?;
     if path.exists() {
         let g = Genesis::from_file(&path)?;
         for k in &worker_keys {
@@ -249,7 +291,8 @@ fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Resul
         }
         return Ok(path);
     }
-    let staker_keys: Vec<SigningKey> = (0..STAKERS).map(|i| key(format!("staker-{i}"))).collect::<Result<_, _>>()?;
+    let staker_keys: Vec<SigningKey> =
+        (0..STAKERS).map(|i| key(format!("staker-{i}"))).collect::<Result<_, _>>()?;
     let hex_of = |k: &SigningKey| hex::encode(k.verifying_key().to_bytes());
     // Where `wick router --dir <dir>/router` keeps its key.
     let router_key = key_at(dir.join("router").join("keys").join("router.pem"))?;
@@ -266,7 +309,11 @@ fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Resul
         accounts,
         workers: worker_keys
             .iter()
-            .map(|k| GenesisWorker { address: hex_of(k), commission_bps: 1_000, stake: GenesisAmount(WORKER_STAKE) })
+            .map(|k| GenesisWorker {
+                address: hex_of(k),
+                commission_bps: 1_000,
+                stake: GenesisAmount(WORKER_STAKE),
+            })
             .collect(),
         delegations: staker_keys
             .iter()

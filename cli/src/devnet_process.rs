@@ -25,7 +25,11 @@ pub struct Process {
 impl Process {
     /// Starts `exe ARGS`, logging to `log`, and waits for its ready line.
     pub fn start(exe: &Path, args: &[&str], log: &Path) -> anyhow::Result<Self> {
-        let file = OpenOptions::new().create(true).append(true).open(log).with_context(|| format!("while opening {}", log.display()))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .with_context(|| format!("while opening {}", log.display()))?;
         let mut command = Command::new(exe);
         command.args(args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(file.try_clone()?);
         // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
@@ -37,7 +41,9 @@ impl Process {
                 Ok(())
             });
         }
-        let mut child = command.spawn().with_context(|| format!("while starting {} {}", exe.display(), args.join(" ")))?;
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("while starting {} {}", exe.display(), args.join(" ")))?;
         let stdout = child.stdout.take().context("child stdout")?;
         let (tx, rx) = mpsc::channel();
         let mut out = file;
@@ -57,12 +63,21 @@ impl Process {
                 Ok(ready) => return Ok(Self { child, ready }),
                 Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < READY_WITHIN => {
                     if let Some(status) = child.try_wait()? {
-                        bail!("`wick {}` exited ({status}) before it was ready; see {}", args[0], log.display());
+                        bail!(
+                            "`wick {}` exited ({status}) before it was ready; see {}",
+                            args[0],
+                            log.display()
+                        );
                     }
                 }
                 Err(_) => {
                     let _ = child.kill();
-                    bail!("`wick {}` was not ready within {} s; see {}", args[0], READY_WITHIN.as_secs(), log.display());
+                    bail!(
+                        "`wick {}` was not ready within {} s; see {}",
+                        args[0],
+                        READY_WITHIN.as_secs(),
+                        log.display()
+                    );
                 }
             }
         }
@@ -70,12 +85,18 @@ impl Process {
 
     /// A string field of the ready line.
     pub fn ready_str(&self, field: &str) -> anyhow::Result<String> {
-        self.ready[field].as_str().map(str::to_string).with_context(|| format!("the ready line has no `{field}`: {}", self.ready))
+        self.ready[field]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("the ready line has no `{field}`: {}", self.ready))
     }
 
     /// The node's first libp2p address.
     pub fn ready_p2p(&self) -> anyhow::Result<String> {
-        self.ready["p2p"][0].as_str().map(str::to_string).with_context(|| format!("the ready line has no p2p address: {}", self.ready))
+        self.ready["p2p"][0]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("the ready line has no p2p address: {}", self.ready))
     }
 
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.

@@ -5,15 +5,17 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prost::Message;
 use support::{Node, chat, generate, metric};
 use wick_proto::signing;
 use wick_proto::v1::SignedReceipt;
+use wick_staking::Address;
 use wick_staking::client::Client;
 use wick_staking::genesis::Genesis;
-use wick_staking::Address;
 
 /// A running devnet and its folder.
 struct Devnet {
@@ -26,7 +28,14 @@ impl Devnet {
         let dir = tempfile::tempdir().expect("dir");
         let d = dir.path().to_string_lossy().into_owned();
         let mut args = vec![
-            "devnet", "--dir", &d, "--ledger-grpc", "127.0.0.1:0", "--router-grpc", "127.0.0.1:0", "--router-http",
+            "devnet",
+            "--dir",
+            &d,
+            "--ledger-grpc",
+            "127.0.0.1:0",
+            "--router-grpc",
+            "127.0.0.1:0",
+            "--router-http",
             "127.0.0.1:0",
         ];
         args.extend_from_slice(extra);
@@ -34,7 +43,10 @@ impl Devnet {
     }
 
     fn str(&self, field: &str) -> String {
-        self.node.ready[field].as_str().unwrap_or_else(|| panic!("no {field}: {}", self.node.ready)).to_string()
+        self.node.ready[field]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {field}: {}", self.node.ready))
+            .to_string()
     }
 
     fn worker_keys(&self) -> Vec<Vec<u8>> {
@@ -47,7 +59,9 @@ impl Devnet {
     }
 
     async fn router(&self) -> wick_proto::v1::inference_client::InferenceClient<tonic::transport::Channel> {
-        wick_proto::v1::inference_client::InferenceClient::connect(self.str("router_grpc")).await.expect("router")
+        wick_proto::v1::inference_client::InferenceClient::connect(self.str("router_grpc"))
+            .await
+            .expect("router")
     }
 
     fn genesis(&self) -> Genesis {
@@ -73,8 +87,17 @@ fn the_readme_chat_command_answers_and_stops() {
     let d = dir.path().to_string_lossy().into_owned();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wick"))
         .args([
-            "devnet", "--dir", &d, "--ledger-grpc", "127.0.0.1:0", "--router-grpc", "127.0.0.1:0", "--router-http",
-            "127.0.0.1:0", "--chat", "What is the capital of France?",
+            "devnet",
+            "--dir",
+            &d,
+            "--ledger-grpc",
+            "127.0.0.1:0",
+            "--router-grpc",
+            "127.0.0.1:0",
+            "--router-http",
+            "127.0.0.1:0",
+            "--chat",
+            "What is the capital of France?",
         ])
         .output()
         .expect("run devnet");
@@ -105,9 +128,11 @@ async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
     let mut router = net.router().await;
     let mut tokens_by_worker: BTreeMap<Vec<u8>, u128> = BTreeMap::new();
     for i in 0..6 {
-        let done = generate(&mut router, chat(&format!("Say a number ({i})."), 8, 0.0, 0)).await.expect("chat");
+        let done =
+            generate(&mut router, chat(&format!("Say a number ({i})."), 8, 0.0, 0)).await.expect("chat");
         let r = done.done.and_then(|d| d.receipt).and_then(|r| r.receipt).expect("receipt");
-        *tokens_by_worker.entry(r.worker_public_key.clone()).or_default() += u128::from(r.tokens_in + r.tokens_out);
+        *tokens_by_worker.entry(r.worker_public_key.clone()).or_default() +=
+            u128::from(r.tokens_in + r.tokens_out);
         let cut = epoch.ends_unix_ms - epoch.epoch_seconds * 1000 / 4;
         assert!(r.finished_unix_ms < cut, "jobs took too long to stay in one epoch window");
     }
@@ -151,13 +176,28 @@ async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
     // a receipt that verifies against a worker's and the router's keys.
     let out = support::python(&["openai_client.py", &net.str("openai_base_url")]);
     let direct = std::process::Command::new(env!("CARGO_BIN_EXE_wick"))
-        .args(["generate", "--temperature", "0", "--max-tokens", "32", "--seed", "7", "What is the capital of France?"])
+        .args([
+            "generate",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "32",
+            "--seed",
+            "7",
+            "What is the capital of France?",
+        ])
         .output()
         .expect("wick generate");
     assert!(direct.status.success(), "{}", String::from_utf8_lossy(&direct.stderr));
-    assert_eq!(out["chat"].as_str().map(str::trim), Some(String::from_utf8_lossy(&direct.stdout).trim()), "{out}");
-    let receipt = SignedReceipt::decode(&*support::hex_decode(out["stream_receipt"]["protobuf"].as_str().expect("receipt")))
-        .expect("receipt protobuf");
+    assert_eq!(
+        out["chat"].as_str().map(str::trim),
+        Some(String::from_utf8_lossy(&direct.stdout).trim()),
+        "{out}"
+    );
+    let receipt = SignedReceipt::decode(&*support::hex_decode(
+        out["stream_receipt"]["protobuf"].as_str().expect("receipt"),
+    ))
+    .expect("receipt protobuf");
     signing::verify_countersigned(&receipt).expect("both signatures verify");
     let worker_key = receipt.receipt.as_ref().expect("receipt").worker_public_key.clone();
     assert!(net.worker_keys().contains(&worker_key));
@@ -189,17 +229,34 @@ async fn killing_a_worker_under_twenty_streams_changes_no_text() {
         let requests = requests.clone();
         let router = net.str("router_grpc");
         async move {
+            let deltas = Arc::new(AtomicUsize::new(0));
             let mut tasks = Vec::new();
             for req in requests {
-                let router = router.clone();
+                let (router, deltas) = (router.clone(), deltas.clone());
                 tasks.push(tokio::spawn(async move {
-                    let mut client = wick_proto::v1::inference_client::InferenceClient::connect(router).await.expect("router");
-                    generate(&mut client, req).await.expect("stream completes").text
+                    let mut client = wick_proto::v1::inference_client::InferenceClient::connect(router)
+                        .await
+                        .expect("router");
+                    let mut stream = client.generate(req).await.expect("start").into_inner();
+                    let mut text = String::new();
+                    while let Some(msg) = stream.message().await.expect("stream completes") {
+                        if let Some(wick_proto::v1::generate_response::Event::Delta(d)) = msg.event {
+                            text.push_str(&d.text);
+                            deltas.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    text
                 }));
             }
             if let Some(pid) = kill {
-                tokio::time::sleep(Duration::from_millis(1500)).await;
-                let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+                // Mid-stream: once every stream has had a few tokens on average.
+                let started = Instant::now();
+                while deltas.load(Ordering::Relaxed) < 20 * 8 {
+                    assert!(started.elapsed() < Duration::from_secs(120), "streams did not start");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let status =
+                    std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
                 assert!(status.success());
             }
             let mut texts = Vec::new();
@@ -235,7 +292,11 @@ async fn a_lying_worker_is_audited_slashed_and_dropped() {
             assert!(amount(&w.self_stake) < stake_before, "jailed without a slash: {w:?}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(240), "the liar was not slashed:\n{}", net.metrics().await);
+        assert!(
+            started.elapsed() < Duration::from_secs(240),
+            "the liar was not slashed:\n{}",
+            net.metrics().await
+        );
     }
     // No more traffic for it.
     for i in 0..6 {

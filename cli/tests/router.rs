@@ -34,8 +34,17 @@ async fn network_of(workers: &[&[&str]], router_extra: &[&str]) -> Network {
     let dir = tempfile::tempdir().expect("dir");
     let router_dir = dir.path().to_string_lossy().into_owned();
     let mut args = vec![
-        "router", "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--p2p", "/ip4/127.0.0.1/tcp/0",
-        "--bootstrap", &boot, "--dir", &router_dir,
+        "router",
+        "--grpc",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--p2p",
+        "/ip4/127.0.0.1/tcp/0",
+        "--bootstrap",
+        &boot,
+        "--dir",
+        &router_dir,
     ];
     args.extend_from_slice(router_extra);
     let router = Node::start(&args);
@@ -53,7 +62,11 @@ async fn wait_for_workers(router: &Node, n: usize) {
         {
             return;
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "router did not discover {n} workers:\n{}", router.log());
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "router did not discover {n} workers:\n{}",
+            router.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -81,9 +94,15 @@ async fn openai_chat_through_discovered_workers() {
         "messages": [{"role": "user", "content": "What is the capital of France?"}],
         "temperature": 0, "max_tokens": 32,
     });
-    let resp = client.post(format!("{}/chat/completions", base(&net.router))).json(&body).send().await.expect("post");
+    let resp = client
+        .post(format!("{}/chat/completions", base(&net.router)))
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 200);
-    let header = resp.headers().get("x-wick-receipt").expect("receipt header").to_str().expect("ascii").to_string();
+    let header =
+        resp.headers().get("x-wick-receipt").expect("receipt header").to_str().expect("ascii").to_string();
     let json: serde_json::Value = resp.json().await.expect("json");
     let text = json["choices"][0]["message"]["content"].as_str().expect("content");
     assert!(text.contains("Paris"), "{text}");
@@ -132,7 +151,12 @@ async fn openai_chat_through_discovered_workers() {
     let err: serde_json::Value = bad.json().await.expect("json");
     assert_eq!(err["error"]["type"], "invalid_request_error");
     let missing = serde_json::json!({"model": "nope", "messages": [{"role": "user", "content": "hi"}]});
-    let resp = client.post(format!("{}/chat/completions", base(&net.router))).json(&missing).send().await.expect("post");
+    let resp = client
+        .post(format!("{}/chat/completions", base(&net.router)))
+        .json(&missing)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(resp.status(), 503);
     let err: serde_json::Value = resp.json().await.expect("json");
     assert!(err["error"]["message"].as_str().is_some_and(|m| m.contains("`nope`")), "{err}");
@@ -159,12 +183,12 @@ async fn openai_chat_through_discovered_workers() {
     assert_eq!(out["receipt"], true);
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_worker_mid_stream_keeps_the_text_identical() {
     let mut net = network("0").await;
     let router_grpc = net.router.grpc();
-    let mut client = wick_proto::v1::inference_client::InferenceClient::connect(router_grpc).await.expect("connect");
+    let mut client =
+        wick_proto::v1::inference_client::InferenceClient::connect(router_grpc).await.expect("connect");
     let mut req = chat("Write a long story about a dragon.", 120, 0.0, 0);
     if let Some(p) = req.params.as_mut() {
         p.ignore_eos = true;
@@ -185,11 +209,14 @@ async fn killing_the_worker_mid_stream_keeps_the_text_identical() {
                 tokens.extend(d.token_ids);
                 if !killed && tokens.len() >= 20 {
                     // Kill the worker the router sent this job to: its only routed job so far.
-                    let page = reqwest::get(net.router.metrics_url()).await.expect("m").text().await.expect("t");
+                    let page =
+                        reqwest::get(net.router.metrics_url()).await.expect("m").text().await.expect("t");
                     let busy = net
                         .workers
                         .iter()
-                        .position(|w| page.lines().any(|l| l.starts_with("wick_router_routed") && l.contains(&w.grpc())))
+                        .position(|w| {
+                            page.lines().any(|l| l.starts_with("wick_router_routed") && l.contains(&w.grpc()))
+                        })
                         .expect("a routed worker");
                     let victim = &mut net.workers[busy];
                     victim.child.kill().expect("SIGKILL");
@@ -216,7 +243,8 @@ async fn an_audit_catches_a_corrupt_worker_and_excludes_it() {
     // Three workers, so a third execution decides which of two disagreeing workers lied.
     let net = network_of(&[chat, chat, corrupt], &["--audit-fraction", "1"]).await;
     let corrupt_endpoint = net.workers[2].grpc();
-    let mut client = wick_proto::v1::inference_client::InferenceClient::connect(net.router.grpc()).await.expect("connect");
+    let mut client =
+        wick_proto::v1::inference_client::InferenceClient::connect(net.router.grpc()).await.expect("connect");
     let started = Instant::now();
     let mut page = String::new();
     for i in 0..40 {
@@ -264,8 +292,17 @@ async fn api_keys_rate_limits_and_body_limits() {
     let router_dir = dir.path().join("router").to_string_lossy().into_owned();
     let config = config.to_string_lossy().into_owned();
     let router = Node::start(&[
-        "router", "--config", &config, "--grpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--p2p",
-        "/ip4/127.0.0.1/tcp/0", "--dir", &router_dir,
+        "router",
+        "--config",
+        &config,
+        "--grpc",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--p2p",
+        "/ip4/127.0.0.1/tcp/0",
+        "--dir",
+        &router_dir,
     ]);
     let client = reqwest::Client::new();
     let models = format!("{}/models", base(&router));
@@ -278,14 +315,20 @@ async fn api_keys_rate_limits_and_body_limits() {
     assert_eq!(client.get(&models).bearer_auth("secret").send().await.expect("get").status(), 200);
 
     let big = serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x".repeat(4096)}]});
-    let resp = client.post(format!("{}/chat/completions", base(&router))).bearer_auth("secret").json(&big).send().await;
+    let resp = client
+        .post(format!("{}/chat/completions", base(&router)))
+        .bearer_auth("secret")
+        .json(&big)
+        .send()
+        .await;
     let resp = resp.expect("post");
     assert_eq!(resp.status(), 413);
     let err: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(err["error"]["code"], "request_too_large");
 
     // gRPC: the key goes in `authorization` metadata; it spends the last of the burst (3).
-    let mut grpc = wick_proto::v1::inference_client::InferenceClient::connect(router.grpc()).await.expect("connect");
+    let mut grpc =
+        wick_proto::v1::inference_client::InferenceClient::connect(router.grpc()).await.expect("connect");
     let status = grpc.list_models(wick_proto::v1::ListModelsRequest {}).await.expect_err("no key");
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     let with_key = || {
@@ -300,5 +343,4 @@ async fn api_keys_rate_limits_and_body_limits() {
     assert_eq!(resp.status(), 429);
     let err: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(err["error"]["type"], "rate_limit_error");
-
 }

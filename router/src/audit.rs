@@ -93,7 +93,10 @@ async fn audit(state: &Arc<RouterState>, job: &AuditJob) -> Result<Outcome, Stat
         auditor: Some(auditor),
         tiebreakers: third.into_iter().collect(),
         accused_worker: accused.map(|k| k.to_vec()).unwrap_or_default(),
-        detected_unix_ms: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0),
+        detected_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
     };
     Ok(if accused.is_some() { Outcome::Fraud(evidence) } else { Outcome::Disputed(evidence) })
 }

@@ -34,7 +34,10 @@ pub struct Auth {
 impl Auth {
     /// From the configured keys; none means every request is allowed.
     pub fn new(keys: &[ApiKey]) -> Self {
-        Self { keys: keys.iter().map(|k| (k.key.clone(), k.clone())).collect(), buckets: Mutex::new(HashMap::new()) }
+        Self {
+            keys: keys.iter().map(|k| (k.key.clone(), k.clone())).collect(),
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Checks an `Authorization` header value and spends one token of its key.

@@ -48,7 +48,9 @@ async fn refresh(
     let ledger = match client {
         Some(c) => c,
         None => {
-            let c = LedgerClient::connect(url.to_string()).await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+            let c = LedgerClient::connect(url.to_string())
+                .await
+                .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
             client.insert(c)
         }
     };

@@ -29,7 +29,10 @@ fn no_worker(model: &str) -> Status {
 
 /// Whether a failed worker call is worth retrying elsewhere.
 fn retryable(status: &Status) -> bool {
-    !matches!(status.code(), Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange)
+    !matches!(
+        status.code(),
+        Code::InvalidArgument | Code::NotFound | Code::FailedPrecondition | Code::OutOfRange
+    )
 }
 
 /// A signed ticket for `req` on `model_id`.
@@ -38,7 +41,8 @@ fn ticket(state: &RouterState, req: &GenerateRequest, model_id: &str) -> JobTick
     rand::fill(&mut job_id);
     let mut t = JobTicket {
         job_id: job_id.to_vec(),
-        request_hash: signing::request_hash(model_id, &req.messages, &req.prompt, req.params.as_ref()).to_vec(),
+        request_hash: signing::request_hash(model_id, &req.messages, &req.prompt, req.params.as_ref())
+            .to_vec(),
         model_id: hex::decode(model_id).unwrap_or_default(),
         params: req.params.clone(),
         deadline_unix_ms: unix_ms(SystemTime::now() + state.config.request_timeout),
@@ -77,7 +81,11 @@ pub fn accept_receipt(
 
 /// Runs a generation for a client, failing over between workers, and sends everything to
 /// `out`. Returns the countersigned receipt when the job completed.
-pub async fn generate(state: Arc<RouterState>, mut req: GenerateRequest, out: Outbox) -> Option<SignedReceipt> {
+pub async fn generate(
+    state: Arc<RouterState>,
+    mut req: GenerateRequest,
+    out: Outbox,
+) -> Option<SignedReceipt> {
     let model = req.model.clone();
     let mut tried: Vec<WorkerKey> = Vec::new();
     let mut tokens: Vec<u32> = Vec::new();
@@ -160,9 +168,13 @@ async fn stream_from(
                     return Err(Failure::ClientGone);
                 }
             }
-            Ok(Some(GenerateResponse { event: Some(generate_response::Event::Done(done)) })) => return Ok(done),
+            Ok(Some(GenerateResponse { event: Some(generate_response::Event::Done(done)) })) => {
+                return Ok(done);
+            }
             Ok(Some(GenerateResponse { event: None })) => {}
-            Ok(None) => return Err(Failure::Worker(Status::unavailable("the stream ended without a result"))),
+            Ok(None) => {
+                return Err(Failure::Worker(Status::unavailable("the stream ended without a result")));
+            }
             Err(status) => return Err(Failure::Worker(status)),
         }
     }
@@ -182,13 +194,15 @@ async fn finish(
             state.record_receipt(&signed);
             state.maybe_audit(req.clone(), ticket.clone(), signed.clone(), picked.key);
             done.receipt = Some(signed.clone());
-            let _ = out.send(Ok(GenerateResponse { event: Some(generate_response::Event::Done(done)) })).await;
+            let _ =
+                out.send(Ok(GenerateResponse { event: Some(generate_response::Event::Done(done)) })).await;
             Some(signed)
         }
         Err(reason) => {
             tracing::warn!(endpoint = %picked.endpoint, %reason, "bad receipt; worker excluded");
             state.peers.exclude(picked.key, format!("bad receipt: {reason}"));
-            let _ = out.send(Err(Status::internal(format!("the worker's receipt was invalid: {reason}")))).await;
+            let _ =
+                out.send(Err(Status::internal(format!("the worker's receipt was invalid: {reason}")))).await;
             None
         }
     }

@@ -40,11 +40,16 @@ impl RouterService {
 impl Inference for RouterService {
     type GenerateStream = ReceiverStream<Result<GenerateResponse, Status>>;
 
-    async fn generate(&self, request: Request<GenerateRequest>) -> Result<Response<Self::GenerateStream>, Status> {
+    async fn generate(
+        &self,
+        request: Request<GenerateRequest>,
+    ) -> Result<Response<Self::GenerateStream>, Status> {
         self.authorize(&request)?;
         let mut req = request.into_inner();
         if req.ticket.is_some() || !req.resume_tokens.is_empty() {
-            return Err(Status::invalid_argument("ticket and resume_tokens are set by the router, not by clients"));
+            return Err(Status::invalid_argument(
+                "ticket and resume_tokens are set by the router, not by clients",
+            ));
         }
         if req.model.is_empty() {
             req.model = self
@@ -72,7 +77,10 @@ impl Inference for RouterService {
         result.map(Response::new)
     }
 
-    async fn list_models(&self, request: Request<ListModelsRequest>) -> Result<Response<ListModelsResponse>, Status> {
+    async fn list_models(
+        &self,
+        request: Request<ListModelsRequest>,
+    ) -> Result<Response<ListModelsResponse>, Status> {
         self.authorize(&request)?;
         let models = self
             .state

@@ -53,7 +53,11 @@ impl RouterMetrics {
         let latency = Histogram::new(exponential_buckets(0.0005, 2.0, 18));
         registry.register("requests", "Requests by route and status", requests.clone());
         registry.register("routed", "Requests sent to each worker", routed.clone());
-        registry.register("retries", "Re-sent jobs: retry (before the first token) or failover", retries.clone());
+        registry.register(
+            "retries",
+            "Re-sent jobs: retry (before the first token) or failover",
+            retries.clone(),
+        );
         registry.register("audits", "Audit results", audits.clone());
         registry.register("workers", "Live workers", workers.clone());
         registry.register("time_to_first_token_seconds", "Time to first token", ttft.clone());

@@ -88,7 +88,9 @@ impl Router {
 
         let parse = |list: &[String], what: &str| -> Result<Vec<wick_net::Multiaddr>, StartError> {
             list.iter()
-                .map(|a| a.parse().map_err(|e| format!("`{a}`: {e}")).map_err(setup(format!("{what} address"))))
+                .map(|a| {
+                    a.parse().map_err(|e| format!("`{a}`: {e}")).map_err(setup(format!("{what} address")))
+                })
                 .collect()
         };
         let net_config = wick_net::NetConfig {
@@ -101,11 +103,18 @@ impl Router {
             .map_err(|e| e.to_string())
             .map_err(setup("peer network"))?;
         feed_peer_table(&net, peers, shutdown.clone());
-        let p2p_addrs = net.wait_listening(Duration::from_secs(10)).await.map_err(|e| e.to_string()).map_err(setup("peer network"))?;
+        let p2p_addrs = net
+            .wait_listening(Duration::from_secs(10))
+            .await
+            .map_err(|e| e.to_string())
+            .map_err(setup("peer network"))?;
 
-        let grpc_listener =
-            TcpListener::bind(config.grpc).await.map_err(|e| e.to_string()).map_err(setup(format!("binding gRPC on {}", config.grpc)))?;
-        let grpc_addr = grpc_listener.local_addr().map_err(|e| e.to_string()).map_err(setup("gRPC address"))?;
+        let grpc_listener = TcpListener::bind(config.grpc)
+            .await
+            .map_err(|e| e.to_string())
+            .map_err(setup(format!("binding gRPC on {}", config.grpc)))?;
+        let grpc_addr =
+            grpc_listener.local_addr().map_err(|e| e.to_string()).map_err(setup("gRPC address"))?;
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<InferenceServer<RouterService>>().await;
         let reflection = tonic_reflection::server::Builder::configure()
@@ -122,7 +131,10 @@ impl Router {
                     .add_service(health_service)
                     .add_service(reflection)
                     .add_service(service)
-                    .serve_with_incoming_shutdown(TcpListenerStream::new(grpc_listener), stop.cancelled_owned())
+                    .serve_with_incoming_shutdown(
+                        TcpListenerStream::new(grpc_listener),
+                        stop.cancelled_owned(),
+                    )
                     .await;
                 if let Err(e) = served {
                     tracing::error!(error = %e, "gRPC server failed");
@@ -130,9 +142,12 @@ impl Router {
             }
         });
 
-        let http_listener =
-            TcpListener::bind(config.http).await.map_err(|e| e.to_string()).map_err(setup(format!("binding HTTP on {}", config.http)))?;
-        let http_addr = http_listener.local_addr().map_err(|e| e.to_string()).map_err(setup("HTTP address"))?;
+        let http_listener = TcpListener::bind(config.http)
+            .await
+            .map_err(|e| e.to_string())
+            .map_err(setup(format!("binding HTTP on {}", config.http)))?;
+        let http_addr =
+            http_listener.local_addr().map_err(|e| e.to_string()).map_err(setup("HTTP address"))?;
         let app = crate::openai::app(state.clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {

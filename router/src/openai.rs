@@ -57,6 +57,25 @@ pub fn error(status: StatusCode, kind: &str, message: String) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+/// An OpenAI-style error on its way to becoming a response (see [`error`]).
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: String) -> Self {
+        Self { status, kind, message }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        error(self.status, self.kind, self.message)
+    }
+}
+
 fn status_error(s: &Status) -> Response {
     let (code, kind) = match s.code() {
         Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => {
@@ -72,17 +91,21 @@ fn status_error(s: &Status) -> Response {
     error(code, kind, s.message().to_string())
 }
 
-fn authorize(state: &RouterState, headers: &HeaderMap) -> Result<(), Response> {
+fn authorize(state: &RouterState, headers: &HeaderMap) -> Result<(), ApiError> {
     let header = headers.get("authorization").and_then(|v| v.to_str().ok());
     state.auth.check(header).map_err(|e| match e {
-        AuthError::Unauthenticated => error(StatusCode::UNAUTHORIZED, "authentication_error", e.to_string()),
-        AuthError::RateLimited { .. } => error(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", e.to_string()),
+        AuthError::Unauthenticated => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "authentication_error", e.to_string())
+        }
+        AuthError::RateLimited { .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limit_error", e.to_string())
+        }
     })
 }
 
 /// A request body, or the OpenAI-style error for one that could not be read (413 over the size
 /// limit).
-fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
+fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     body.map_err(|r| {
         let status = r.status();
         let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
@@ -90,14 +113,15 @@ fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, Response> {
         } else {
             r.body_text()
         };
-        error(status, "invalid_request_error", message)
+        ApiError::new(status, "invalid_request_error", message)
     })
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> Result<T, Response> {
+fn parse<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> Result<T, ApiError> {
     let body = read_body(body)?;
-    serde_json::from_slice(&body)
-        .map_err(|e| error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("invalid request body: {e}")))
+    serde_json::from_slice(&body).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", format!("invalid request body: {e}"))
+    })
 }
 
 fn now_secs() -> u64 {
@@ -188,9 +212,13 @@ struct Sampling {
 }
 
 impl Sampling {
-    fn to_params(&self) -> Result<v1::SamplingParams, Response> {
+    fn to_params(&self) -> Result<v1::SamplingParams, ApiError> {
         if self.n.is_some_and(|n| n != 1) {
-            return Err(error(StatusCode::BAD_REQUEST, "invalid_request_error", "only n = 1 is supported".into()));
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "only n = 1 is supported".into(),
+            ));
         }
         Ok(v1::SamplingParams {
             temperature: self.temperature.unwrap_or(1.0),
@@ -199,10 +227,14 @@ impl Sampling {
             repetition_penalty: self.repetition_penalty.unwrap_or(1.0),
             seed: self.seed.unwrap_or(0),
             max_tokens: self.max_completion_tokens.or(self.max_tokens),
-            stop: self.stop.as_ref().map(|s| match s {
-                OneOrMany::One(x) => vec![x.clone()],
-                OneOrMany::Many(v) => v.clone(),
-            }).unwrap_or_default(),
+            stop: self
+                .stop
+                .as_ref()
+                .map(|s| match s {
+                    OneOrMany::One(x) => vec![x.clone()],
+                    OneOrMany::Many(v) => v.clone(),
+                })
+                .unwrap_or_default(),
             ignore_eos: false,
         })
     }
@@ -232,7 +264,7 @@ struct CompletionRequest {
     sampling: Sampling,
 }
 
-fn chat_messages(messages: Vec<InMessage>) -> Result<Vec<ChatMessage>, Response> {
+fn chat_messages(messages: Vec<InMessage>) -> Result<Vec<ChatMessage>, ApiError> {
     messages
         .into_iter()
         .map(|m| {
@@ -241,7 +273,7 @@ fn chat_messages(messages: Vec<InMessage>) -> Result<Vec<ChatMessage>, Response>
                 Some(Content::Text(t)) => t,
                 Some(Content::Parts(parts)) => {
                     if let Some(p) = parts.iter().find(|p| p.kind != "text") {
-                        return Err(error(
+                        return Err(ApiError::new(
                             StatusCode::BAD_REQUEST,
                             "invalid_request_error",
                             format!("content part type `{}` is not supported (text only)", p.kind),
@@ -263,21 +295,25 @@ enum Flavor {
     Text,
 }
 
-async fn chat_completions(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn chat_completions(
+    State(state): State<Arc<RouterState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let req: ChatRequest = match parse(body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let messages = match chat_messages(req.messages) {
         Ok(m) => m,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let params = match req.sampling.to_params() {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let grpc = GenerateRequest {
         model: req.model.clone(),
@@ -291,21 +327,29 @@ async fn chat_completions(State(state): State<Arc<RouterState>>, headers: Header
     run(state, grpc, req.model, req.stream, usage, Flavor::Chat).await
 }
 
-async fn completions(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn completions(
+    State(state): State<Arc<RouterState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let req: CompletionRequest = match parse(body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let prompts = req.prompt.into_vec();
     if prompts.len() != 1 {
-        return error(StatusCode::BAD_REQUEST, "invalid_request_error", "exactly one prompt is supported".into());
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "exactly one prompt is supported".into(),
+        );
     }
     let params = match req.sampling.to_params() {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let grpc = GenerateRequest {
         model: req.model.clone(),
@@ -358,7 +402,9 @@ async fn run(
     let mut done = None;
     while let Some(msg) = rx.recv().await {
         match msg {
-            Ok(GenerateResponse { event: Some(generate_response::Event::Delta(d)) }) => text.push_str(&d.text),
+            Ok(GenerateResponse { event: Some(generate_response::Event::Delta(d)) }) => {
+                text.push_str(&d.text)
+            }
             Ok(GenerateResponse { event: Some(generate_response::Event::Done(d)) }) => done = Some(d),
             Ok(_) => {}
             Err(s) => {
@@ -368,7 +414,11 @@ async fn run(
         }
     }
     let Some(done) = done else {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "the job ended without a result".into());
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "the job ended without a result".into(),
+        );
     };
     state.metrics.request(route, "ok");
     state.metrics.latency.observe(started.elapsed().as_secs_f64());
@@ -430,7 +480,9 @@ impl ChunkHeader {
             Flavor::Chat => {
                 json!([{ "index": 0, "delta": { "content": text }, "logprobs": Value::Null, "finish_reason": reason }])
             }
-            Flavor::Text => json!([{ "index": 0, "text": text, "logprobs": Value::Null, "finish_reason": reason }]),
+            Flavor::Text => {
+                json!([{ "index": 0, "text": text, "logprobs": Value::Null, "finish_reason": reason }])
+            }
         }
     }
 }
@@ -459,7 +511,9 @@ fn sse_stream(
         let mut next: Option<Result<GenerateResponse, Status>> = Some(Ok(first));
         while let Some(msg) = next {
             let event = match msg {
-                Ok(GenerateResponse { event: Some(generate_response::Event::Delta(d)) }) if !d.text.is_empty() => {
+                Ok(GenerateResponse { event: Some(generate_response::Event::Delta(d)) })
+                    if !d.text.is_empty() =>
+                {
                     Some(header.event(header.delta(&d.text, None), &[]))
                 }
                 Ok(GenerateResponse { event: Some(generate_response::Event::Done(done)) }) => {
@@ -509,13 +563,17 @@ struct EmbeddingsRequest {
     encoding_format: Option<String>,
 }
 
-async fn embeddings(State(state): State<Arc<RouterState>>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn embeddings(
+    State(state): State<Arc<RouterState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let req: EmbeddingsRequest = match parse(body) {
         Ok(r) => r,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
@@ -529,7 +587,8 @@ async fn embeddings(State(state): State<Arc<RouterState>>, headers: HeaderMap, b
         }
     };
     let inputs = req.input.into_vec();
-    let result = crate::forward::embed(&state, EmbedRequest { model: req.model.clone(), inputs, ticket: None }).await;
+    let result =
+        crate::forward::embed(&state, EmbedRequest { model: req.model.clone(), inputs, ticket: None }).await;
     let resp = match result {
         Ok(r) => r,
         Err(s) => {
@@ -570,7 +629,7 @@ async fn embeddings(State(state): State<Arc<RouterState>>, headers: HeaderMap, b
 
 async fn models(State(state): State<Arc<RouterState>>, headers: HeaderMap) -> Response {
     if let Err(r) = authorize(&state, &headers) {
-        return r;
+        return r.into_response();
     }
     let data: Vec<Value> = state
         .peers
@@ -583,7 +642,8 @@ async fn models(State(state): State<Arc<RouterState>>, headers: HeaderMap) -> Re
 
 async fn metrics(State(state): State<Arc<RouterState>>) -> Response {
     state.metrics.workers.set(state.peers.live_count() as i64);
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.encode()).into_response()
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.encode())
+        .into_response()
 }
 
 async fn health(State(state): State<Arc<RouterState>>) -> Response {

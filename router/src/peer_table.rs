@@ -109,7 +109,10 @@ impl PeerTable {
             }
             None => {
                 tracing::info!(endpoint = %record.grpc_endpoint, "worker discovered");
-                t.workers.insert(key, Entry { record, channel: None, down_until: None, failures: 0, in_flight: 0 });
+                t.workers.insert(
+                    key,
+                    Entry { record, channel: None, down_until: None, failures: 0, in_flight: 0 },
+                );
                 true
             }
         }
@@ -129,7 +132,8 @@ impl PeerTable {
         let mut t = self.lock();
         if let Some(e) = t.workers.get_mut(key) {
             e.failures = e.failures.saturating_add(1);
-            let backoff = Duration::from_millis(500 * 2u64.saturating_pow(e.failures.min(10) - 1)).min(MAX_BACKOFF);
+            let backoff =
+                Duration::from_millis(500 * 2u64.saturating_pow(e.failures.min(10) - 1)).min(MAX_BACKOFF);
             e.down_until = Some(Instant::now() + backoff);
             e.channel = None;
             tracing::warn!(endpoint = %e.record.grpc_endpoint, ?backoff, "worker marked down");
@@ -168,7 +172,9 @@ impl PeerTable {
         let t = self.lock();
         t.workers
             .iter()
-            .filter(|(k, e)| e.down_until.is_none_or(|d| d <= now) && t.eligible.as_ref().is_none_or(|s| s.contains(*k)))
+            .filter(|(k, e)| {
+                e.down_until.is_none_or(|d| d <= now) && t.eligible.as_ref().is_none_or(|s| s.contains(*k))
+            })
             .count()
     }
 

@@ -40,7 +40,13 @@ impl RouterState {
     }
 
     /// Queues the job for re-execution with probability `audit_fraction`.
-    pub fn maybe_audit(&self, request: GenerateRequest, ticket: JobTicket, receipt: SignedReceipt, worker: WorkerKey) {
+    pub fn maybe_audit(
+        &self,
+        request: GenerateRequest,
+        ticket: JobTicket,
+        receipt: SignedReceipt,
+        worker: WorkerKey,
+    ) {
         if rand::random::<f64>() >= self.config.audit_fraction {
             return;
         }

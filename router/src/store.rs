@@ -62,7 +62,8 @@ impl RouterStore {
     /// Receipts finished in `[from_ms, to_ms)`.
     pub fn receipts_between(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SignedReceipt>, StoreError> {
         let start = from_ms.to_be_bytes();
-        let iter = self.db.iterator_cf(self.cf(RECEIPTS), IteratorMode::From(&start, rocksdb::Direction::Forward));
+        let iter =
+            self.db.iterator_cf(self.cf(RECEIPTS), IteratorMode::From(&start, rocksdb::Direction::Forward));
         let mut out = Vec::new();
         for item in iter {
             let (key, value) = item?;

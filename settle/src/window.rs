@@ -39,7 +39,12 @@ mod tests {
 
     #[test]
     fn consecutive_windows_meet() {
-        let e = |epoch, ends_unix_ms| EpochResponse { epoch, ends_unix_ms, epoch_seconds: 20, ..Default::default() };
+        let e = |epoch, ends_unix_ms| EpochResponse {
+            epoch,
+            ends_unix_ms,
+            epoch_seconds: 20,
+            ..Default::default()
+        };
         let a = EpochWindow::of(&e(3, 100_000));
         let b = EpochWindow::of(&e(4, 120_000));
         assert_eq!(a.to_ms, b.from_ms);

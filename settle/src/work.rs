@@ -44,7 +44,9 @@ pub struct WorkSummary {
 pub fn summarise(receipts: &[SignedReceipt]) -> Vec<WorkSummary> {
     let mut by_worker: BTreeMap<[u8; 32], Vec<SignedReceipt>> = BTreeMap::new();
     for s in receipts {
-        if let Some(key) = s.receipt.as_ref().and_then(|r| <[u8; 32]>::try_from(r.worker_public_key.as_slice()).ok()) {
+        if let Some(key) =
+            s.receipt.as_ref().and_then(|r| <[u8; 32]>::try_from(r.worker_public_key.as_slice()).ok())
+        {
             by_worker.entry(key).or_default().push(s.clone());
         }
     }
@@ -68,7 +70,13 @@ fn now_ms() -> u64 {
 }
 
 /// Runs until `shutdown`: settles every epoch with the ledger at `ledger_url`.
-pub async fn run(ledger_url: String, key: SigningKey, role: Role, source: ReceiptSource, shutdown: CancellationToken) {
+pub async fn run(
+    ledger_url: String,
+    key: SigningKey,
+    role: Role,
+    source: ReceiptSource,
+    shutdown: CancellationToken,
+) {
     let me: [u8; 32] = key.verifying_key().to_bytes();
     let mut settled: Option<u64> = None;
     let mut client: Option<Client> = None;
@@ -149,7 +157,12 @@ mod tests {
 
     fn r(worker: u8, tokens_out: u32) -> SignedReceipt {
         SignedReceipt {
-            receipt: Some(Receipt { worker_public_key: vec![worker; 32], tokens_in: 10, tokens_out, ..Default::default() }),
+            receipt: Some(Receipt {
+                worker_public_key: vec![worker; 32],
+                tokens_in: 10,
+                tokens_out,
+                ..Default::default()
+            }),
             ..Default::default()
         }
     }

@@ -26,7 +26,8 @@ fn verify_receipt(s: &SignedReceipt) -> Result<&wick_proto::v1::Receipt, TxError
     let r = s.receipt.as_ref().ok_or_else(|| bad("a receipt is empty"))?;
     let vk = ed25519_consensus::VerificationKey::try_from(r.worker_public_key.as_slice())
         .map_err(|_| bad("a receipt has a bad worker key"))?;
-    let sig: [u8; 64] = s.worker_signature.as_slice().try_into().map_err(|_| bad("a receipt's signature is not 64 bytes"))?;
+    let sig: [u8; 64] =
+        s.worker_signature.as_slice().try_into().map_err(|_| bad("a receipt's signature is not 64 bytes"))?;
     vk.verify(&ed25519_consensus::Signature::from(sig), &signing::receipt_bytes(r))
         .map_err(|_| bad("a receipt's worker signature does not verify"))?;
     Ok(r)
@@ -40,7 +41,8 @@ pub fn check(ticket: &JobTicket, receipts: &[SignedReceipt], accused: &Address) 
     }
     let vk = ed25519_consensus::VerificationKey::try_from(ticket.router_public_key.as_slice())
         .map_err(|_| bad("the ticket has a bad router key"))?;
-    let sig: [u8; 64] = ticket.signature.as_slice().try_into().map_err(|_| bad("the ticket's signature is not 64 bytes"))?;
+    let sig: [u8; 64] =
+        ticket.signature.as_slice().try_into().map_err(|_| bad("the ticket's signature is not 64 bytes"))?;
     vk.verify(&ed25519_consensus::Signature::from(sig), &signing::ticket_bytes(ticket))
         .map_err(|_| bad("the ticket's router signature does not verify"))?;
     let job = signing::ticket_hash(ticket).to_vec();

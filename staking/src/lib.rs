@@ -50,11 +50,11 @@
 //! N+1 while block N executes uses [`State::apply_verified_block`] (see [`parallel`] and
 //! [`bench`], behind `wick bench ledger`).
 
+pub mod audit_proof;
 #[cfg(feature = "store")]
 pub mod bench;
 #[cfg(feature = "store")]
 pub mod client;
-pub mod audit_proof;
 pub mod error;
 pub mod genesis;
 #[cfg(feature = "store")]

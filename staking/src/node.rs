@@ -10,7 +10,7 @@
 //! (`Arc<State>`, swapped after each commit) and never wait for the actor.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
@@ -114,7 +114,9 @@ pub struct LedgerHandle {
     submit: mpsc::Sender<Pending>,
     view: watch::Receiver<View>,
     blocks: broadcast::Sender<Arc<Block>>,
-    store: Arc<Store>,
+    /// Weak: the actor owns the store, so the database closes as soon as the node stops, even
+    /// while handles live on (in gRPC connections, block followers).
+    store: Weak<Store>,
     chain_id: Arc<str>,
 }
 
@@ -160,9 +162,9 @@ impl LedgerHandle {
         self.blocks.subscribe()
     }
 
-    /// The store, for reading past blocks.
-    pub fn store(&self) -> &Arc<Store> {
-        &self.store
+    /// The store, for reading past blocks; `None` once the node has stopped.
+    pub fn store(&self) -> Option<Arc<Store>> {
+        self.store.upgrade()
     }
 }
 
@@ -205,7 +207,7 @@ impl LedgerNode {
         };
         let task = tokio::spawn(actor.run(rx, config.block_interval, shutdown));
         let chain_id = Arc::from(config.genesis.chain_id.as_str());
-        let handle = LedgerHandle { submit, view: view_rx, blocks, store, chain_id };
+        let handle = LedgerHandle { submit, view: view_rx, blocks, store: Arc::downgrade(&store), chain_id };
         Ok(LedgerNode { handle, task: Some(task) })
     }
 

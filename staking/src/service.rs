@@ -283,7 +283,10 @@ async fn follow_blocks(node: LedgerHandle, mut next: u64, tx: mpsc::Sender<Resul
     loop {
         // Catch up from the store.
         loop {
-            let store = node.store().clone();
+            let Some(store) = node.store() else {
+                let _ = tx.send(Err(Status::unavailable("the ledger has stopped"))).await;
+                return;
+            };
             let page = tokio::task::spawn_blocking(move || store.blocks_from(next, 256)).await;
             let page = match page {
                 Ok(Ok(p)) => p,

@@ -117,9 +117,12 @@ fn ticket(r: &mut Reader<'_>) -> Result<Box<JobTicket>, TxError> {
     if stops > b.buf.len() {
         return Err(bad(b.pos, "more stop sequences than bytes"));
     }
-    let stop = (0..stops).map(|_| b.str("stop sequence is not UTF-8").map(str::to_string)).collect::<Result<_, _>>()?;
+    let stop = (0..stops)
+        .map(|_| b.str("stop sequence is not UTF-8").map(str::to_string))
+        .collect::<Result<_, _>>()?;
     let ignore_eos = b.bool("ignore_eos is not 0 or 1")?;
-    let params = SamplingParams { temperature, top_p, top_k, repetition_penalty, seed, max_tokens, stop, ignore_eos };
+    let params =
+        SamplingParams { temperature, top_p, top_k, repetition_penalty, seed, max_tokens, stop, ignore_eos };
     let deadline_unix_ms = b.u64()?;
     let router_public_key = b.bytes()?.to_vec();
     if !b.done() {

@@ -56,7 +56,10 @@ impl ReceiptLog {
         let mut file = file;
         std::io::Seek::seek(&mut file, std::io::SeekFrom::End(0))?;
         let receipts = receipts.into_iter().map(|r| (finished(&r), r)).collect();
-        Ok(Self { path: path.to_path_buf(), inner: Mutex::new(Inner { file: BufWriter::new(file), receipts }) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            inner: Mutex::new(Inner { file: BufWriter::new(file), receipts }),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -86,7 +89,12 @@ impl ReceiptLog {
 
     /// Receipts that finished in `[from_ms, to_ms)`.
     pub fn between(&self, from_ms: u64, to_ms: u64) -> Vec<SignedReceipt> {
-        self.lock().receipts.iter().filter(|(t, _)| (from_ms..to_ms).contains(t)).map(|(_, r)| r.clone()).collect()
+        self.lock()
+            .receipts
+            .iter()
+            .filter(|(t, _)| (from_ms..to_ms).contains(t))
+            .map(|(_, r)| r.clone())
+            .collect()
     }
 
     /// Fsyncs what was appended.
