@@ -5,10 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use ed25519_dalek::SigningKey;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use wick_proto::v1::inference_server::InferenceServer;
 
@@ -132,7 +132,7 @@ impl Router {
                     .add_service(reflection)
                     .add_service(service)
                     .serve_with_incoming_shutdown(
-                        TcpListenerStream::new(grpc_listener),
+                        tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
                         stop.cancelled_owned(),
                     )
                     .await;
@@ -151,7 +151,11 @@ impl Router {
         let app = crate::openai::app(state.clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            let served = axum::serve(http_listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
+            // Small SSE chunks must not wait for Nagle's algorithm.
+            let listener = http_listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
+            let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "HTTP server failed");
             }

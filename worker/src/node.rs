@@ -7,7 +7,6 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use wick_models::fetch::{FetchOptions, NoProgress};
 use wick_models::generate::LoadOptions;
@@ -114,9 +113,10 @@ impl Worker {
                 .add_service(health_service)
                 .add_service(reflection)
                 .add_service(service)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-                    stop.cancelled().await
-                }),
+                .serve_with_incoming_shutdown(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async move { stop.cancelled().await },
+                ),
         );
 
         let metrics_addr = match config.metrics {
