@@ -111,7 +111,7 @@ fn the_readme_chat_command_answers_and_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
-    let net = Devnet::start(&["--epoch-seconds", "12", "--audit-fraction", "0"]);
+    let net = Devnet::start(&["--epoch-seconds", "20", "--audit-fraction", "0"]);
     let mut ledger = net.ledger().await;
     let genesis = net.genesis();
 
@@ -119,7 +119,7 @@ async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
     let first = ledger.epoch().await.expect("epoch").epoch;
     let started = Instant::now();
     while ledger.epoch().await.expect("epoch").epoch == first {
-        assert!(started.elapsed() < Duration::from_secs(30), "the epoch did not end");
+        assert!(started.elapsed() < Duration::from_secs(60), "the epoch did not end");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let epoch = ledger.epoch().await.expect("epoch");
@@ -127,7 +127,7 @@ async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
 
     let mut router = net.router().await;
     let mut tokens_by_worker: BTreeMap<Vec<u8>, u128> = BTreeMap::new();
-    for i in 0..6 {
+    for i in 0..4 {
         let done =
             generate(&mut router, chat(&format!("Say a number ({i})."), 8, 0.0, 0)).await.expect("chat");
         let r = done.done.and_then(|d| d.receipt).and_then(|r| r.receipt).expect("receipt");
@@ -140,7 +140,7 @@ async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
     // Wait for the epoch to end and settle.
     let started = Instant::now();
     while ledger.epoch().await.expect("epoch").epoch == epoch.epoch {
-        assert!(started.elapsed() < Duration::from_secs(30), "the epoch did not end");
+        assert!(started.elapsed() < Duration::from_secs(60), "the epoch did not end");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let rewards_after = rewards_of_all(&mut ledger, &genesis).await;
