@@ -42,12 +42,7 @@ pub fn run(global: &GlobalArgs, args: LedgerArgs) -> anyhow::Result<()> {
     config.block_interval = Duration::from_millis(args.block_ms.max(1));
     config.max_block_txs = args.max_block_txs.max(1);
     config.epoch_seconds = args.epoch_seconds;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
-    runtime.block_on(async move {
+    crate::node_runtime()?.block_on(async move {
         let shutdown = CancellationToken::new();
         let mut node = LedgerNode::start(config, shutdown.clone())
             .await

@@ -101,6 +101,17 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
+/// The async runtime of a node command (worker, router, ledger): two I/O threads, since compute
+/// runs on the nodes' own threads.
+pub fn node_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("while starting the async runtime")
+}
+
 fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

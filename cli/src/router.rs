@@ -63,12 +63,7 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
         anyhow::ensure!((0.0..=1.0).contains(&f), "--audit-fraction must be between 0 and 1, got {f}");
         c.audit_fraction = f;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
-    runtime.block_on(async move {
+    crate::node_runtime()?.block_on(async move {
         let shutdown = CancellationToken::new();
         let ledger = c.ledger.clone();
         let router = Router::start(c, shutdown.clone()).await.context("while starting the router")?;

@@ -91,12 +91,7 @@ impl WorkerArgs {
 pub fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
     let ledger = args.ledger.clone();
     let config = args.into_config(global)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("while starting the async runtime")?;
-    runtime.block_on(async move {
+    crate::node_runtime()?.block_on(async move {
         let shutdown = CancellationToken::new();
         let worker = Worker::start(config, shutdown.clone()).await.context("while starting the worker")?;
         if let (Some(url), Some(log)) = (ledger, worker.state.receipts.clone()) {

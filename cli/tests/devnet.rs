@@ -17,6 +17,21 @@ use wick_staking::Address;
 use wick_staking::client::Client;
 use wick_staking::genesis::Genesis;
 
+/// `wick devnet` in `dir`, every endpoint on an ephemeral loopback port.
+fn devnet_args(dir: &str) -> Vec<&str> {
+    vec![
+        "devnet",
+        "--dir",
+        dir,
+        "--ledger-grpc",
+        "127.0.0.1:0",
+        "--router-grpc",
+        "127.0.0.1:0",
+        "--router-http",
+        "127.0.0.1:0",
+    ]
+}
+
 /// A running devnet and its folder.
 struct Devnet {
     node: Node,
@@ -27,17 +42,7 @@ impl Devnet {
     fn start(extra: &[&str]) -> Devnet {
         let dir = tempfile::tempdir().expect("dir");
         let d = dir.path().to_string_lossy().into_owned();
-        let mut args = vec![
-            "devnet",
-            "--dir",
-            &d,
-            "--ledger-grpc",
-            "127.0.0.1:0",
-            "--router-grpc",
-            "127.0.0.1:0",
-            "--router-http",
-            "127.0.0.1:0",
-        ];
+        let mut args = devnet_args(&d);
         args.extend_from_slice(extra);
         Devnet { node: Node::start(&args), dir }
     }
@@ -86,19 +91,8 @@ fn the_readme_chat_command_answers_and_stops() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path().to_string_lossy().into_owned();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_wick"))
-        .args([
-            "devnet",
-            "--dir",
-            &d,
-            "--ledger-grpc",
-            "127.0.0.1:0",
-            "--router-grpc",
-            "127.0.0.1:0",
-            "--router-http",
-            "127.0.0.1:0",
-            "--chat",
-            "What is the capital of France?",
-        ])
+        .args(devnet_args(&d))
+        .args(["--chat", "What is the capital of France?"])
         .output()
         .expect("run devnet");
     let stdout = String::from_utf8_lossy(&out.stdout);
