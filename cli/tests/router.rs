@@ -344,3 +344,65 @@ async fn api_keys_rate_limits_and_body_limits() {
     let err: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(err["error"]["type"], "rate_limit_error");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_workers_staked_on_the_ledger_get_traffic() {
+    use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisWorker};
+    let staked = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let boot = p2p(&staked);
+    let _unstaked = Node::worker(&["--model", "smollm2-135m-instruct", "--bootstrap", &boot]);
+    let dir = tempfile::tempdir().expect("dir");
+    let address = hex::encode(staked.public_key());
+    let genesis = Genesis {
+        chain_id: "wick-test".into(),
+        epoch_seconds: 60,
+        params: GenesisParams::default(),
+        accounts: vec![GenesisAccount { address: address.clone(), balance: GenesisAmount(1_000) }],
+        workers: vec![GenesisWorker { address, commission_bps: 0, stake: GenesisAmount(1_000) }],
+        delegations: Vec::new(),
+    };
+    let genesis_path = dir.path().join("genesis.toml");
+    std::fs::write(&genesis_path, genesis.to_toml()).expect("genesis");
+    let (g, l, r) = (
+        genesis_path.to_string_lossy().into_owned(),
+        dir.path().join("ledger").to_string_lossy().into_owned(),
+        dir.path().join("router").to_string_lossy().into_owned(),
+    );
+    let ledger = Node::start(&["ledger", "--genesis", &g, "--dir", &l, "--grpc", "127.0.0.1:0"]);
+    let ledger_url = ledger.ready["grpc"].as_str().expect("ledger endpoint").to_string();
+    let router = Node::start(&[
+        "router",
+        "--grpc",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--p2p",
+        "/ip4/127.0.0.1/tcp/0",
+        "--bootstrap",
+        &boot,
+        "--dir",
+        &r,
+        "--ledger",
+        &ledger_url,
+        "--audit-fraction",
+        "0",
+    ]);
+    // Both workers are discovered; the ledger vouches for one.
+    let started = Instant::now();
+    while !router.log().contains("is not staked on the ledger") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the unstaked worker was never checked:\n{}",
+            router.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    wait_for_workers(&router, 1).await;
+    let mut client =
+        wick_proto::v1::inference_client::InferenceClient::connect(router.grpc()).await.expect("connect");
+    for i in 0..6 {
+        let done = generate(&mut client, chat_request(&format!("Count to {i}."))).await.expect("generation");
+        let receipt = done.done.and_then(|d| d.receipt).and_then(|r| r.receipt).expect("receipt");
+        assert_eq!(receipt.worker_public_key, staked.public_key(), "an unstaked worker served a job");
+    }
+}
