@@ -10,7 +10,8 @@ command -v cc >/dev/null || need_apt+=(build-essential)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v c++ >/dev/null || need_apt+=(g++)
 # rocksdb's build runs bindgen, which needs libclang.
-ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 || need_apt+=(libclang-dev)
+# (libclang-dev ships the unversioned libclang.so and the clang headers bindgen needs.)
+ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need_apt+=(libclang-dev)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""
