@@ -33,21 +33,9 @@ async fn network_of(workers: &[&[&str]], router_extra: &[&str]) -> Network {
     }
     let dir = tempfile::tempdir().expect("dir");
     let router_dir = dir.path().to_string_lossy().into_owned();
-    let mut args = vec![
-        "router",
-        "--grpc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--p2p",
-        "/ip4/127.0.0.1/tcp/0",
-        "--bootstrap",
-        &boot,
-        "--dir",
-        &router_dir,
-    ];
-    args.extend_from_slice(router_extra);
-    let router = Node::start(&args);
+    let mut extra = vec!["--bootstrap", boot.as_str()];
+    extra.extend_from_slice(router_extra);
+    let router = start_router(&router_dir, &extra);
     wait_for_workers(&router, workers.len()).await;
     Network { router, workers: nodes, _dir: dir }
 }
@@ -69,6 +57,23 @@ async fn wait_for_workers(router: &Node, n: usize) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// `wick router` on ephemeral loopback ports with its data in `dir`, plus `extra` flags.
+fn start_router(dir: &str, extra: &[&str]) -> Node {
+    let mut args = vec![
+        "router",
+        "--grpc",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--p2p",
+        "/ip4/127.0.0.1/tcp/0",
+        "--dir",
+        dir,
+    ];
+    args.extend_from_slice(extra);
+    Node::start(&args)
 }
 
 /// Router + two chat workers, auditing the given fraction of jobs.
@@ -291,19 +296,7 @@ async fn api_keys_rate_limits_and_body_limits() {
     .expect("config");
     let router_dir = dir.path().join("router").to_string_lossy().into_owned();
     let config = config.to_string_lossy().into_owned();
-    let router = Node::start(&[
-        "router",
-        "--config",
-        &config,
-        "--grpc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--p2p",
-        "/ip4/127.0.0.1/tcp/0",
-        "--dir",
-        &router_dir,
-    ]);
+    let router = start_router(&router_dir, &["--config", &config]);
     let client = reqwest::Client::new();
     let models = format!("{}/models", base(&router));
     let resp = client.get(&models).send().await.expect("get");
@@ -370,23 +363,7 @@ async fn only_workers_staked_on_the_ledger_get_traffic() {
     );
     let ledger = Node::start(&["ledger", "--genesis", &g, "--dir", &l, "--grpc", "127.0.0.1:0"]);
     let ledger_url = ledger.ready["grpc"].as_str().expect("ledger endpoint").to_string();
-    let router = Node::start(&[
-        "router",
-        "--grpc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--p2p",
-        "/ip4/127.0.0.1/tcp/0",
-        "--bootstrap",
-        &boot,
-        "--dir",
-        &r,
-        "--ledger",
-        &ledger_url,
-        "--audit-fraction",
-        "0",
-    ]);
+    let router = start_router(&r, &["--bootstrap", &boot, "--ledger", &ledger_url, "--audit-fraction", "0"]);
     // Both workers are discovered; the ledger vouches for one.
     let started = Instant::now();
     while !router.log().contains("is not staked on the ledger") {
