@@ -13,7 +13,7 @@ case "$which" in
     cargo build --release -p wick-cli
     exec "$wick" bench "$which" "$@" ;;
 esac
-anchor="${WICK_ANCHOR_SCRIPT:-../shared/anchors/llama-cpp.sh}"
+anchor="${WICK_ANCHOR_SCRIPT:-scripts/llama-cpp-anchor.sh}"
 command -v cmake >/dev/null || { apt-get update -qq && apt-get install -y -qq cmake >/dev/null; }
 bin_dir="$("$anchor")"
 cargo build --release -p wick-cli

@@ -7,6 +7,9 @@
 
 const LANES: usize = 8;
 
+/// The head size of SmolLM2 and most small llamas, which gets a register-resident loop.
+const HEAD_DIM_64: usize = 64;
+
 /// Dot product in the fixed lane order.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -22,6 +25,41 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         acc[i - chunks] += a[i] * b[i];
     }
     reduce(acc)
+}
+
+/// [`dot`] of one vector with four others: the same operations per pair (a multiply, then an add
+/// into lane `i % 8`, then the fixed tree), four chains interleaved so they overlap.
+#[inline]
+fn dot4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+    if a.len().is_multiple_of(LANES) {
+        // SAFETY: the target feature is enabled at compile time; lengths are checked inside.
+        return unsafe { dot4_avx2(a, b) };
+    }
+    b.map(|b| dot(a, b))
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
+#[target_feature(enable = "avx2")]
+fn dot4_avx2(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    assert!(b.iter().all(|b| b.len() == a.len()));
+    let mut acc = [_mm256_setzero_ps(); 4];
+    for c in (0..a.len()).step_by(LANES) {
+        // SAFETY: `c + 8 <= len` for every slice (asserted above, len a multiple of 8).
+        let va = unsafe { _mm256_loadu_ps(a.as_ptr().add(c)) };
+        for (acc, b) in acc.iter_mut().zip(&b) {
+            // SAFETY: as above.
+            let vb = unsafe { _mm256_loadu_ps(b.as_ptr().add(c)) };
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(va, vb));
+        }
+    }
+    acc.map(|v| {
+        // ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)), as `reduce`.
+        let x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let h = _mm_hadd_ps(x, x);
+        _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
+    })
 }
 
 #[inline]
@@ -77,24 +115,37 @@ pub fn attend_head(
     let kv_dim = shape.n_kv_heads * hd;
     let kv_head = head / (shape.n_heads / shape.n_kv_heads);
     let scale = 1.0 / (hd as f32).sqrt();
+    let key = |pos: usize| &k_cache[pos * kv_dim + kv_head * hd..][..hd];
+    let value = |pos: usize| &v_cache[pos * kv_dim + kv_head * hd..][..hd];
     scores.clear();
-    let mut max = f32::NEG_INFINITY;
-    for pos in 0..len {
-        let k = &k_cache[pos * kv_dim + kv_head * hd..][..hd];
-        let s = dot(q, k) * scale;
-        max = max.max(s);
-        scores.push(s);
+    let mut pos = 0;
+    while pos + 4 <= len {
+        let d = dot4(q, [key(pos), key(pos + 1), key(pos + 2), key(pos + 3)]);
+        scores.extend(d.map(|d| d * scale));
+        pos += 4;
     }
+    scores.extend((pos..len).map(|pos| dot(q, key(pos)) * scale));
+    let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     let mut total = 0f32;
     for s in scores.iter_mut() {
         *s = (*s - max).exp();
         total += *s;
     }
-    out.fill(0.0);
-    for (pos, &p) in scores.iter().enumerate() {
-        let v = &v_cache[pos * kv_dim + kv_head * hd..][..hd];
-        for (o, &x) in out.iter_mut().zip(v) {
-            *o += p * x;
+    if hd == HEAD_DIM_64 {
+        // In registers: the same sums in the same order as the general loop below.
+        let mut acc = [0f32; HEAD_DIM_64];
+        for (pos, &p) in scores.iter().enumerate() {
+            for (o, &x) in acc.iter_mut().zip(value(pos)) {
+                *o += p * x;
+            }
+        }
+        out.copy_from_slice(&acc);
+    } else {
+        out.fill(0.0);
+        for (pos, &p) in scores.iter().enumerate() {
+            for (o, &x) in out.iter_mut().zip(value(pos)) {
+                *o += p * x;
+            }
         }
     }
     let inv = 1.0 / total;
@@ -113,6 +164,19 @@ mod tests {
         let b: Vec<f32> = (0..67).map(|i| (i as f32 * 0.11).cos()).collect();
         let naive: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
         assert!((f64::from(dot(&a, &b)) - naive).abs() < 1e-4);
+    }
+
+    #[test]
+    fn dot4_equals_four_dots_bit_for_bit() {
+        for len in [3, 8, 64, 67] {
+            let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
+            let b: Vec<Vec<f32>> =
+                (0..4).map(|k| (0..len).map(|i| (i as f32 * 0.11 + k as f32).cos()).collect()).collect();
+            let four = dot4(&a, [&b[0], &b[1], &b[2], &b[3]]);
+            for k in 0..4 {
+                assert_eq!(four[k].to_bits(), dot(&a, &b[k]).to_bits(), "len {len} vector {k}");
+            }
+        }
     }
 
     #[test]

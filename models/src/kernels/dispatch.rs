@@ -1,0 +1,217 @@
+//! Which kernel computes which outputs. Every path returns, for each (weight row, activation
+//! row), exactly the scalar twin's value, so the choice changes speed only.
+
+use std::sync::OnceLock;
+
+use super::{ActBlock, BlockQ4_1, BlockQ8_0, PairBlock};
+
+/// Whether the 512-bit kernels run: the CPU has AVX-512 BW/VL/DQ and VNNI, and
+/// `WICK_CPU_KERNELS=avx2` does not ask for the baseline (to compare the two).
+pub fn wide_kernels() -> bool {
+    static WIDE: OnceLock<bool> = OnceLock::new();
+    *WIDE.get_or_init(|| {
+        let asked_for_baseline = std::env::var("WICK_CPU_KERNELS").is_ok_and(|v| v == "avx2");
+        !asked_for_baseline && cpu_has_avx512_vnni()
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+fn cpu_has_avx512_vnni() -> bool {
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vnni")
+        && is_x86_feature_detected!("fma")
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn cpu_has_avx512_vnni() -> bool {
+    false
+}
+
+/// The activation rows of one product: as quantized, and (for the wide kernels) in pairs.
+pub struct Rows<'a> {
+    pub acts: &'a [ActBlock],
+    pub pairs: &'a [PairBlock],
+    pub m: usize,
+    pub bpr: usize,
+}
+
+impl Rows<'_> {
+    fn row(&self, r: usize) -> &[ActBlock] {
+        &self.acts[r * self.bpr..(r + 1) * self.bpr]
+    }
+
+    fn pair(&self, p: usize) -> &[PairBlock] {
+        &self.pairs[p * self.bpr..(p + 1) * self.bpr]
+    }
+}
+
+/// Rows `2p` and `2p + 1` of `acts` interleaved block by block, for `p` in `0..m / 2`.
+pub fn pair_rows(acts: &[ActBlock], m: usize, bpr: usize) -> Vec<PairBlock> {
+    let mut out = Vec::with_capacity(m / 2 * bpr);
+    for p in 0..m / 2 {
+        let (r0, r1) = (&acts[2 * p * bpr..][..bpr], &acts[(2 * p + 1) * bpr..][..bpr]);
+        out.extend(r0.iter().zip(r1).map(|(a, b)| {
+            let mut block = PairBlock { lo: [0; 32], hi: [0; 32], d: [a.d; 16], s: [a.s, b.s] };
+            block.lo[..16].copy_from_slice(&a.qs[..16]);
+            block.lo[16..].copy_from_slice(&b.qs[..16]);
+            block.hi[..16].copy_from_slice(&a.qs[16..]);
+            block.hi[16..].copy_from_slice(&b.qs[16..]);
+            block.d[8..].fill(b.d);
+            block
+        }));
+    }
+    out
+}
+
+/// The kernels of one weight format.
+pub trait WeightBlock: Sized + Sync {
+    fn dot(w: &[Self], a: &[ActBlock]) -> f32;
+    fn dot4(w: &[Self], a: [&[ActBlock]; 4]) -> [f32; 4];
+    /// # Safety
+    /// The CPU must have what [`wide_kernels`] checks for.
+    unsafe fn dot_pairs<const P: usize>(w: &[Self], a: [&[PairBlock]; P]) -> [[f32; 2]; P];
+    /// # Safety
+    /// As for `dot_pairs`.
+    unsafe fn dot_cols(w0: &[Self], w1: &[Self], a: &[ActBlock]) -> [f32; 2];
+}
+
+macro_rules! weight_block {
+    ($block:ty, $dot:ident, $dotn:ident, $pairs:ident, $cols:ident) => {
+        impl WeightBlock for $block {
+            fn dot(w: &[Self], a: &[ActBlock]) -> f32 {
+                #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+                {
+                    // SAFETY: the target features are enabled at compile time.
+                    unsafe { super::avx2::$dot(w, a) }
+                }
+                #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+                {
+                    super::scalar::$dot(w, a)
+                }
+            }
+
+            fn dot4(w: &[Self], a: [&[ActBlock]; 4]) -> [f32; 4] {
+                #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+                {
+                    // SAFETY: the target features are enabled at compile time.
+                    unsafe { super::avx2::$dotn::<4>(w, a) }
+                }
+                #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
+                {
+                    a.map(|a| super::scalar::$dot(w, a))
+                }
+            }
+
+            unsafe fn dot_pairs<const P: usize>(w: &[Self], a: [&[PairBlock]; P]) -> [[f32; 2]; P] {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    // SAFETY: the caller checked the CPU.
+                    unsafe { super::avx512::$pairs::<P>(w, a) }
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    let _ = (w, a);
+                    unreachable!("wide kernels are x86-64 only")
+                }
+            }
+
+            unsafe fn dot_cols(w0: &[Self], w1: &[Self], a: &[ActBlock]) -> [f32; 2] {
+                #[cfg(target_arch = "x86_64")]
+                {
+                    // SAFETY: the caller checked the CPU.
+                    unsafe { super::avx512::$cols(w0, w1, a) }
+                }
+                #[cfg(not(target_arch = "x86_64"))]
+                {
+                    let _ = (w0, w1, a);
+                    unreachable!("wide kernels are x86-64 only")
+                }
+            }
+        }
+    };
+}
+
+weight_block!(BlockQ4_1, dot_q4_1, dotn_q4_1, dot_pairs_q4_1, dot_cols_q4_1);
+weight_block!(BlockQ8_0, dot_q8_0, dotn_q8_0, dot_pairs_q8_0, dot_cols_q8_0);
+
+/// Fills `out`, the transposed outputs (`[column][row]`) of weight rows `j0..`, for all rows.
+pub fn fill_columns<B: WeightBlock>(w: &[B], j0: usize, out: &mut [f32], rows: &Rows<'_>) {
+    if wide_kernels() {
+        fill_wide(w, j0, out, rows);
+    } else {
+        fill_baseline(w, j0, out, rows);
+    }
+}
+
+fn weight_row<B>(w: &[B], j: usize, bpr: usize) -> &[B] {
+    &w[j * bpr..(j + 1) * bpr]
+}
+
+/// AVX2 (or scalar): rows in groups of four share each unpacked weight block and stay in L1
+/// while the chunk's columns stream past.
+pub fn fill_baseline<B: WeightBlock>(w: &[B], j0: usize, out: &mut [f32], rows: &Rows<'_>) {
+    let m = rows.m;
+    let mut r0 = 0;
+    while r0 < m {
+        let n = if m - r0 >= 4 { 4 } else { 1 };
+        for (c, col) in out.chunks_exact_mut(m).enumerate() {
+            let w = weight_row(w, j0 + c, rows.bpr);
+            match n {
+                4 => col[r0..r0 + 4].copy_from_slice(&B::dot4(w, std::array::from_fn(|i| rows.row(r0 + i)))),
+                _ => col[r0] = B::dot(w, rows.row(r0)),
+            }
+        }
+        r0 += n;
+    }
+}
+
+/// AVX-512: pairs of rows in tiles of up to four pairs per weight row; an odd last row takes
+/// two weight rows at a time.
+pub fn fill_wide<B: WeightBlock>(w: &[B], j0: usize, out: &mut [f32], rows: &Rows<'_>) {
+    let (m, bpr) = (rows.m, rows.bpr);
+    let cols = out.len() / m;
+    let mut p0 = 0;
+    while p0 < m / 2 {
+        let tile = (m / 2 - p0).min(4);
+        for (c, col) in out.chunks_exact_mut(m).enumerate() {
+            let w = weight_row(w, j0 + c, bpr);
+            let pair = |i: usize| rows.pair(p0 + i);
+            // SAFETY: `fill_columns` checked the CPU.
+            let results: [[f32; 2]; 4] = unsafe {
+                match tile {
+                    4 => B::dot_pairs::<4>(w, std::array::from_fn(pair)),
+                    3 => pad(B::dot_pairs::<3>(w, std::array::from_fn(pair))),
+                    2 => pad(B::dot_pairs::<2>(w, std::array::from_fn(pair))),
+                    _ => pad(B::dot_pairs::<1>(w, [pair(0)])),
+                }
+            };
+            let dst = &mut col[2 * p0..2 * (p0 + tile)];
+            for (d, v) in dst.iter_mut().zip(results.iter().flatten()) {
+                *d = *v;
+            }
+        }
+        p0 += tile;
+    }
+    if m % 2 == 1 {
+        let (r, act) = (m - 1, rows.row(m - 1));
+        let mut c = 0;
+        while c + 1 < cols {
+            let (w0, w1) = (weight_row(w, j0 + c, bpr), weight_row(w, j0 + c + 1, bpr));
+            // SAFETY: `fill_columns` checked the CPU.
+            let [a, b] = unsafe { B::dot_cols(w0, w1, act) };
+            out[c * m + r] = a;
+            out[(c + 1) * m + r] = b;
+            c += 2;
+        }
+        if c < cols {
+            out[c * m + r] = B::dot(weight_row(w, j0 + c, bpr), act);
+        }
+    }
+}
+
+fn pad<const P: usize>(r: [[f32; 2]; P]) -> [[f32; 2]; 4] {
+    std::array::from_fn(|i| if i < P { r[i] } else { [0.0; 2] })
+}
