@@ -3,6 +3,8 @@
 
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 use super::{ActBlock, BlockQ4_1, BlockQ8_0, PairBlock};
 
 /// Whether the 512-bit kernels run: the CPU has AVX-512 BW/VL/DQ and VNNI, and
@@ -50,19 +52,20 @@ impl Rows<'_> {
 
 /// Rows `2p` and `2p + 1` of `acts` interleaved block by block, for `p` in `0..m / 2`.
 pub fn pair_rows(acts: &[ActBlock], m: usize, bpr: usize) -> Vec<PairBlock> {
-    let mut out = Vec::with_capacity(m / 2 * bpr);
-    for p in 0..m / 2 {
-        let (r0, r1) = (&acts[2 * p * bpr..][..bpr], &acts[(2 * p + 1) * bpr..][..bpr]);
-        out.extend(r0.iter().zip(r1).map(|(a, b)| {
-            let mut block = PairBlock { lo: [0; 32], hi: [0; 32], d: [a.d; 16], s: [a.s, b.s] };
+    let empty = PairBlock { lo: [0; 32], hi: [0; 32], d: [0.0; 16], s: [0.0; 2] };
+    let mut out = vec![empty; m / 2 * bpr];
+    out.par_chunks_mut(bpr).zip(acts.par_chunks_exact(2 * bpr)).for_each(|(out, rows)| {
+        let (r0, r1) = rows.split_at(bpr);
+        for ((block, a), b) in out.iter_mut().zip(r0).zip(r1) {
             block.lo[..16].copy_from_slice(&a.qs[..16]);
             block.lo[16..].copy_from_slice(&b.qs[..16]);
             block.hi[..16].copy_from_slice(&a.qs[16..]);
             block.hi[16..].copy_from_slice(&b.qs[16..]);
+            block.d[..8].fill(a.d);
             block.d[8..].fill(b.d);
-            block
-        }));
-    }
+            block.s = [a.s, b.s];
+        }
+    });
     out
 }
 
@@ -137,12 +140,55 @@ macro_rules! weight_block {
 weight_block!(BlockQ4_1, dot_q4_1, dotn_q4_1, dot_pairs_q4_1, dot_cols_q4_1);
 weight_block!(BlockQ8_0, dot_q8_0, dotn_q8_0, dot_pairs_q8_0, dot_cols_q8_0);
 
-/// Fills `out`, the transposed outputs (`[column][row]`) of weight rows `j0..`, for all rows.
-pub fn fill_columns<B: WeightBlock>(w: &[B], j0: usize, out: &mut [f32], rows: &Rows<'_>) {
-    if wide_kernels() {
-        fill_wide(w, j0, out, rows);
-    } else {
-        fill_baseline(w, j0, out, rows);
+/// The `m x n` row-major output of a product, written column range by column range from
+/// several threads at once.
+pub struct Outputs {
+    ptr: *mut f32,
+    n: usize,
+    m: usize,
+}
+
+// SAFETY: threads write disjoint column ranges (see `Outputs::columns`).
+unsafe impl Send for Outputs {}
+// SAFETY: as above.
+unsafe impl Sync for Outputs {}
+
+impl Outputs {
+    /// Writes into `out`, which must hold `m * n` values and outlive every use.
+    pub fn new(out: &mut [f32], m: usize, n: usize) -> Self {
+        assert_eq!(out.len(), m * n);
+        Self { ptr: out.as_mut_ptr(), n, m }
+    }
+
+    /// Writes output `(r, j)`.
+    ///
+    /// # Safety
+    /// `r < m`, `j < n`, and no other thread writes column `j` meanwhile.
+    #[inline]
+    unsafe fn put(&self, r: usize, j: usize, v: f32) {
+        debug_assert!(r < self.m && j < self.n);
+        // SAFETY: in bounds by the caller's promise; columns are not shared between threads.
+        unsafe { *self.ptr.add(r * self.n + j) = v };
+    }
+}
+
+/// Computes columns `cols` of the output for all rows.
+///
+/// # Safety
+/// `cols` is within the weight's rows, and no other thread writes these columns meanwhile.
+pub unsafe fn fill_columns<B: WeightBlock>(
+    w: &[B],
+    cols: std::ops::Range<usize>,
+    out: &Outputs,
+    rows: &Rows<'_>,
+) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if wide_kernels() {
+            fill_wide(w, cols, out, rows);
+        } else {
+            fill_baseline(w, cols, out, rows);
+        }
     }
 }
 
@@ -152,16 +198,28 @@ fn weight_row<B>(w: &[B], j: usize, bpr: usize) -> &[B] {
 
 /// AVX2 (or scalar): rows in groups of four share each unpacked weight block and stay in L1
 /// while the chunk's columns stream past.
-pub fn fill_baseline<B: WeightBlock>(w: &[B], j0: usize, out: &mut [f32], rows: &Rows<'_>) {
+///
+/// # Safety
+/// As for [`fill_columns`].
+pub unsafe fn fill_baseline<B: WeightBlock>(
+    w: &[B],
+    cols: std::ops::Range<usize>,
+    out: &Outputs,
+    rows: &Rows<'_>,
+) {
     let m = rows.m;
     let mut r0 = 0;
     while r0 < m {
         let n = if m - r0 >= 4 { 4 } else { 1 };
-        for (c, col) in out.chunks_exact_mut(m).enumerate() {
-            let w = weight_row(w, j0 + c, rows.bpr);
-            match n {
-                4 => col[r0..r0 + 4].copy_from_slice(&B::dot4(w, std::array::from_fn(|i| rows.row(r0 + i)))),
-                _ => col[r0] = B::dot(w, rows.row(r0)),
+        for j in cols.clone() {
+            let w = weight_row(w, j, rows.bpr);
+            let values: [f32; 4] = match n {
+                4 => B::dot4(w, std::array::from_fn(|i| rows.row(r0 + i))),
+                _ => [B::dot(w, rows.row(r0)), 0.0, 0.0, 0.0],
+            };
+            for (i, v) in values.into_iter().take(n).enumerate() {
+                // SAFETY: `r0 + i < m`; the caller owns column `j`.
+                unsafe { out.put(r0 + i, j, v) };
             }
         }
         r0 += n;
@@ -170,16 +228,23 @@ pub fn fill_baseline<B: WeightBlock>(w: &[B], j0: usize, out: &mut [f32], rows: 
 
 /// AVX-512: pairs of rows in tiles of up to four pairs per weight row; an odd last row takes
 /// two weight rows at a time.
-pub fn fill_wide<B: WeightBlock>(w: &[B], j0: usize, out: &mut [f32], rows: &Rows<'_>) {
+///
+/// # Safety
+/// As for [`fill_columns`], and the CPU has what [`wide_kernels`] checks for.
+pub unsafe fn fill_wide<B: WeightBlock>(
+    w: &[B],
+    cols: std::ops::Range<usize>,
+    out: &Outputs,
+    rows: &Rows<'_>,
+) {
     let (m, bpr) = (rows.m, rows.bpr);
-    let cols = out.len() / m;
     let mut p0 = 0;
     while p0 < m / 2 {
         let tile = (m / 2 - p0).min(4);
-        for (c, col) in out.chunks_exact_mut(m).enumerate() {
-            let w = weight_row(w, j0 + c, bpr);
+        for j in cols.clone() {
+            let w = weight_row(w, j, bpr);
             let pair = |i: usize| rows.pair(p0 + i);
-            // SAFETY: `fill_columns` checked the CPU.
+            // SAFETY: the caller checked the CPU.
             let results: [[f32; 2]; 4] = unsafe {
                 match tile {
                     4 => B::dot_pairs::<4>(w, std::array::from_fn(pair)),
@@ -188,26 +253,29 @@ pub fn fill_wide<B: WeightBlock>(w: &[B], j0: usize, out: &mut [f32], rows: &Row
                     _ => pad(B::dot_pairs::<1>(w, [pair(0)])),
                 }
             };
-            let dst = &mut col[2 * p0..2 * (p0 + tile)];
-            for (d, v) in dst.iter_mut().zip(results.iter().flatten()) {
-                *d = *v;
+            for (i, v) in results.iter().flatten().take(2 * tile).enumerate() {
+                // SAFETY: `2 * p0 + i < m`; the caller owns column `j`.
+                unsafe { out.put(2 * p0 + i, j, *v) };
             }
         }
         p0 += tile;
     }
     if m % 2 == 1 {
         let (r, act) = (m - 1, rows.row(m - 1));
-        let mut c = 0;
-        while c + 1 < cols {
-            let (w0, w1) = (weight_row(w, j0 + c, bpr), weight_row(w, j0 + c + 1, bpr));
-            // SAFETY: `fill_columns` checked the CPU.
-            let [a, b] = unsafe { B::dot_cols(w0, w1, act) };
-            out[c * m + r] = a;
-            out[(c + 1) * m + r] = b;
-            c += 2;
+        let mut j = cols.start;
+        while j + 1 < cols.end {
+            let (w0, w1) = (weight_row(w, j, bpr), weight_row(w, j + 1, bpr));
+            // SAFETY: the caller checked the CPU and owns columns `j` and `j + 1`.
+            unsafe {
+                let [a, b] = B::dot_cols(w0, w1, act);
+                out.put(r, j, a);
+                out.put(r, j + 1, b);
+            }
+            j += 2;
         }
-        if c < cols {
-            out[c * m + r] = B::dot(weight_row(w, j0 + c, bpr), act);
+        if j < cols.end {
+            // SAFETY: the caller owns column `j`.
+            unsafe { out.put(r, j, B::dot(weight_row(w, j, bpr), act)) };
         }
     }
 }

@@ -28,7 +28,7 @@ mod scalar;
 #[cfg(test)]
 mod tests;
 
-use dispatch::{Rows, fill_columns, pair_rows, wide_kernels};
+use dispatch::{Outputs, Rows, fill_columns, pair_rows, wide_kernels};
 
 /// Values per quantization block.
 pub const BLOCK: usize = 32;
@@ -150,17 +150,18 @@ impl QMatrix {
         let rows = Rows { acts, pairs: &pairs, m, bpr };
         // Column chunks big enough to amortise scheduling, small enough to keep both cores busy.
         let cols = (self.n / 16).clamp(16, 256);
-        let mut transposed = vec![0f32; self.n * m];
-        transposed.par_chunks_mut(cols * m).enumerate().for_each(|(chunk, out)| match &self.weights {
-            Weights::Q4_1(w) => fill_columns(w, chunk * cols, out, &rows),
-            Weights::Q8_0(w) => fill_columns(w, chunk * cols, out, &rows),
-        });
         let mut out = vec![0f32; m * self.n];
-        for j in 0..self.n {
-            for r in 0..m {
-                out[r * self.n + j] = transposed[j * m + r];
+        let outputs = Outputs::new(&mut out, m, self.n);
+        (0..self.n.div_ceil(cols)).into_par_iter().for_each(|chunk| {
+            let range = chunk * cols..((chunk + 1) * cols).min(self.n);
+            // SAFETY: the chunks' column ranges are disjoint and within the matrix.
+            unsafe {
+                match &self.weights {
+                    Weights::Q4_1(w) => fill_columns(w, range, &outputs, &rows),
+                    Weights::Q8_0(w) => fill_columns(w, range, &outputs, &rows),
+                }
             }
-        }
+        });
         out
     }
 

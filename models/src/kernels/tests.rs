@@ -28,36 +28,36 @@ fn scalar_reference(q: &QMatrix, acts: &[ActBlock], m: usize) -> Vec<f32> {
     out
 }
 
-/// Runs one fill function over all columns, like `matmul_quantized` does chunk by chunk.
+type Fill<B> = unsafe fn(&[B], std::ops::Range<usize>, &Outputs, &Rows<'_>);
+
+/// Runs one fill function over all columns in uneven ranges, odd widths included, as the
+/// parallel split can produce.
 fn fill_with(
     q: &QMatrix,
     acts: &[ActBlock],
     m: usize,
-    fill: fn(&[BlockQ4_1], usize, &mut [f32], &Rows<'_>),
-    fill8: fn(&[BlockQ8_0], usize, &mut [f32], &Rows<'_>),
+    fill: Fill<BlockQ4_1>,
+    fill8: Fill<BlockQ8_0>,
 ) -> Vec<f32> {
     let bpr = q.k / BLOCK;
     let pairs = pair_rows(acts, m, bpr);
     let rows = Rows { acts, pairs: &pairs, m, bpr };
-    let mut transposed = vec![0f32; q.n * m];
-    // Uneven chunks, odd widths included, as the parallel split can produce.
+    let mut out = vec![0f32; m * q.n];
+    let outputs = Outputs::new(&mut out, m, q.n);
     let mut j0 = 0;
     for width in [5, 1, 8, 3].iter().cycle() {
         if j0 >= q.n {
             break;
         }
-        let width = (*width).min(q.n - j0);
-        let out = &mut transposed[j0 * m..(j0 + width) * m];
-        match &q.weights {
-            Weights::Q4_1(w) => fill(w, j0, out, &rows),
-            Weights::Q8_0(w) => fill8(w, j0, out, &rows),
-        }
-        j0 += width;
-    }
-    let mut out = vec![0f32; m * q.n];
-    for j in 0..q.n {
-        for r in 0..m {
-            out[r * q.n + j] = transposed[j * m + r];
+        let range = j0..(j0 + width).min(q.n);
+        j0 = range.end;
+        // SAFETY: one thread, ranges within the matrix; the wide kernels are only passed in
+        // when the CPU has them.
+        unsafe {
+            match &q.weights {
+                Weights::Q4_1(w) => fill(w, range, &outputs, &rows),
+                Weights::Q8_0(w) => fill8(w, range, &outputs, &rows),
+            }
         }
     }
     out
