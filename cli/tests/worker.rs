@@ -104,6 +104,10 @@ async fn batching_does_not_change_outputs() {
         .next();
     let total = metric(&page, "wick_batch_size_count").unwrap_or(0.0);
     assert!(max_batch_seen.is_some_and(|le4| le4 < total), "some steps ran more than 4 sequences:\n{page}");
+    // The batched prompts share the chat template's system text: its keys and values were
+    // copied between sequences, and the outputs above are still those of the solo runs.
+    let reused = metric(&page, "wick_prompt_tokens_reused_total").unwrap_or(0.0);
+    assert!(reused >= 16.0 * 7.0, "prompt prefixes were not shared: {reused}\n{page}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

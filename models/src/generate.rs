@@ -303,6 +303,31 @@ impl Sequence {
         (&mut self.cache, &self.tokens[start..end], end == self.tokens.len())
     }
 
+    /// Prompt and generated tokens so far.
+    pub fn tokens(&self) -> &[u32] {
+        &self.tokens
+    }
+
+    /// The sequence's keys and values so far.
+    pub fn cache(&self) -> &KvCache {
+        &self.cache
+    }
+
+    /// Starts a sequence that has not run yet from another's cache of the same first tokens
+    /// (see [`KvCache::prefix`]); at least one token is left to compute, for the logits.
+    /// Returns the positions adopted.
+    pub fn adopt_prefix(&mut self, source: &KvCache, source_tokens: &[u32]) -> usize {
+        if !self.cache.is_empty() {
+            return 0;
+        }
+        let shared = common_prefix(&self.tokens, &source_tokens[..source.len().min(source_tokens.len())])
+            .min(self.tokens.len() - 1);
+        if shared > 0 {
+            self.cache = source.prefix(shared);
+        }
+        shared
+    }
+
     /// Why the sequence finished, if it has.
     pub fn finish_reason(&self) -> Option<FinishReason> {
         self.finish
@@ -396,4 +421,9 @@ impl Sequence {
             decode_time,
         }
     }
+}
+
+/// Length of the common prefix of two token lists.
+pub fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }

@@ -157,6 +157,22 @@ impl KvCache {
         self.len == 0
     }
 
+    /// A copy of the first `len` positions: a position's keys and values depend only on the
+    /// tokens up to it, so another sequence with the same first `len` tokens can start from it
+    /// and get bit-identical results.
+    pub fn prefix(&self, len: usize) -> KvCache {
+        let len = len.min(self.len);
+        let layers = self
+            .layers
+            .iter()
+            .map(|(k, v)| {
+                let width = k.len() / self.len.max(1);
+                (k[..len * width].to_vec(), v[..len * width].to_vec())
+            })
+            .collect();
+        KvCache { layers, len }
+    }
+
     /// Bytes held by the cache.
     pub fn memory_bytes(&self) -> usize {
         self.layers.iter().map(|(k, v)| (k.capacity() + v.capacity()) * 4).sum()

@@ -15,6 +15,7 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::metrics::Metrics;
+use wick_models::generate::common_prefix;
 use wick_models::llama::BatchItem;
 use wick_models::{FinishReason, GenerationParams, Sequence, TextModel, Usage};
 
@@ -195,6 +196,9 @@ impl EngineHandle {
     }
 }
 
+/// Shortest common prompt prefix worth copying instead of computing.
+const MIN_SHARED_PREFIX: usize = 16;
+
 struct Running {
     seq: Sequence,
     events: UnboundedSender<Event>,
@@ -288,12 +292,53 @@ impl Engine {
         });
     }
 
+    /// New sequences start from the keys and values of the longest prefix another running
+    /// sequence has already computed (chat prompts share the template's system text). Of new
+    /// sequences sharing a prefix nobody has computed yet, the first prefills alone and the
+    /// others wait one step to copy it. Returns which sequences wait.
+    fn share_prefixes(&mut self) -> Vec<bool> {
+        let mut waits = vec![false; self.running.len()];
+        for i in 0..self.running.len() {
+            if !self.running[i].seq.cache().is_empty() {
+                continue;
+            }
+            let tokens = self.running[i].seq.tokens();
+            let best = (0..self.running.len())
+                .filter(|&j| j != i)
+                .map(|j| {
+                    let other = &self.running[j].seq;
+                    let computed = &other.tokens()[..other.cache().len().min(other.tokens().len())];
+                    (common_prefix(tokens, computed), j)
+                })
+                .max();
+            if let Some((shared, j)) = best.filter(|(shared, _)| *shared >= MIN_SHARED_PREFIX) {
+                let source = self.running[j].seq.cache().prefix(shared);
+                let source_tokens = self.running[j].seq.tokens()[..shared].to_vec();
+                let adopted = self.running[i].seq.adopt_prefix(&source, &source_tokens);
+                self.metrics.prompt_tokens_reused.inc_by(adopted as u64);
+                continue;
+            }
+            let leader = (0..i).find(|&j| {
+                let other = &self.running[j].seq;
+                !waits[j]
+                    && other.cache().is_empty()
+                    && common_prefix(tokens, other.tokens()) >= MIN_SHARED_PREFIX
+            });
+            waits[i] = leader.is_some();
+        }
+        waits
+    }
+
     fn step(&mut self) {
+        let waits = self.share_prefixes();
         let mut budget = self.config.prefill_budget;
         // Which running sequences take part, and whether each wants logits.
         let mut chosen = Vec::with_capacity(self.running.len());
         let mut items = Vec::with_capacity(self.running.len());
         for (i, r) in self.running.iter_mut().enumerate() {
+            if waits[i] {
+                continue;
+            }
             let (cache, tokens, want_logits) = r.seq.next_batch_item();
             let is_prefill = tokens.len() > 1 || cache.is_empty();
             if is_prefill {

@@ -36,6 +36,8 @@ pub struct Metrics {
     pub generation_tokens: Counter,
     /// Prompt tokens processed.
     pub prompt_tokens: Counter,
+    /// Prompt tokens whose keys and values were copied from another sequence's prefix.
+    pub prompt_tokens_reused: Counter,
     /// Other workers whose live capability records this node has received.
     pub known_workers: Gauge,
 }
@@ -52,6 +54,7 @@ impl Metrics {
         let tpot = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let generation_tokens = Counter::default();
         let prompt_tokens = Counter::default();
+        let prompt_tokens_reused = Counter::default();
         let known_workers = Gauge::default();
         registry.register("requests", "Finished requests by status", requests.clone());
         registry.register("num_requests_running", "Sequences in the running batch", running.clone());
@@ -61,6 +64,11 @@ impl Metrics {
         registry.register("time_per_output_token_seconds", "Time between output tokens", tpot.clone());
         registry.register("generation_tokens", "Tokens generated", generation_tokens.clone());
         registry.register("prompt_tokens", "Prompt tokens processed", prompt_tokens.clone());
+        registry.register(
+            "prompt_tokens_reused",
+            "Prompt tokens copied from another sequence's cached prefix instead of computed",
+            prompt_tokens_reused.clone(),
+        );
         registry.register(
             "p2p_known_workers",
             "Other workers with live capability records",
@@ -76,6 +84,7 @@ impl Metrics {
             tpot,
             generation_tokens,
             prompt_tokens,
+            prompt_tokens_reused,
             known_workers,
         })
     }
