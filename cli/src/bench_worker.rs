@@ -13,7 +13,7 @@ use wick_proto::v1::{ChatMessage, GenerateRequest, SamplingParams, generate_resp
 
 use crate::GlobalArgs;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct WorkerBench {
     /// Model name.
     #[arg(long, default_value = wick_models::DEFAULT_CHAT_MODEL)]
@@ -36,6 +36,11 @@ pub struct WorkerBench {
     /// Path of llama.cpp's llama-server (scripts/bench.sh passes it).
     #[arg(long, env = "WICK_LLAMA_SERVER")]
     llama_server: Option<PathBuf>,
+    /// Tokens (prompt and output) of each sequence in the memory test, which runs as many
+    /// sequences as the highest concurrency level at once and reports each server's peak RSS;
+    /// 0 skips it.
+    #[arg(long, default_value_t = 2048)]
+    memory_tokens: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -61,6 +66,21 @@ struct Level {
     tokens: usize,
 }
 
+/// Peak resident memory of each server after the memory test.
+#[derive(Debug, serde::Serialize)]
+struct Memory {
+    sequences: usize,
+    tokens_per_sequence: usize,
+    wick_peak_rss_mib: f64,
+    llama_server_peak_rss_mib: Option<f64>,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    levels: Vec<Row>,
+    memory: Option<Memory>,
+}
+
 #[derive(Debug, serde::Serialize)]
 struct Row {
     wick: Level,
@@ -83,7 +103,7 @@ pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
     let max_c = args.concurrency.iter().copied().max().unwrap_or(1);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     runtime.block_on(async {
-        let (_worker, endpoint) = match &args.worker {
+        let (worker, endpoint) = match &args.worker {
             Some(url) => (None, url.clone()),
             None => {
                 let (child, url) = start_worker(global, &args, max_c)?;
@@ -94,14 +114,33 @@ pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
         for &c in &args.concurrency {
             wick_levels.push(load_wick(&endpoint, &args, c).await?);
         }
-        drop(_worker);
+        let long_prompts = memory_prompts(global, &args, max_c)?;
+        let mut wick_rss = None;
+        if let (Some(prompts), Some(worker)) = (&long_prompts, &worker) {
+            let long = WorkerBench { tokens: MEMORY_OUTPUT_TOKENS, rounds: 1, ..args.clone() };
+            load_wick_prompts(&endpoint, &long, prompts, max_c).await?;
+            wick_rss = Some(peak_rss_mib(worker.0.id())?);
+        }
+        drop(worker);
         let mut llama_levels = Vec::new();
+        let mut llama_rss = None;
         if let Some(bin) = &args.llama_server {
-            let (_server, url) = start_llama_server(bin, &gguf, &args, max_c).await?;
+            let (server, url) = start_llama_server(bin, &gguf, &args, max_c).await?;
             for &c in &args.concurrency {
                 llama_levels.push(load_llama(&url, &args, c).await?);
             }
+            if let Some(prompts) = &long_prompts {
+                let long = WorkerBench { tokens: MEMORY_OUTPUT_TOKENS, rounds: 1, ..args.clone() };
+                load_llama_prompts(&url, &long, prompts, max_c).await?;
+                llama_rss = Some(peak_rss_mib(server.0.id())?);
+            }
         }
+        let memory = wick_rss.map(|wick| Memory {
+            sequences: max_c,
+            tokens_per_sequence: args.memory_tokens,
+            wick_peak_rss_mib: wick,
+            llama_server_peak_rss_mib: llama_rss,
+        });
         let rows: Vec<Row> = wick_levels
             .into_iter()
             .enumerate()
@@ -111,15 +150,64 @@ pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
                 Row { wick, llama_server: llama, ratio }
             })
             .collect();
-        print(&rows, &args)
+        print(&Report { levels: rows, memory }, &args)
     })
 }
 
-fn print(rows: &[Row], args: &WorkerBench) -> anyhow::Result<()> {
+/// Output tokens of each memory-test sequence; the prompt fills the rest.
+const MEMORY_OUTPUT_TOKENS: u32 = 64;
+
+/// One long chat prompt per stream, each `memory_tokens - MEMORY_OUTPUT_TOKENS` tokens once the
+/// chat template is applied, different from the first line on. `None` when the test is off.
+fn memory_prompts(
+    global: &GlobalArgs,
+    args: &WorkerBench,
+    streams: usize,
+) -> anyhow::Result<Option<Vec<String>>> {
+    if args.memory_tokens == 0 || args.worker.is_some() {
+        return Ok(None);
+    }
+    let target = args.memory_tokens.saturating_sub(MEMORY_OUTPUT_TOKENS as usize);
+    let installed = crate::models::ensure(global, &args.model)?;
+    let model = wick_models::TextModel::load(&installed, &wick_models::generate::LoadOptions::default())?;
+    let mut prompts = Vec::with_capacity(streams);
+    for s in 0..streams {
+        let mut text = format!("Reader {s}, summarise these logbook lines.\n");
+        let mut line = 0;
+        loop {
+            let next =
+                format!("Line {line}: the keeper of lighthouse {s} saw {} ships pass.\n", line * 7 + s);
+            let mut longer = text.clone();
+            longer.push_str(&next);
+            let tokens = model.encode_chat(&[wick_models::ChatMessage::user(longer.clone())])?.len();
+            if tokens > target {
+                break;
+            }
+            text = longer;
+            line += 1;
+        }
+        prompts.push(text);
+    }
+    Ok(Some(prompts))
+}
+
+/// Peak resident set size of a process, in MiB (`VmHWM`).
+fn peak_rss_mib(pid: u32) -> anyhow::Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .context("no VmHWM in /proc/PID/status")?;
+    Ok(kib / 1024.0)
+}
+
+fn print(report: &Report, args: &WorkerBench) -> anyhow::Result<()> {
     if args.json {
-        println!("{}", serde_json::to_string_pretty(rows)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
         return Ok(());
     }
+    let rows = &report.levels;
     println!(
         "{} new tokens per request, {} rounds per stream, {} threads; ttft in ms",
         args.tokens, args.rounds, args.bench_threads
@@ -145,6 +233,15 @@ fn print(rows: &[Row], args: &WorkerBench) -> anyhow::Result<()> {
             l50,
             l99,
             r.ratio.map(|x| format!("{x:.2}")).unwrap_or_else(|| "-".into())
+        );
+    }
+    if let Some(m) = &report.memory {
+        let llama = m.llama_server_peak_rss_mib.map_or("-".into(), |l| format!("{l:.0}"));
+        let ratio =
+            m.llama_server_peak_rss_mib.map_or("-".into(), |l| format!("{:.2}", m.wick_peak_rss_mib / l));
+        println!(
+            "peak RSS, {} sequences of {} tokens at once: wick {:.0} MiB, llama-server {llama} MiB, ratio {ratio}",
+            m.sequences, m.tokens_per_sequence, m.wick_peak_rss_mib
         );
     }
     if rows.first().is_some_and(|r| r.llama_server.is_none()) {
@@ -195,12 +292,24 @@ fn level(concurrency: usize, tokens: usize, wall: Duration, mut ttfts: Vec<f64>)
 }
 
 async fn load_wick(endpoint: &str, args: &WorkerBench, c: usize) -> anyhow::Result<Level> {
+    let prompts: Vec<String> = PROMPTS.iter().map(|p| p.to_string()).collect();
+    load_wick_prompts(endpoint, args, &prompts, c).await
+}
+
+/// `c` streams; stream `i` sends prompt `i + round` (mod the count) each round.
+async fn load_wick_prompts(
+    endpoint: &str,
+    args: &WorkerBench,
+    prompts: &[String],
+    c: usize,
+) -> anyhow::Result<Level> {
     let client = InferenceClient::connect(endpoint.to_string()).await?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..c)
         .map(|i| {
             let mut client = client.clone();
             let (tokens, rounds, model) = (args.tokens, args.rounds, args.model.clone());
+            let prompts = prompts.to_vec();
             tokio::spawn(async move {
                 let mut results = Vec::new();
                 for round in 0..rounds {
@@ -208,7 +317,7 @@ async fn load_wick(endpoint: &str, args: &WorkerBench, c: usize) -> anyhow::Resu
                         model: model.clone(),
                         messages: vec![ChatMessage {
                             role: "user".into(),
-                            content: PROMPTS[(i + round) % PROMPTS.len()].into(),
+                            content: prompts[(i + round) % prompts.len()].clone(),
                         }],
                         params: Some(SamplingParams {
                             max_tokens: Some(tokens),
@@ -268,7 +377,8 @@ async fn start_llama_server(
         .arg("-m")
         .arg(gguf)
         .args(["-np", &slots.to_string(), "-t", &args.bench_threads.to_string()])
-        .args(["-c", &(slots * 1024).to_string(), "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["-c", &(slots * args.memory_tokens.max(1024)).to_string()])
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -293,6 +403,16 @@ async fn start_llama_server(
 }
 
 async fn load_llama(url: &str, args: &WorkerBench, c: usize) -> anyhow::Result<Level> {
+    let prompts: Vec<String> = PROMPTS.iter().map(|p| p.to_string()).collect();
+    load_llama_prompts(url, args, &prompts, c).await
+}
+
+async fn load_llama_prompts(
+    url: &str,
+    args: &WorkerBench,
+    prompts: &[String],
+    c: usize,
+) -> anyhow::Result<Level> {
     // llama-server drops idle keep-alive connections: never reuse one.
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
     let started = Instant::now();
@@ -301,11 +421,12 @@ async fn load_llama(url: &str, args: &WorkerBench, c: usize) -> anyhow::Result<L
             let client = client.clone();
             let url = format!("{url}/v1/chat/completions");
             let (tokens, rounds) = (args.tokens, args.rounds);
+            let prompts = prompts.to_vec();
             tokio::spawn(async move {
                 let mut results = Vec::new();
                 for round in 0..rounds {
                     let body = serde_json::json!({
-                        "messages": [{"role": "user", "content": PROMPTS[(i + round) % PROMPTS.len()]}],
+                        "messages": [{"role": "user", "content": prompts[(i + round) % prompts.len()]}],
                         "max_tokens": tokens, "temperature": 0, "stream": true, "ignore_eos": true,
                     });
                     let sent = Instant::now();

@@ -89,6 +89,7 @@ impl WorkerArgs {
 }
 
 pub fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
+    return_large_frees_to_the_system();
     let ledger = args.ledger.clone();
     let config = args.into_config(global)?;
     crate::node_runtime()?.block_on(async move {
@@ -143,5 +144,17 @@ pub async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Makes glibc serve every allocation of 256 KiB or more with its own mapping. KV caches grow and
+/// die with their sequences; from the heap, their freed and moved pages stay resident (eight 2k
+/// sequences peaked 100 MiB above what they hold), while mapped ones go back to the system at
+/// once and grow in place with `mremap`.
+fn return_large_frees_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: called before any other thread starts; mallopt only changes allocator tuning.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
     }
 }

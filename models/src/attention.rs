@@ -5,6 +5,8 @@
 //! call covers: reductions use eight independent lanes summed in one fixed tree, so the compiler
 //! may vectorise them but cannot reorder them. That is what makes outputs batch-invariant.
 
+use half::f16;
+
 const LANES: usize = 8;
 
 /// The head size of SmolLM2 and most small llamas, which gets a register-resident loop.
@@ -27,31 +29,47 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     reduce(acc)
 }
 
-/// [`dot`] of one vector with four others: the same operations per pair (a multiply, then an add
-/// into lane `i % 8`, then the fixed tree), four chains interleaved so they overlap.
-#[inline]
-fn dot4(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
-    #[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-    if a.len().is_multiple_of(LANES) {
-        // SAFETY: the target feature is enabled at compile time; lengths are checked inside.
-        return unsafe { dot4_avx2(a, b) };
+/// [`dot`] of a vector with a stored f16 key, widened exactly.
+fn dot_key(q: &[f32], k: &[f16]) -> f32 {
+    debug_assert_eq!(q.len(), k.len());
+    let mut acc = [0f32; LANES];
+    let chunks = q.len() / LANES * LANES;
+    for (cq, ck) in q[..chunks].chunks_exact(LANES).zip(k[..chunks].chunks_exact(LANES)) {
+        for i in 0..LANES {
+            acc[i] += cq[i] * ck[i].to_f32();
+        }
     }
-    b.map(|b| dot(a, b))
+    for i in chunks..q.len() {
+        acc[i - chunks] += q[i] * k[i].to_f32();
+    }
+    reduce(acc)
 }
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2"))]
-#[target_feature(enable = "avx2")]
-fn dot4_avx2(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
+/// [`dot_key`] of one query with four keys: the same operations per pair (a multiply, then an
+/// add into lane `i % 8`, then the fixed tree), four chains interleaved so they overlap.
+#[inline]
+fn dot_keys4(q: &[f32], k: [&[f16]; 4]) -> [f32; 4] {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    if q.len().is_multiple_of(LANES) {
+        // SAFETY: the target features are enabled at compile time; lengths are checked inside.
+        return unsafe { dot_keys4_avx2(q, k) };
+    }
+    k.map(|k| dot_key(q, k))
+}
+
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+#[target_feature(enable = "avx2,f16c")]
+fn dot_keys4_avx2(q: &[f32], k: [&[f16]; 4]) -> [f32; 4] {
     use std::arch::x86_64::*;
-    assert!(b.iter().all(|b| b.len() == a.len()));
+    assert!(k.iter().all(|k| k.len() == q.len()));
     let mut acc = [_mm256_setzero_ps(); 4];
-    for c in (0..a.len()).step_by(LANES) {
+    for c in (0..q.len()).step_by(LANES) {
         // SAFETY: `c + 8 <= len` for every slice (asserted above, len a multiple of 8).
-        let va = unsafe { _mm256_loadu_ps(a.as_ptr().add(c)) };
-        for (acc, b) in acc.iter_mut().zip(&b) {
-            // SAFETY: as above.
-            let vb = unsafe { _mm256_loadu_ps(b.as_ptr().add(c)) };
-            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(va, vb));
+        let vq = unsafe { _mm256_loadu_ps(q.as_ptr().add(c)) };
+        for (acc, k) in acc.iter_mut().zip(&k) {
+            // SAFETY: as above; eight f16 are 16 bytes.
+            let vk = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(k.as_ptr().add(c).cast()) });
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(vq, vk));
         }
     }
     acc.map(|v| {
@@ -60,6 +78,48 @@ fn dot4_avx2(a: &[f32], b: [&[f32]; 4]) -> [f32; 4] {
         let h = _mm_hadd_ps(x, x);
         _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
     })
+}
+
+/// `out[d] = sum over positions, in order, of p[pos] * v[pos][d]`, the values widened exactly.
+fn weighted_values(p: &[f32], value: impl Fn(usize) -> *const f16, out: &mut [f32]) {
+    #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+    if out.len() == HEAD_DIM_64 {
+        // SAFETY: the target features are enabled at compile time; `value` gives 64 readable
+        // values for each position.
+        unsafe { weighted_values_64(p, value, out) };
+        return;
+    }
+    out.fill(0.0);
+    for (pos, &p) in p.iter().enumerate() {
+        // SAFETY: `value` gives `out.len()` readable values for each position.
+        let v = unsafe { std::slice::from_raw_parts(value(pos), out.len()) };
+        for (o, x) in out.iter_mut().zip(v) {
+            *o += p * x.to_f32();
+        }
+    }
+}
+
+/// [`weighted_values`] for 64-wide heads with the sums in registers.
+///
+/// # Safety
+/// `value(pos)` points at 64 readable f16 for every position of `p`.
+#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "f16c"))]
+#[target_feature(enable = "avx2,f16c")]
+unsafe fn weighted_values_64(p: &[f32], value: impl Fn(usize) -> *const f16, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm256_setzero_ps(); HEAD_DIM_64 / LANES];
+    for (pos, &p) in p.iter().enumerate() {
+        let (v, p) = (value(pos), _mm256_set1_ps(p));
+        for (c, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: within the 64 values the caller promises.
+            let x = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(v.add(c * LANES).cast()) });
+            *acc = _mm256_add_ps(*acc, _mm256_mul_ps(p, x));
+        }
+    }
+    for (c, acc) in acc.iter().enumerate() {
+        // SAFETY: `out` holds 64 values.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(c * LANES), *acc) };
+    }
 }
 
 #[inline]
@@ -94,9 +154,9 @@ pub struct AttentionShape {
 #[derive(Debug, Clone, Copy)]
 pub struct CacheView<'a> {
     /// Keys.
-    pub k: &'a [f32],
+    pub k: &'a [f16],
     /// Values.
-    pub v: &'a [f32],
+    pub v: &'a [f16],
     /// Positions to attend to.
     pub len: usize,
 }
@@ -116,38 +176,23 @@ pub fn attend_head(
     let kv_head = head / (shape.n_heads / shape.n_kv_heads);
     let scale = 1.0 / (hd as f32).sqrt();
     let key = |pos: usize| &k_cache[pos * kv_dim + kv_head * hd..][..hd];
-    let value = |pos: usize| &v_cache[pos * kv_dim + kv_head * hd..][..hd];
+    assert!(len * kv_dim <= v_cache.len(), "the cache holds fewer than {len} positions");
+    let value = |pos: usize| v_cache[pos * kv_dim + kv_head * hd..][..hd].as_ptr();
     scores.clear();
     let mut pos = 0;
     while pos + 4 <= len {
-        let d = dot4(q, [key(pos), key(pos + 1), key(pos + 2), key(pos + 3)]);
+        let d = dot_keys4(q, [key(pos), key(pos + 1), key(pos + 2), key(pos + 3)]);
         scores.extend(d.map(|d| d * scale));
         pos += 4;
     }
-    scores.extend((pos..len).map(|pos| dot(q, key(pos)) * scale));
+    scores.extend((pos..len).map(|pos| dot_key(q, key(pos)) * scale));
     let max = scores.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
     let mut total = 0f32;
     for s in scores.iter_mut() {
         *s = (*s - max).exp();
         total += *s;
     }
-    if hd == HEAD_DIM_64 {
-        // In registers: the same sums in the same order as the general loop below.
-        let mut acc = [0f32; HEAD_DIM_64];
-        for (pos, &p) in scores.iter().enumerate() {
-            for (o, &x) in acc.iter_mut().zip(value(pos)) {
-                *o += p * x;
-            }
-        }
-        out.copy_from_slice(&acc);
-    } else {
-        out.fill(0.0);
-        for (pos, &p) in scores.iter().enumerate() {
-            for (o, &x) in out.iter_mut().zip(value(pos)) {
-                *o += p * x;
-            }
-        }
-    }
+    weighted_values(scores, value, out);
     let inv = 1.0 / total;
     for o in out.iter_mut() {
         *o *= inv;
@@ -166,24 +211,46 @@ mod tests {
         assert!((f64::from(dot(&a, &b)) - naive).abs() < 1e-4);
     }
 
+    fn halves(v: impl IntoIterator<Item = f32>) -> Vec<f16> {
+        v.into_iter().map(f16::from_f32).collect()
+    }
+
     #[test]
-    fn dot4_equals_four_dots_bit_for_bit() {
+    fn four_key_dots_equal_single_ones_bit_for_bit() {
         for len in [3, 8, 64, 67] {
-            let a: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
-            let b: Vec<Vec<f32>> =
-                (0..4).map(|k| (0..len).map(|i| (i as f32 * 0.11 + k as f32).cos()).collect()).collect();
-            let four = dot4(&a, [&b[0], &b[1], &b[2], &b[3]]);
-            for k in 0..4 {
-                assert_eq!(four[k].to_bits(), dot(&a, &b[k]).to_bits(), "len {len} vector {k}");
+            let q: Vec<f32> = (0..len).map(|i| (i as f32 * 0.37).sin()).collect();
+            let k: Vec<Vec<f16>> =
+                (0..4).map(|n| halves((0..len).map(|i| (i as f32 * 0.11 + n as f32).cos()))).collect();
+            let four = dot_keys4(&q, [&k[0], &k[1], &k[2], &k[3]]);
+            for n in 0..4 {
+                assert_eq!(four[n].to_bits(), dot_key(&q, &k[n]).to_bits(), "len {len} key {n}");
+                let widened: Vec<f32> = k[n].iter().map(|x| x.to_f32()).collect();
+                assert_eq!(four[n].to_bits(), dot(&q, &widened).to_bits(), "len {len} key {n}");
             }
         }
     }
 
     #[test]
+    fn weighted_values_in_registers_equal_the_plain_loop() {
+        let positions = 37;
+        let v = halves((0..positions * 64).map(|i| (i as f32 * 0.013).sin()));
+        let p: Vec<f32> = (0..positions).map(|i| 1.0 / (1.0 + i as f32)).collect();
+        let mut fast = [0f32; 64];
+        weighted_values(&p, |pos| v[pos * 64..][..64].as_ptr(), &mut fast);
+        let mut plain = [0f32; 64];
+        for (pos, &p) in p.iter().enumerate() {
+            for (o, x) in plain.iter_mut().zip(&v[pos * 64..(pos + 1) * 64]) {
+                *o += p * x.to_f32();
+            }
+        }
+        assert_eq!(fast.map(f32::to_bits), plain.map(f32::to_bits));
+    }
+
+    #[test]
     fn attention_over_one_position_returns_its_value() {
         let shape = AttentionShape { n_heads: 2, n_kv_heads: 1, head_dim: 4 };
-        let k = [1.0, 0.0, 0.0, 0.0];
-        let v = [0.5, -1.0, 2.0, 3.0];
+        let k = halves([1.0, 0.0, 0.0, 0.0]);
+        let v = halves([0.5, -1.0, 2.0, 3.0]);
         let mut out = [0f32; 4];
         attend_head(
             shape,
@@ -193,17 +260,18 @@ mod tests {
             &mut Vec::new(),
             &mut out,
         );
-        assert_eq!(out, v);
+        assert_eq!(out, [0.5, -1.0, 2.0, 3.0]);
     }
 
     #[test]
     fn attention_weights_follow_softmax() {
         let shape = AttentionShape { n_heads: 1, n_kv_heads: 1, head_dim: 1 };
         // Scores 0 and ln(3) (scale 1 for dim 1): weights 1/4 and 3/4.
-        let k = [0.0, 3f32.ln()];
-        let v = [4.0, 8.0];
+        let k = halves([0.0, 3f32.ln()]);
+        let v = halves([4.0, 8.0]);
         let mut out = [0f32; 1];
         attend_head(shape, &[1.0], 0, CacheView { k: &k, v: &v, len: 2 }, &mut Vec::new(), &mut out);
-        assert!((out[0] - 7.0).abs() < 1e-5, "{out:?}");
+        // ln(3) rounded to f16 moves the weights slightly.
+        assert!((out[0] - 7.0).abs() < 2e-3, "{out:?}");
     }
 }
