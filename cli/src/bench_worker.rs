@@ -41,6 +41,9 @@ pub struct WorkerBench {
     /// 0 skips it.
     #[arg(long, default_value_t = 2048)]
     memory_tokens: usize,
+    /// Start the worker with `--no-prefix-sharing` (every prompt computed in full).
+    #[arg(long)]
+    no_prefix_sharing: bool,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -258,6 +261,7 @@ fn start_worker(global: &GlobalArgs, args: &WorkerBench, max_c: usize) -> anyhow
     }
     cmd.args(["--threads", &args.bench_threads.to_string(), "worker", "--model", &args.model])
         .args(["--grpc", "127.0.0.1:0", "--max-batch", &max_c.to_string()])
+        .args(args.no_prefix_sharing.then_some("--no-prefix-sharing"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());

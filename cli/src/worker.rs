@@ -43,6 +43,10 @@ pub struct WorkerArgs {
     /// Waiting jobs before RESOURCE_EXHAUSTED.
     #[arg(long, env = "WICK_WORKER_MAX_QUEUE")]
     max_queue: Option<usize>,
+    /// Compute every prompt in full instead of copying the keys and values of a prefix (such as
+    /// the chat template's system text) that a running sequence already computed.
+    #[arg(long, env = "WICK_WORKER_NO_PREFIX_SHARING")]
+    no_prefix_sharing: bool,
     /// Longest sequence (prompt + output) in tokens.
     #[arg(long, env = "WICK_WORKER_MAX_CONTEXT")]
     max_context: Option<usize>,
@@ -80,6 +84,7 @@ impl WorkerArgs {
             c.bootstrap = self.bootstrap;
         }
         c.max_batch = self.max_batch.unwrap_or(c.max_batch);
+        c.no_prefix_sharing = self.no_prefix_sharing;
         c.max_queue = self.max_queue.unwrap_or(c.max_queue);
         c.max_context = self.max_context.unwrap_or(c.max_context);
         c.max_tokens_limit = self.max_tokens_limit.unwrap_or(c.max_tokens_limit);

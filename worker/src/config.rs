@@ -31,6 +31,8 @@ pub struct WorkerConfig {
     pub max_queue: usize,
     /// Longest sequence (prompt + output) in tokens.
     pub max_context: usize,
+    /// Compute every prompt in full instead of copying prefixes other sequences computed.
+    pub no_prefix_sharing: bool,
     /// Largest `max_tokens` a request may ask for.
     pub max_tokens_limit: usize,
     /// `max_tokens` when a request sets none.
@@ -62,6 +64,7 @@ impl Default for WorkerConfig {
             max_batch: 8,
             max_queue: 64,
             max_context: 4096,
+            no_prefix_sharing: false,
             max_tokens_limit: 2048,
             default_max_tokens: 256,
             price_per_1k_tokens: 10,

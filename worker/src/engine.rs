@@ -28,11 +28,18 @@ pub struct EngineConfig {
     pub max_queue: usize,
     /// Prompt tokens prefilled per step across all sequences.
     pub prefill_budget: usize,
+    /// Whether new sequences copy a prompt prefix another sequence already computed.
+    pub share_prefixes: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        Self { max_batch: 8, max_queue: 64, prefill_budget: 2 * wick_models::generate::PREFILL_CHUNK }
+        Self {
+            max_batch: 8,
+            max_queue: 64,
+            prefill_budget: 2 * wick_models::generate::PREFILL_CHUNK,
+            share_prefixes: true,
+        }
     }
 }
 
@@ -298,6 +305,9 @@ impl Engine {
     /// others wait one step to copy it. Returns which sequences wait.
     fn share_prefixes(&mut self) -> Vec<bool> {
         let mut waits = vec![false; self.running.len()];
+        if !self.config.share_prefixes {
+            return waits;
+        }
         for i in 0..self.running.len() {
             if !self.running[i].seq.cache().is_empty() {
                 continue;

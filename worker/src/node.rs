@@ -219,6 +219,7 @@ async fn load_models(
                 let engine_config = EngineConfig {
                     max_batch: config.max_batch,
                     max_queue: config.max_queue,
+                    share_prefixes: !config.no_prefix_sharing,
                     ..EngineConfig::default()
                 };
                 let engine = EngineHandle::start(Arc::new(model), engine_config, metrics.clone())
