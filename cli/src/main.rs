@@ -112,6 +112,9 @@ pub fn node_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("while starting the async runtime")
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
