@@ -41,9 +41,10 @@ pub struct RouterBench {
     /// Requests per measurement (direct, then routed).
     #[arg(long, default_value_t = 20_000)]
     requests: usize,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    /// Requests in flight at once, one measurement per level (comma-separated). The latency goal
+    /// is read at the lowest level, the throughput goal at the highest.
+    #[arg(long, value_delimiter = ',', default_value = "1,64")]
+    concurrency: Vec<usize>,
     /// Upper bound on each measurement's duration, in seconds.
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
@@ -54,10 +55,20 @@ pub struct RouterBench {
 
 pub fn run(_global: &GlobalArgs, args: RouterBench) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers >= 1, "--workers must be at least 1");
-    anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
+    anyhow::ensure!(
+        !args.concurrency.is_empty() && args.concurrency.iter().all(|&c| c >= 1),
+        "--concurrency needs levels of at least 1"
+    );
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("while starting tokio")?;
     runtime.block_on(bench(args))
+}
+
+#[derive(Debug, serde::Serialize)]
+struct Level {
+    concurrency: usize,
+    direct: Measured,
+    routed: Measured,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -96,38 +107,45 @@ async fn bench(args: RouterBench) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let direct = measure("worker (direct)", &format!("http://{}", workers[0].grpc), &args).await?;
-    let routed = measure("router", &format!("http://{}", router.grpc_addr), &args).await?;
-    let added_p50 = routed.p50_ms - direct.p50_ms;
-    let added_p99 = routed.p99_ms - direct.p99_ms;
+    let mut levels = Vec::new();
+    for &c in &args.concurrency {
+        let direct = measure("worker (direct)", &format!("http://{}", workers[0].grpc), &args, c).await?;
+        let routed = measure("router", &format!("http://{}", router.grpc_addr), &args, c).await?;
+        levels.push(Level { concurrency: c, direct, routed });
+    }
+    let (lowest, highest) = (&levels[0], &levels[levels.len() - 1]);
+    let added_p50 = lowest.routed.p50_ms - lowest.direct.p50_ms;
+    let added_p99 = lowest.routed.p99_ms - lowest.direct.p99_ms;
+    let routed_rps = highest.routed.requests_per_second;
     if args.json {
         let out = serde_json::json!({
-            "workers": args.workers, "concurrency": args.concurrency,
-            "direct": direct, "routed": routed,
+            "workers": args.workers, "levels": levels,
             "added_p50_ms": added_p50, "added_p99_ms": added_p99,
-            "routed_over_direct_rps": routed.requests_per_second / direct.requests_per_second,
+            "routed_requests_per_second": routed_rps,
         });
         println!("{out}");
     } else {
+        println!("router overhead: {} echo workers, 1 output token per job", args.workers);
         println!(
-            "router overhead: {} echo workers, {} requests in flight, 1 output token per job",
-            args.workers, args.concurrency
+            "{:>9} {:<18} {:>9} {:>7} {:>11} {:>9} {:>9}",
+            "in flight", "target", "requests", "errors", "req/s", "p50 ms", "p99 ms"
         );
-        println!(
-            "{:<18} {:>9} {:>7} {:>11} {:>9} {:>9}",
-            "target", "requests", "errors", "req/s", "p50 ms", "p99 ms"
-        );
-        for m in [&direct, &routed] {
-            println!(
-                "{:<18} {:>9} {:>7} {:>11.0} {:>9.3} {:>9.3}",
-                m.target, m.requests, m.errors, m.requests_per_second, m.p50_ms, m.p99_ms
-            );
+        for l in &levels {
+            for m in [&l.direct, &l.routed] {
+                println!(
+                    "{:>9} {:<18} {:>9} {:>7} {:>11.0} {:>9.3} {:>9.3}",
+                    l.concurrency, m.target, m.requests, m.errors, m.requests_per_second, m.p50_ms, m.p99_ms
+                );
+            }
         }
-        println!("added latency: p50 {added_p50:.3} ms, p99 {added_p99:.3} ms (goal: p99 < 1 ms)");
         println!(
-            "routed requests/s: {:.0} (goal: >= 10000); routed / direct = {:.2}",
-            routed.requests_per_second,
-            routed.requests_per_second / direct.requests_per_second
+            "added latency at {} in flight: p50 {added_p50:.3} ms, p99 {added_p99:.3} ms (goal: p99 < 1 ms)",
+            lowest.concurrency
+        );
+        println!(
+            "routed requests/s at {} in flight: {routed_rps:.0} (goal: >= 10000); routed / direct = {:.2}",
+            highest.concurrency,
+            routed_rps / highest.direct.requests_per_second
         );
     }
     shutdown.cancel();
@@ -146,11 +164,16 @@ fn job() -> GenerateRequest {
     }
 }
 
-/// Sends `args.requests` one-token jobs to `endpoint`, `args.concurrency` at a time.
-async fn measure(target: &'static str, endpoint: &str, args: &RouterBench) -> anyhow::Result<Measured> {
+/// Sends `args.requests` one-token jobs to `endpoint`, `concurrency` at a time.
+async fn measure(
+    target: &'static str,
+    endpoint: &str,
+    args: &RouterBench,
+    concurrency: usize,
+) -> anyhow::Result<Measured> {
     // A few HTTP/2 connections, as a client pool would have.
     let mut clients = Vec::new();
-    for _ in 0..args.concurrency.clamp(1, 4) {
+    for _ in 0..concurrency.clamp(1, 4) {
         let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?.connect().await?;
         clients.push(InferenceClient::new(channel));
     }
@@ -164,7 +187,7 @@ async fn measure(target: &'static str, endpoint: &str, args: &RouterBench) -> an
     let deadline = Instant::now() + Duration::from_secs(args.max_seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for i in 0..args.concurrency {
+    for i in 0..concurrency {
         let mut client = clients[i % clients.len()].clone();
         let next = next.clone();
         let total = args.requests as u64;
