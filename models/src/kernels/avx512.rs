@@ -137,6 +137,13 @@ fn act_both_halves(ab: &ActBlock) -> (__m512i, __m512i) {
     }
 }
 
+/// `a` in the low half, `b` in the high half.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn side_by_side(a: __m256i, b: __m256i) -> __m512i {
+    _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1)
+}
+
 /// `[x; 8] ++ [y; 8]`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq")]
@@ -152,8 +159,7 @@ pub fn dot_cols_q4_1(w0: &[BlockQ4_1], w1: &[BlockQ4_1], a: &[ActBlock]) -> [f32
     for ((b0, b1), ab) in w0.iter().zip(w1).zip(a) {
         prefetch_ahead(b0);
         let ((lo0, hi0), (lo1, hi1)) = (q4_1_i16(b0), q4_1_i16(b1));
-        let w_lo = _mm512_inserti64x4(_mm512_castsi256_si512(lo0), lo1, 1);
-        let w_hi = _mm512_inserti64x4(_mm512_castsi256_si512(hi0), hi1, 1);
+        let (w_lo, w_hi) = (side_by_side(lo0, lo1), side_by_side(hi0, hi1));
         let (a_lo, a_hi) = act_both_halves(ab);
         let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
         let scale = _mm512_mul_ps(spread(b0.d, b1.d), _mm512_set1_ps(ab.d));
@@ -171,8 +177,7 @@ pub fn dot_cols_q8_0(w0: &[BlockQ8_0], w1: &[BlockQ8_0], a: &[ActBlock]) -> [f32
     for ((b0, b1), ab) in w0.iter().zip(w1).zip(a) {
         prefetch_ahead(b0);
         let ((lo0, hi0), (lo1, hi1)) = (q8_0_i16(b0), q8_0_i16(b1));
-        let w_lo = _mm512_inserti64x4(_mm512_castsi256_si512(lo0), lo1, 1);
-        let w_hi = _mm512_inserti64x4(_mm512_castsi256_si512(hi0), hi1, 1);
+        let (w_lo, w_hi) = (side_by_side(lo0, lo1), side_by_side(hi0, hi1));
         let (a_lo, a_hi) = act_both_halves(ab);
         let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
         let scale = _mm512_mul_ps(spread(b0.d, b1.d), _mm512_set1_ps(ab.d));
