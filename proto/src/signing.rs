@@ -92,6 +92,23 @@ impl CanonicalWriter {
     pub fn finish(self) -> Vec<u8> {
         self.0
     }
+
+    /// Feeds the bytes written so far to `hasher` and drops them, keeping the buffer: hashes an
+    /// encoding of megabytes without holding it whole.
+    pub fn hash_into(&mut self, hasher: &mut Sha256) {
+        hasher.update(&self.0);
+        self.0.clear();
+    }
+
+    /// Bytes written and not yet hashed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when nothing is waiting to be hashed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 fn sampling(w: &mut CanonicalWriter, p: Option<&SamplingParams>) {

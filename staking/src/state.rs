@@ -514,7 +514,15 @@ impl State {
 
     /// sha256 over the canonical encoding of the whole state.
     pub fn root(&self) -> [u8; 32] {
+        // Streamed into the hash in 64 KiB pieces: the same digest as hashing the whole
+        // encoding, without building megabytes each block.
+        let mut hasher = Sha256::new();
         let mut w = CanonicalWriter::new("wick.v1.LedgerState");
+        let mut flush = |w: &mut CanonicalWriter| {
+            if w.len() >= 1 << 16 {
+                w.hash_into(&mut hasher);
+            }
+        };
         w.str(&self.chain_id).u64(self.height).u64(self.epoch);
         let p = &self.params;
         w.u128(p.epoch_reward).u64(p.unbonding_epochs).u128(p.slash_bps).u128(p.reporter_bps);
@@ -522,6 +530,7 @@ impl State {
         w.u64(self.accounts.len() as u64);
         for (a, acc) in &self.accounts {
             w.bytes(&a.0).u128(acc.balance.0).u64(acc.nonce).u128(acc.rewards.0);
+            flush(&mut w);
         }
         w.u64(self.workers.len() as u64);
         for (a, wk) in &self.workers {
@@ -530,22 +539,27 @@ impl State {
                 .u128(wk.self_stake.0)
                 .u128(wk.delegated.0)
                 .u32(wk.jailed.into());
+            flush(&mut w);
         }
         w.u64(self.delegations.len() as u64);
         for ((d, wk), v) in &self.delegations {
             w.bytes(&d.0).bytes(&wk.0).u128(v.0);
+            flush(&mut w);
         }
         w.u64(self.unbonding.len() as u64);
         for ((e, a), v) in &self.unbonding {
             w.u64(*e).bytes(&a.0).u128(v.0);
+            flush(&mut w);
         }
         w.u64(self.claims.len() as u64);
         for ((e, a), c) in &self.claims {
             w.u64(*e).bytes(&a.0).bytes(&c.root).u64(c.count).u64(c.tokens);
+            flush(&mut w);
         }
         w.u64(self.attestations.len() as u64);
         for ((e, a, r), c) in &self.attestations {
             w.u64(*e).bytes(&a.0).bytes(&r.0).bytes(&c.root).u64(c.count).u64(c.tokens);
+            flush(&mut w);
         }
         w.u64(self.proposals.len() as u64);
         for (id, p) in &self.proposals {
@@ -555,13 +569,16 @@ impl State {
             for (v, y) in &p.votes {
                 w.bytes(&v.0).u32((*y).into());
             }
+            flush(&mut w);
         }
         w.u64(self.proven_jobs.len() as u64);
         for j in &self.proven_jobs {
             w.bytes(j);
+            flush(&mut w);
         }
         w.u128(self.supply.0).u128(self.minted.0).u128(self.burned.0);
-        Sha256::digest(w.finish()).into()
+        w.hash_into(&mut hasher);
+        hasher.finalize().into()
     }
 }
 
