@@ -15,7 +15,7 @@ use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
 use crate::attention::{self, AttentionShape, CacheView};
-use crate::kernels::{QMatrix, quantize_rows};
+use crate::kernels::{QMatrix, matmul_group, quantize_rows};
 use crate::{ModelError, Result};
 
 /// How quantized projection weights are kept in memory.
@@ -363,9 +363,9 @@ impl Llama {
         for (l, layer) in self.layers.iter().enumerate() {
             attention::rms_norm(&x, &layer.attn_norm, cfg.rms_eps, &mut h);
             let hq = quantize_rows(&h, dim);
-            let mut q = layer.wq.matmul_quantized(&hq, n);
-            let mut k = layer.wk.matmul_quantized(&hq, n);
-            let v = layer.wv.matmul_quantized(&hq, n);
+            let [mut q, mut k, v]: [Vec<f32>; 3] = matmul_group(&[&layer.wq, &layer.wk, &layer.wv], &hq, n)
+                .try_into()
+                .map_err(|_| ModelError::Format("projection group".into()))?;
             for (r, &(_, pos)) in rows.iter().enumerate() {
                 self.rope.apply(&mut q[r * dim..][..dim], pos, hd);
                 self.rope.apply(&mut k[r * kv_dim..][..kv_dim], pos, hd);
@@ -401,8 +401,9 @@ impl Llama {
             add_assign(&mut x, &o);
             attention::rms_norm(&x, &layer.ffn_norm, cfg.rms_eps, &mut h);
             let hq = quantize_rows(&h, dim);
-            let mut gate = layer.w_gate.matmul_quantized(&hq, n);
-            let up = layer.w_up.matmul_quantized(&hq, n);
+            let [mut gate, up]: [Vec<f32>; 2] = matmul_group(&[&layer.w_gate, &layer.w_up], &hq, n)
+                .try_into()
+                .map_err(|_| ModelError::Format("projection group".into()))?;
             for (g, u) in gate.iter_mut().zip(&up) {
                 *g = *g / (1.0 + (-*g).exp()) * u;
             }
