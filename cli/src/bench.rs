@@ -36,8 +36,8 @@ pub struct GenerateBench {
     /// Tokens for the decode test (llama-bench's tg).
     #[arg(long, default_value_t = 128)]
     gen_tokens: usize,
-    /// Repetitions of each test; the mean is reported.
-    #[arg(long, default_value_t = 3)]
+    /// Rounds, each running both implementations once; the medians are reported.
+    #[arg(long, default_value_t = 5)]
     reps: usize,
     /// Threads for both implementations.
     #[arg(long, default_value_t = 2)]
@@ -106,17 +106,20 @@ fn generate(global: &GlobalArgs, args: GenerateBench) -> anyhow::Result<()> {
         Ok(n as f64 / start.elapsed().as_secs_f64())
     };
     prefill(&prompt[..prompt.len().min(64)])?; // warm-up
-    let mean = |f: &dyn Fn() -> anyhow::Result<f64>| -> anyhow::Result<f64> {
-        let runs: Vec<f64> = (0..args.reps.max(1)).map(|_| f()).collect::<anyhow::Result<_>>()?;
-        Ok(runs.iter().sum::<f64>() / runs.len() as f64)
-    };
-    let wick_pp = mean(&|| prefill(&prompt))?;
-    let wick_tg = mean(&|| decode(args.gen_tokens))?;
-
-    let anchor = match &args.llama_bench {
-        Some(bin) => Some(llama_bench(bin, &gguf, &args)?),
-        None => None,
-    };
+    // Rounds alternate the two implementations, so that a noisy neighbour on the machine slows
+    // both alike; the medians are reported.
+    let (mut pp, mut tg, mut anchor_pp, mut anchor_tg) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..args.reps.max(1) {
+        pp.push(prefill(&prompt)?);
+        tg.push(decode(args.gen_tokens)?);
+        if let Some(bin) = &args.llama_bench {
+            let (p, t) = llama_bench(bin, &gguf, &args)?;
+            anchor_pp.push(p);
+            anchor_tg.push(t);
+        }
+    }
+    let (wick_pp, wick_tg) = (median(pp), median(tg));
+    let anchor = args.llama_bench.as_ref().map(|_| (median(anchor_pp), median(anchor_tg)));
     let row = |test: String, wick: f64, reference: Option<f64>| Row {
         test,
         wick_tok_s: wick,
@@ -132,7 +135,7 @@ fn generate(global: &GlobalArgs, args: GenerateBench) -> anyhow::Result<()> {
         return Ok(());
     }
     println!(
-        "model {} ({}), batch 1, {} threads, mean of {} runs",
+        "model {} ({}), batch 1, {} threads, median of {} alternating rounds",
         args.model,
         gguf.display(),
         args.bench_threads,
@@ -150,13 +153,23 @@ fn generate(global: &GlobalArgs, args: GenerateBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs llama-bench and returns its (prefill, decode) tokens per second.
+/// The middle value (the mean of the two middle ones for an even count).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Runs llama-bench once and returns its (prefill, decode) tokens per second.
 fn llama_bench(bin: &PathBuf, gguf: &PathBuf, args: &GenerateBench) -> anyhow::Result<(f64, f64)> {
     let out = Command::new(bin)
         .arg("-m")
         .arg(gguf)
         .args(["-p", &args.prompt_tokens.to_string(), "-n", &args.gen_tokens.to_string()])
-        .args(["-t", &args.bench_threads.to_string(), "-r", &args.reps.to_string(), "-o", "json"])
+        .args(["-t", &args.bench_threads.to_string(), "-r", "1", "-o", "json"])
         .output()
         .with_context(|| format!("while running {}", bin.display()))?;
     if !out.status.success() {
