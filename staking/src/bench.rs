@@ -15,12 +15,12 @@ use std::time::Instant;
 
 use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
-use wick_proto::v1::{Block, TxResult};
+use wick_proto::v1::Block;
 
 use crate::error::TxError;
 use crate::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisWorker};
 use crate::state::State;
-use crate::store::{Store, StoreError, error_code};
+use crate::store::{Store, StoreError, block_record};
 use crate::tx::{BATCH, SignedTx, Tx, TxBody, verify_all};
 use crate::types::{Address, Amount};
 use crate::wire;
@@ -382,30 +382,14 @@ fn execute_block(
     sigs: Vec<Result<(), TxError>>,
     lanes: usize,
 ) -> Result<Option<Block>, BenchError> {
-    let (results, mut root) = state.apply_verified_block(txs, sigs, lanes);
+    let results = state.apply_verified_block(txs, sigs, lanes);
     if let Some((index, Err(error))) = results.iter().enumerate().find(|(_, r)| r.is_err()) {
         return Err(BenchError::Rejected { height: state.height, index, error: error.clone() });
     }
     if *epoch_end {
         state.end_epoch();
-        root = state.root();
     }
-    let results = results
-        .iter()
-        .map(|r| match r {
-            Ok(()) => TxResult::default(),
-            Err(e) => TxResult { code: error_code(e).into(), message: e.to_string() },
-        })
-        .collect();
-    Ok(Some(Block {
-        height: state.height,
-        time_unix_ms: crate::store::now_unix_ms(),
-        txs: bytes.clone(),
-        results,
-        epoch_end: *epoch_end,
-        state_root: root.to_vec(),
-        epoch: state.epoch,
-    }))
+    Ok(Some(block_record(state, bytes.clone(), &results, *epoch_end)))
 }
 
 /// Execution alone: every block pre-decoded and pre-verified, no storage.
@@ -424,7 +408,7 @@ fn execute_only(
     let mut n = 0;
     pool.install(|| {
         for (txs, end) in &blocks {
-            let (results, _) = state.apply_verified_block(txs, vec![Ok(()); txs.len()], lanes);
+            let results = state.apply_verified_block(txs, vec![Ok(()); txs.len()], lanes);
             n += results.len();
             if *end {
                 state.end_epoch();

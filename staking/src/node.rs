@@ -15,12 +15,12 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use wick_proto::v1::{Block, TxResult};
+use wick_proto::v1::Block;
 
 use crate::error::TxError;
 use crate::genesis::Genesis;
 use crate::state::State;
-use crate::store::{Store, StoreError, error_code, execute_verified, now_unix_ms};
+use crate::store::{Store, StoreError, block_record, execute_verified, now_unix_ms};
 use crate::tx::SignedTx;
 use crate::wire;
 
@@ -300,21 +300,7 @@ impl Actor {
             let minted_before = state.minted.0;
             // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
             let results = execute_verified(&mut state, &txs, epoch_end);
-            let block = Block {
-                height: state.height,
-                time_unix_ms: now_unix_ms(),
-                txs: bytes,
-                results: results
-                    .iter()
-                    .map(|r| match r {
-                        Ok(()) => TxResult::default(),
-                        Err(e) => TxResult { code: error_code(e).into(), message: e.to_string() },
-                    })
-                    .collect(),
-                epoch_end,
-                state_root: state.root().to_vec(),
-                epoch: state.epoch,
-            };
+            let block = block_record(&state, bytes, &results, epoch_end);
             let committed = store.commit(&block);
             let snapshot = Arc::new(state.clone());
             let minted = state.minted.0 - minted_before;

@@ -95,9 +95,9 @@ impl State {
     }
 
     /// Verifies signatures (batched, on all cores) while planning the schedule, then executes
-    /// the block on all cores and advances the height. Same results and root as
-    /// [`State::apply_block`].
-    pub fn apply_block_parallel(&mut self, txs: &[SignedTx]) -> (Vec<Result<(), TxError>>, [u8; 32]) {
+    /// the block on all cores and advances the height. Same results and resulting state (and
+    /// root) as [`State::apply_block`].
+    pub fn apply_block_parallel(&mut self, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
         let lanes = lanes_for(rayon::current_num_threads());
         let (sigs, plan) = rayon::join(|| verify_all(txs), || self.schedule(txs, lanes));
         self.execute_planned(txs, sigs, plan)
@@ -105,13 +105,13 @@ impl State {
 
     /// Executes a block whose signatures were checked by the caller (`sigs[i]` is
     /// [`verify_all`]'s result for `txs[i]`) on up to `lanes` lanes, then advances the height.
-    /// Same results and root as [`State::apply_block`] whatever `lanes` is.
+    /// Same results and resulting state (and root) as [`State::apply_block`] whatever `lanes` is.
     pub fn apply_verified_block(
         &mut self,
         txs: &[SignedTx],
         sigs: Vec<Result<(), TxError>>,
         lanes: usize,
-    ) -> (Vec<Result<(), TxError>>, [u8; 32]) {
+    ) -> Vec<Result<(), TxError>> {
         let plan = self.schedule(txs, lanes);
         self.execute_planned(txs, sigs, plan)
     }
@@ -174,13 +174,13 @@ impl State {
         txs: &[SignedTx],
         mut sigs: Vec<Result<(), TxError>>,
         plan: Vec<Vec<usize>>,
-    ) -> (Vec<Result<(), TxError>>, [u8; 32]) {
+    ) -> Vec<Result<(), TxError>> {
         sigs.resize(txs.len(), Err(TxError::BadSignature));
         if plan.len() <= 1 {
             let results: Vec<_> =
                 txs.iter().zip(sigs).map(|(t, ok)| ok.and_then(|()| self.apply_verified(t))).collect();
             self.height += 1;
-            return (results, self.root());
+            return results;
         }
         let proposal_lane = plan.iter().position(|lane| {
             lane.iter().any(|&i| matches!(txs[i].tx.body, TxBody::Propose { .. } | TxBody::Vote { .. }))
@@ -228,7 +228,7 @@ impl State {
         self.supply.0 = supply0.saturating_sub(supply_drop);
         self.burned.0 = burned0.saturating_add(burned_total);
         self.height += 1;
-        (results, self.root())
+        results
     }
 }
 

@@ -25,7 +25,7 @@ use std::path::Path;
 
 use prost::Message;
 use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
-use wick_proto::v1::Block;
+use wick_proto::v1::{Block, TxResult};
 
 use crate::error::TxError;
 use crate::genesis::Genesis;
@@ -302,7 +302,7 @@ fn check_root(state: &State, block: &Block) -> Result<(), StoreError> {
 /// Executes one block on `state` serially: the transactions in order (signatures
 /// batch-verified), then the epoch end if `epoch_end`. The new root is `state.root()`.
 pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
-    let (results, _) = state.apply_block(txs);
+    let results = state.apply_block(txs);
     if epoch_end {
         state.end_epoch();
     }
@@ -313,11 +313,36 @@ pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Resu
 /// ([`State::apply_verified_block`]: same results and root as serial execution).
 pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
     let sigs = vec![Ok(()); txs.len()];
-    let (results, _) = state.apply_verified_block(txs, sigs, 2 * rayon::current_num_threads());
+    let results = state.apply_verified_block(txs, sigs, 2 * rayon::current_num_threads());
     if epoch_end {
         state.end_epoch();
     }
     results
+}
+
+/// The record of a block just executed on `state`: its wire transactions, each one's result
+/// code, and the state root after it (the one full-state hash of the block).
+pub fn block_record(
+    state: &State,
+    txs: Vec<Vec<u8>>,
+    results: &[Result<(), TxError>],
+    epoch_end: bool,
+) -> Block {
+    Block {
+        height: state.height,
+        time_unix_ms: now_unix_ms(),
+        txs,
+        results: results
+            .iter()
+            .map(|r| match r {
+                Ok(()) => TxResult::default(),
+                Err(e) => TxResult { code: error_code(e).into(), message: e.to_string() },
+            })
+            .collect(),
+        epoch_end,
+        state_root: state.root().to_vec(),
+        epoch: state.epoch,
+    }
 }
 
 /// A stable, snake_case code for each rejection reason (stored in blocks and sent as gRPC

@@ -3,7 +3,7 @@
 
 use ed25519_dalek::SigningKey;
 use prost::Message;
-use wick_proto::v1::{Block, TxResult};
+use wick_proto::v1::Block;
 
 use super::*;
 use crate::genesis::{GenesisAccount, GenesisAmount, GenesisParams};
@@ -34,21 +34,7 @@ fn genesis() -> Genesis {
 /// Executes and commits a block the way the node does.
 fn commit(store: &Store, state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Block {
     let results = execute(state, txs, epoch_end);
-    let block = Block {
-        height: state.height,
-        time_unix_ms: now_unix_ms(),
-        txs: txs.iter().map(wire::encode).collect(),
-        results: results
-            .iter()
-            .map(|r| match r {
-                Ok(()) => TxResult::default(),
-                Err(e) => TxResult { code: error_code(e).into(), message: e.to_string() },
-            })
-            .collect(),
-        epoch_end,
-        state_root: state.root().to_vec(),
-        epoch: state.epoch,
-    };
+    let block = block_record(state, txs.iter().map(wire::encode).collect(), &results, epoch_end);
     store.commit(&block).expect("commit");
     block
 }
