@@ -313,17 +313,21 @@ impl Sequence {
         &self.cache
     }
 
-    /// Starts a sequence that has not run yet from another's cache of the same first tokens
-    /// (see [`KvCache::prefix`]); at least one token is left to compute, for the logits.
-    /// Returns the positions adopted.
-    pub fn adopt_prefix(&mut self, source: &KvCache, source_tokens: &[u32]) -> usize {
+    /// Tokens whose keys and values are in the cache.
+    pub fn computed_tokens(&self) -> &[u32] {
+        &self.tokens[..self.cache.len()]
+    }
+
+    /// Starts a sequence that has not run yet from the cached keys and values of the tokens it
+    /// shares with `source` (see [`KvCache::prefix`]); at least one token is left to compute,
+    /// for the logits. Returns the positions adopted.
+    pub fn adopt_prefix(&mut self, source: &Sequence) -> usize {
         if !self.cache.is_empty() {
             return 0;
         }
-        let shared = common_prefix(&self.tokens, &source_tokens[..source.len().min(source_tokens.len())])
-            .min(self.tokens.len() - 1);
+        let shared = common_prefix(&self.tokens, source.computed_tokens()).min(self.tokens.len() - 1);
         if shared > 0 {
-            self.cache = source.prefix(shared);
+            self.cache = source.cache.prefix(shared);
         }
         shared
     }

@@ -203,6 +203,17 @@ impl EngineHandle {
     }
 }
 
+/// `(&mut v[i], &v[j])`, for `i != j`.
+fn with_other<T>(v: &mut [T], i: usize, j: usize) -> (&mut T, &T) {
+    if i < j {
+        let (head, tail) = v.split_at_mut(j);
+        (&mut head[i], &tail[0])
+    } else {
+        let (head, tail) = v.split_at_mut(i);
+        (&mut tail[0], &head[j])
+    }
+}
+
 /// Shortest common prompt prefix worth copying instead of computing.
 const MIN_SHARED_PREFIX: usize = 16;
 
@@ -315,16 +326,11 @@ impl Engine {
             let tokens = self.running[i].seq.tokens();
             let best = (0..self.running.len())
                 .filter(|&j| j != i)
-                .map(|j| {
-                    let other = &self.running[j].seq;
-                    let computed = &other.tokens()[..other.cache().len().min(other.tokens().len())];
-                    (common_prefix(tokens, computed), j)
-                })
+                .map(|j| (common_prefix(tokens, self.running[j].seq.computed_tokens()), j))
                 .max();
-            if let Some((shared, j)) = best.filter(|(shared, _)| *shared >= MIN_SHARED_PREFIX) {
-                let source = self.running[j].seq.cache().prefix(shared);
-                let source_tokens = self.running[j].seq.tokens()[..shared].to_vec();
-                let adopted = self.running[i].seq.adopt_prefix(&source, &source_tokens);
+            if let Some((_, j)) = best.filter(|(shared, _)| *shared >= MIN_SHARED_PREFIX) {
+                let (new, source) = with_other(&mut self.running, i, j);
+                let adopted = new.seq.adopt_prefix(&source.seq);
                 self.metrics.prompt_tokens_reused.inc_by(adopted as u64);
                 continue;
             }
