@@ -118,9 +118,10 @@ pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
             wick_levels.push(load_wick(&endpoint, &args, c).await?);
         }
         let long_prompts = memory_prompts(global, &args, max_c)?;
+        // The memory test: one request per stream, output short, prompt filling the sequence.
+        let long = WorkerBench { tokens: MEMORY_OUTPUT_TOKENS, rounds: 1, ..args.clone() };
         let mut wick_rss = None;
         if let (Some(prompts), Some(worker)) = (&long_prompts, &worker) {
-            let long = WorkerBench { tokens: MEMORY_OUTPUT_TOKENS, rounds: 1, ..args.clone() };
             load_wick_prompts(&endpoint, &long, prompts, max_c).await?;
             wick_rss = Some(peak_rss_mib(worker.0.id())?);
         }
@@ -133,7 +134,6 @@ pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
                 llama_levels.push(load_llama(&url, &args, c).await?);
             }
             if let Some(prompts) = &long_prompts {
-                let long = WorkerBench { tokens: MEMORY_OUTPUT_TOKENS, rounds: 1, ..args.clone() };
                 load_llama_prompts(&url, &long, prompts, max_c).await?;
                 llama_rss = Some(peak_rss_mib(server.0.id())?);
             }

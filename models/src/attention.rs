@@ -15,34 +15,29 @@ const HEAD_DIM_64: usize = 64;
 /// Dot product in the fixed lane order.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_widened(a, b, |x| x)
+}
+
+/// [`dot`] with `b`'s elements widened to f32 first (exactly, for f16).
+#[inline]
+fn dot_widened<T: Copy>(a: &[f32], b: &[T], widen: impl Fn(T) -> f32) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; LANES];
     let chunks = a.len() / LANES * LANES;
     for (ca, cb) in a[..chunks].chunks_exact(LANES).zip(b[..chunks].chunks_exact(LANES)) {
         for i in 0..LANES {
-            acc[i] += ca[i] * cb[i];
+            acc[i] += ca[i] * widen(cb[i]);
         }
     }
     for i in chunks..a.len() {
-        acc[i - chunks] += a[i] * b[i];
+        acc[i - chunks] += a[i] * widen(b[i]);
     }
     reduce(acc)
 }
 
 /// [`dot`] of a vector with a stored f16 key, widened exactly.
 fn dot_key(q: &[f32], k: &[f16]) -> f32 {
-    debug_assert_eq!(q.len(), k.len());
-    let mut acc = [0f32; LANES];
-    let chunks = q.len() / LANES * LANES;
-    for (cq, ck) in q[..chunks].chunks_exact(LANES).zip(k[..chunks].chunks_exact(LANES)) {
-        for i in 0..LANES {
-            acc[i] += cq[i] * ck[i].to_f32();
-        }
-    }
-    for i in chunks..q.len() {
-        acc[i - chunks] += q[i] * k[i].to_f32();
-    }
-    reduce(acc)
+    dot_widened(q, k, f16::to_f32)
 }
 
 /// [`dot_key`] of one query with four keys: the same operations per pair (a multiply, then an
