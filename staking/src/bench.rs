@@ -21,9 +21,9 @@ use crate::error::TxError;
 use crate::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisWorker};
 use crate::state::State;
 use crate::store::{Store, StoreError, block_record};
-use crate::tx::{BATCH, SignedTx, Tx, TxBody, verify_all};
+use crate::tx::{BATCH, SignedTx, Tx, TxBody};
 use crate::types::{Address, Amount};
-use crate::wire;
+use crate::wire::{self, DecodedBlock};
 
 /// The workload and the runs.
 #[derive(Clone, Debug)]
@@ -42,6 +42,10 @@ pub struct LedgerBench {
     pub epochs: usize,
     /// Thread counts to measure.
     pub threads: Vec<usize>,
+    /// Rounds: each measures the raw batch-verify rate and then a ledger run, at every thread
+    /// count, so that both sides of each ratio see the same machine (a VM's speed drifts); the
+    /// report gives medians.
+    pub rounds: usize,
     /// Execution lanes in the pipeline (0: [`crate::parallel::lanes_for`] the thread count).
     /// One is the default: execution already overlaps verification, which keeps every core
     /// busy, and lanes cost copying that only pays when execution is the bottleneck.
@@ -58,6 +62,7 @@ impl Default for LedgerBench {
             block_txs: 4_000,
             epochs: 5,
             threads: vec![1, 2],
+            rounds: 5,
             lanes: 1,
         }
     }
@@ -68,10 +73,12 @@ impl Default for LedgerBench {
 pub struct VerifyRate {
     /// Threads.
     pub threads: usize,
-    /// One `verify` per signature.
+    /// One `verify` per signature (measured in the first round).
     pub single: f64,
-    /// Batches of [`BATCH`] (64).
+    /// Batches of [`BATCH`] (64): the median over the rounds.
     pub batch: f64,
+    /// Each round's batch rate.
+    pub batch_rounds: Vec<f64>,
 }
 
 /// One measured ledger run.
@@ -83,10 +90,14 @@ pub struct LedgerRun {
     pub txs: usize,
     /// Blocks committed.
     pub blocks: usize,
-    /// Wall time, seconds.
+    /// Wall time of the median round, seconds.
     pub seconds: f64,
-    /// Committed transactions per second.
+    /// Committed transactions per second: the median over the rounds.
     pub tx_per_s: f64,
+    /// Each round's committed transactions per second.
+    pub tx_per_s_rounds: Vec<f64>,
+    /// Each round's committed rate over the same round's batch-verify rate.
+    pub ratio_rounds: Vec<f64>,
     /// Process CPU time over wall time (all threads, the commit thread included).
     pub cpu_cores_used: f64,
     /// Execution alone (signatures pre-verified, no storage), serial, transactions per second.
@@ -240,12 +251,10 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool, BenchError> {
     rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| BenchError::Pool(e.to_string()))
 }
 
-/// Measures raw ZIP-215 verification, single and in batches of 64, on `threads` threads.
-fn verify_rate(
-    threads: usize,
-    msgs: &[(ed25519_consensus::VerificationKeyBytes, [u8; 64], Vec<u8>)],
-) -> Result<VerifyRate, BenchError> {
-    let pool = pool(threads)?;
+type Message = (ed25519_consensus::VerificationKeyBytes, [u8; 64], Vec<u8>);
+
+/// Raw ZIP-215 verification, one `verify` per signature, on `pool`: signatures per second.
+fn single_rate(pool: &rayon::ThreadPool, msgs: &[Message]) -> f64 {
     let t = Instant::now();
     let ok = pool.install(|| {
         msgs.par_iter().with_min_len(BATCH).all(|(vk, sig, m)| {
@@ -253,9 +262,14 @@ fn verify_rate(
                 .is_ok_and(|k| k.verify(&ed25519_consensus::Signature::from(*sig), m).is_ok())
         })
     });
-    let single = msgs.len() as f64 / t.elapsed().as_secs_f64();
+    debug_assert!(ok);
+    msgs.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Raw ZIP-215 verification in batches of [`BATCH`] on `pool`: signatures per second.
+fn batch_rate(pool: &rayon::ThreadPool, msgs: &[Message]) -> f64 {
     let t = Instant::now();
-    let ok_batch = pool.install(|| {
+    let ok = pool.install(|| {
         msgs.par_chunks(BATCH).all(|chunk| {
             let mut b = ed25519_consensus::batch::Verifier::new();
             for (vk, sig, m) in chunk {
@@ -264,9 +278,21 @@ fn verify_rate(
             b.verify(rand_core_06::OsRng).is_ok()
         })
     });
-    let batch = msgs.len() as f64 / t.elapsed().as_secs_f64();
-    debug_assert!(ok && ok_batch);
-    Ok(VerifyRate { threads, single, batch })
+    debug_assert!(ok);
+    msgs.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The median of `v` (the upper one of an even count; NaN when empty).
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// One pipelined ledger run, timed.
+struct Timed {
+    seconds: f64,
+    cpu_cores_used: f64,
 }
 
 /// Runs the benchmark; `dir` holds the scratch stores (one per run, removed afterwards).
@@ -292,33 +318,70 @@ pub fn run(
             (ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0), t.signature, t.tx.signing_bytes())
         })
         .collect();
-    let mut report = LedgerReport { verify: Vec::new(), runs: Vec::new() };
-    for &threads in &cfg.threads {
-        progress(&format!("raw verification, {threads} thread(s)"));
-        report.verify.push(verify_rate(threads, &msgs)?);
+    let pools: Vec<rayon::ThreadPool> = cfg.threads.iter().map(|&t| pool(t)).collect::<Result<_, _>>()?;
+    let singles: Vec<f64> = pools.iter().map(|p| single_rate(p, &msgs)).collect();
+    let rounds = cfg.rounds.max(1);
+    // batch[k][r], runs[k][r]: thread count k, round r.
+    let mut batch = vec![Vec::new(); pools.len()];
+    let mut runs: Vec<Vec<Timed>> = pools.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for (k, &threads) in cfg.threads.iter().enumerate() {
+            progress(&format!("round {}/{rounds}: {threads} thread(s)", round + 1));
+            batch[k].push(batch_rate(&pools[k], &msgs));
+            let scratch = dir.join(format!("ledger-bench-{}-{threads}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&scratch);
+            let run = ledger_run(&work, &pools[k], cfg.lanes, &scratch);
+            let _ = std::fs::remove_dir_all(&scratch);
+            runs[k].push(run?);
+        }
     }
-    for &threads in &cfg.threads {
-        progress(&format!("ledger, {threads} thread(s)"));
-        let scratch = dir.join(format!("ledger-bench-{}-{threads}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&scratch);
-        let run = ledger_run(&work, threads, cfg.lanes, &scratch);
-        let _ = std::fs::remove_dir_all(&scratch);
-        report.runs.push(run?);
+    let total: usize = work.blocks.iter().map(|(b, _)| b.len()).sum();
+    let genesis = work.genesis.state().map_err(|e| BenchError::Store(e.into()))?;
+    let mut report = LedgerReport { verify: Vec::new(), runs: Vec::new() };
+    for (k, &threads) in cfg.threads.iter().enumerate() {
+        let rates: Vec<f64> = runs[k].iter().map(|r| total as f64 / r.seconds).collect();
+        let ratio_rounds = rates.iter().zip(&batch[k]).map(|(l, v)| l / v).collect();
+        let tx_per_s = median(&rates);
+        let mid = runs[k].iter().min_by(|a, b| {
+            (total as f64 / a.seconds - tx_per_s)
+                .abs()
+                .total_cmp(&(total as f64 / b.seconds - tx_per_s).abs())
+        });
+        let (seconds, cpu_cores_used) = mid.map_or((f64::NAN, f64::NAN), |m| (m.seconds, m.cpu_cores_used));
+        let lanes = crate::parallel::lanes_for(threads);
+        report.runs.push(LedgerRun {
+            threads,
+            txs: total,
+            blocks: work.blocks.len(),
+            seconds,
+            tx_per_s,
+            tx_per_s_rounds: rates,
+            ratio_rounds,
+            cpu_cores_used,
+            execute_serial_tx_per_s: execute_only(&work, genesis.clone(), &pools[k], 1)?,
+            execute_parallel_tx_per_s: execute_only(&work, genesis.clone(), &pools[k], lanes)?,
+        });
+        report.verify.push(VerifyRate {
+            threads,
+            single: singles[k],
+            batch: median(&batch[k]),
+            batch_rounds: batch[k].clone(),
+        });
     }
     Ok(report)
 }
 
-/// A decoded block and its signature checks.
-type Verified = (Vec<SignedTx>, Vec<Result<(), TxError>>);
-
 /// One pipelined run into a fresh store.
-fn ledger_run(work: &Workload, threads: usize, lanes: usize, dir: &Path) -> Result<LedgerRun, BenchError> {
-    let pool = pool(threads)?;
-    let parallel_lanes = crate::parallel::lanes_for(threads);
-    let lanes = if lanes == 0 { parallel_lanes } else { lanes };
+fn ledger_run(
+    work: &Workload,
+    pool: &rayon::ThreadPool,
+    lanes: usize,
+    dir: &Path,
+) -> Result<Timed, BenchError> {
+    let lanes = if lanes == 0 { crate::parallel::lanes_for(pool.current_num_threads()) } else { lanes };
     let (store, recovered) = Store::open(dir, &work.genesis)?;
     let mut state = recovered.state;
-    let start_state = state.clone();
+    let start_height = state.height;
     let (to_commit, commits) = mpsc::sync_channel::<Block>(2);
     let committer = std::thread::Builder::new().name("bench-commit".into()).spawn(move || {
         for block in commits {
@@ -326,18 +389,20 @@ fn ledger_run(work: &Workload, threads: usize, lanes: usize, dir: &Path) -> Resu
         }
         Ok::<(), StoreError>(())
     })?;
-    let decode_verify = |bytes: &Vec<Vec<u8>>| -> Verified {
-        let txs: Vec<SignedTx> = bytes.par_iter().filter_map(|b| wire::decode(b).ok()).collect();
-        let sigs = verify_all(&txs);
-        (txs, sigs)
+    let decode_verify = |i: usize, bytes: &Vec<Vec<u8>>| -> Result<DecodedBlock, BenchError> {
+        wire::decode_verify_all(bytes).map_err(|(index, error)| BenchError::Rejected {
+            height: start_height + i as u64 + 1,
+            index,
+            error,
+        })
     };
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
     let outcome = pool.install(|| -> Result<(), BenchError> {
-        let mut pending: Option<(usize, Verified)> = None;
+        let mut pending: Option<(usize, DecodedBlock)> = None;
         for i in 0..=work.blocks.len() {
             let next = work.blocks.get(i);
             let (verified, done) = rayon::join(
-                || next.map(|(b, _)| decode_verify(b)),
+                || next.map(|(b, _)| decode_verify(i, b)).transpose(),
                 || match pending.take() {
                     Some((j, (txs, sigs))) => execute_block(&mut state, &work.blocks[j], &txs, sigs, lanes),
                     None => Ok(None),
@@ -348,7 +413,7 @@ fn ledger_run(work: &Workload, threads: usize, lanes: usize, dir: &Path) -> Resu
             {
                 break;
             }
-            pending = verified.map(|v| (i, v));
+            pending = verified?.map(|v| (i, v));
         }
         Ok(())
     });
@@ -358,19 +423,7 @@ fn ledger_run(work: &Workload, threads: usize, lanes: usize, dir: &Path) -> Resu
     committed?;
     let seconds = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
-    let total: usize = work.blocks.iter().map(|(b, _)| b.len()).sum();
-    let execute_serial_tx_per_s = execute_only(work, start_state.clone(), &pool, 1)?;
-    let execute_parallel_tx_per_s = execute_only(work, start_state, &pool, parallel_lanes)?;
-    Ok(LedgerRun {
-        threads,
-        txs: total,
-        blocks: work.blocks.len(),
-        seconds,
-        tx_per_s: total as f64 / seconds,
-        cpu_cores_used: cpu / seconds,
-        execute_serial_tx_per_s,
-        execute_parallel_tx_per_s,
-    })
+    Ok(Timed { seconds, cpu_cores_used: cpu / seconds })
 }
 
 /// Executes one verified block, checks every transaction was accepted and builds the block

@@ -33,6 +33,11 @@
 //!    `yes > cast · threshold_bps / 10000`; passed changes apply from epoch `e + 1`.
 //! 7. The epoch becomes `e + 1`; unbonding entries with release epoch `≤ e + 1` return to balances.
 //!
+//! Step 1 is the last use of epoch `e`'s claims and attestations (later ones are rejected as
+//! past), so the epoch end drops them from the state; the blocks keep them, and the state keeps
+//! how many workers were credited. The state, and hashing it for each block's root, thus stay
+//! the size of the accounts and one epoch's work, however old the chain.
+//!
 //! # Slashing
 //! A fraud proof (two receipts validly signed by one worker for the same job with different
 //! outputs) cuts `slash_bps` of the worker's own stake and of each delegation, pays

@@ -78,21 +78,6 @@ fn unbonding(state: &State, a: &Address) -> Vec<Unbonding> {
         .collect()
 }
 
-/// Workers whose claim for epoch `e` was matched by an attestation (and who were not jailed).
-fn credited_workers(s: &State, e: u64) -> u64 {
-    let lo = Address([0; 32]);
-    let hi = Address([255; 32]);
-    s.claims
-        .range((e, lo)..=(e, hi))
-        .filter(|((_, w), claim)| {
-            !s.workers.get(w).is_some_and(|x| x.jailed)
-                && s.attestations
-                    .range((e, *w, lo)..=(e, *w, hi))
-                    .any(|(_, a)| a.root == claim.root && a.tokens > 0 && claim.tokens > 0)
-        })
-        .count() as u64
-}
-
 fn rejection(e: SubmitError) -> Status {
     match e {
         SubmitError::Rejected { height, hash, error } => {
@@ -197,7 +182,6 @@ impl Ledger for LedgerService {
     async fn epoch(&self, _: Request<EpochRequest>) -> Result<Response<EpochResponse>, Status> {
         let v = self.node.view();
         let ends = v.epoch_ends_unix_ms();
-        let credited = v.state.epoch.checked_sub(1).map_or(0, |e| credited_workers(&v.state, e));
         Ok(Response::new(EpochResponse {
             epoch: v.state.epoch,
             seconds_left: ends.saturating_sub(now_unix_ms()).div_ceil(1000),
@@ -205,7 +189,7 @@ impl Ledger for LedgerService {
             epoch_seconds: v.epoch_seconds,
             height: v.state.height,
             last_epoch_minted: v.last_epoch_minted.to_string(),
-            last_epoch_credited_workers: credited,
+            last_epoch_credited_workers: v.state.last_epoch_credited,
         }))
     }
 

@@ -137,10 +137,13 @@ pub struct State {
     pub delegations: BTreeMap<(Address, Address), Amount>,
     /// (release epoch, owner) → amount.
     pub unbonding: BTreeMap<(u64, Address), Amount>,
-    /// (epoch, worker) → claim.
+    /// (epoch, worker) → claim, for the current epoch only: its end credits them and drops them
+    /// (the blocks keep them), so the state does not grow with the chain's age.
     pub claims: BTreeMap<(u64, Address), Work>,
-    /// (epoch, worker, router) → attestation.
+    /// (epoch, worker, router) → attestation, for the current epoch only, like `claims`.
     pub attestations: BTreeMap<(u64, Address, Address), Work>,
+    /// Workers credited with work at the last epoch end.
+    pub last_epoch_credited: u64,
     /// Proposals by id.
     pub proposals: BTreeMap<u64, Proposal>,
     /// Job hashes already used in fraud proofs.
@@ -436,6 +439,11 @@ impl State {
                 credit.insert(*worker, c);
             }
         }
+        self.last_epoch_credited = credit.len() as u64;
+        // Claims and attestations are only ever for the current epoch, and it is ending.
+        let lo = Address([0; 32]);
+        self.claims = self.claims.split_off(&(e + 1, lo));
+        self.attestations = self.attestations.split_off(&(e + 1, lo, lo));
         // 2. Weights: credited work × bonded stake (saturating).
         let weights: Vec<(Address, u128)> = credit
             .iter()
@@ -447,6 +455,13 @@ impl State {
             .collect();
         let total_weight = weights.iter().fold(0u128, |s, (_, w)| s.saturating_add(*w));
         let reward = self.params.epoch_reward;
+        // Each credited worker's delegators, in delegator order (one pass over all delegations).
+        let mut delegators: BTreeMap<Address, Vec<(Address, u128)>> = BTreeMap::new();
+        for ((d, wk), v) in &self.delegations {
+            if credit.contains_key(wk) {
+                delegators.entry(*wk).or_default().push((*d, v.0));
+            }
+        }
         let mut pay: Vec<(Address, u128)> = Vec::new();
         for (addr, weight) in &weights {
             let share = mul_div(reward, *weight, total_weight).unwrap_or(0);
@@ -455,12 +470,10 @@ impl State {
             let commission = mul_div(share, u128::from(w.commission_bps), BPS).unwrap_or(0);
             let rest = share - commission;
             let mut paid = 0u128;
-            for ((d, wk), v) in &self.delegations {
-                if wk == addr {
-                    let p = mul_div(rest, v.0, bonded).unwrap_or(0);
-                    paid += p;
-                    pay.push((*d, p));
-                }
+            for (d, v) in delegators.get(addr).into_iter().flatten() {
+                let p = mul_div(rest, *v, bonded).unwrap_or(0);
+                paid += p;
+                pay.push((*d, p));
             }
             pay.push((*addr, share - paid));
         }
@@ -524,7 +537,7 @@ impl State {
                 w.hash_into(&mut hasher);
             }
         };
-        w.str(&self.chain_id).u64(self.height).u64(self.epoch);
+        w.str(&self.chain_id).u64(self.height).u64(self.epoch).u64(self.last_epoch_credited);
         let p = &self.params;
         w.u128(p.epoch_reward).u64(p.unbonding_epochs).u128(p.slash_bps).u128(p.reporter_bps);
         w.u128(p.quorum_bps).u128(p.threshold_bps).u64(p.voting_epochs);

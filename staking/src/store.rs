@@ -3,8 +3,8 @@
 //! # What is stored
 //! The ledger stores its *blocks*, not its state: each committed block (the transactions' wire
 //! bytes in execution order, each transaction's result, whether the block ends the epoch, the
-//! resulting state root, the time) is written with an index entry per transaction hash and the
-//! new head (height, root) in **one synced `WriteBatch`**. rocksdb applies a batch atomically
+//! resulting state root, the time) is written with the new head (height, root) in **one synced
+//! `WriteBatch`**. rocksdb applies a batch atomically
 //! and `sync` makes the write-ahead log reach the disk before [`Store::commit`] returns, so a
 //! crash leaves either the whole block or none of it, and never loses a block whose commit
 //! returned. The genesis is stored too, so a directory can only be reopened with its own
@@ -37,7 +37,13 @@ const GENESIS: &[u8] = b"meta/genesis";
 const CREATED: &[u8] = b"meta/created_unix_ms";
 const HEAD: &[u8] = b"meta/head";
 const BLOCK: &[u8] = b"block/";
-const TX: &[u8] = b"tx/";
+const FORMAT: &[u8] = b"meta/state_format";
+
+/// Version of the state rules that the stored roots were computed with. A directory written
+/// with other rules would replay to other roots, so opening it fails with
+/// [`StoreError::Format`] instead of reporting corruption. Directories from before this key
+/// existed are format 1 (claims were kept forever).
+pub const STATE_FORMAT: u32 = 2;
 
 /// Opening checks the replayed root against the stored one every this many blocks (and always
 /// at the head); [`Store::replay_verified`] checks every block.
@@ -60,6 +66,20 @@ pub enum StoreError {
     /// The genesis is invalid.
     #[error(transparent)]
     Genesis(#[from] crate::genesis::GenesisError),
+    /// The directory was written with other state rules (see [`STATE_FORMAT`]).
+    #[error(
+        "{dir} holds a chain written with ledger state format {found}; this wick uses format \
+         {expected}, whose roots differ. Start the chain again in a fresh --dir, or keep serving \
+         this one with the wick version that wrote it"
+    )]
+    Format {
+        /// Directory.
+        dir: String,
+        /// Format found.
+        found: u32,
+        /// Format this build uses.
+        expected: u32,
+    },
     /// Stored data is damaged or does not replay to the stored roots.
     #[error("ledger store is corrupt at height {height}: {reason}")]
     Corrupt {
@@ -129,12 +149,31 @@ impl Store {
                 let mut batch = WriteBatch::default();
                 batch.put(GENESIS, json.as_bytes());
                 batch.put(CREATED, now.to_be_bytes());
+                batch.put(FORMAT, STATE_FORMAT.to_be_bytes());
                 store.write_synced(batch)?;
                 now
             }
         };
+        if store.db.get(FORMAT)?.is_none() && store.head()?.0 == 0 {
+            // No block was committed under older rules: nothing to disagree with.
+            store.db.put(FORMAT, STATE_FORMAT.to_be_bytes())?;
+        }
+        let found = store.format()?;
+        if found != STATE_FORMAT {
+            return Err(StoreError::Format { dir: dir.display().to_string(), found, expected: STATE_FORMAT });
+        }
         let recovered = store.replay(genesis_state, created)?;
         Ok((store, recovered))
+    }
+
+    fn format(&self) -> Result<u32, StoreError> {
+        match self.db.get(FORMAT)? {
+            None => Ok(1),
+            Some(v) => {
+                let b: [u8; 4] = v.as_slice().try_into().map_err(|_| corrupt(0, "state format malformed"))?;
+                Ok(u32::from_be_bytes(b))
+            }
+        }
     }
 
     fn created_ms(&self) -> Result<u64, StoreError> {
@@ -150,16 +189,11 @@ impl Store {
         Ok(())
     }
 
-    /// Durably commits one block: the block, its transaction index and the new head, in one
+    /// Durably commits one block: the block and the new head, in one
     /// synced write batch. The block's height must be the next one.
     pub fn commit(&self, block: &Block) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         batch.put(block_key(block.height), block.encode_to_vec());
-        for (i, tx) in block.txs.iter().enumerate() {
-            let mut loc = block.height.to_be_bytes().to_vec();
-            loc.extend_from_slice(&(i as u32).to_be_bytes());
-            batch.put([TX, &wire::tx_hash(tx)[..]].concat(), loc);
-        }
         let mut head = block.height.to_be_bytes().to_vec();
         head.extend_from_slice(&block.state_root);
         batch.put(HEAD, head);
@@ -186,17 +220,6 @@ impl Store {
             out.push(Block::decode(&*v).map_err(|e| corrupt(from, e.to_string()))?);
         }
         Ok(out)
-    }
-
-    /// Where a transaction was committed: (height, index in the block).
-    pub fn tx_location(&self, hash: &[u8; 32]) -> Result<Option<(u64, u32)>, StoreError> {
-        let Some(v) = self.db.get([TX, &hash[..]].concat())? else { return Ok(None) };
-        if v.len() != 12 {
-            return Err(corrupt(0, "malformed transaction index entry"));
-        }
-        let h = u64::from_be_bytes(v[..8].try_into().unwrap_or_default());
-        let i = u32::from_be_bytes(v[8..].try_into().unwrap_or_default());
-        Ok(Some((h, i)))
     }
 
     /// The stored head: (height, state root); height 0 before the first block.

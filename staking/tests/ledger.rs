@@ -73,6 +73,11 @@ fn epoch_pays_exact_documented_shares() {
     ok(n.run(d, TxBody::WithdrawRewards));
     assert_eq!(n.state.account(&n.a(d)).balance, Amount(1_000_000 - 300 + 385_714));
     assert_eq!(n.run(d, TxBody::WithdrawRewards), Err(TxError::NoRewards));
+    // The ended epoch's claims and attestations were used up and dropped; the count stays.
+    assert!(n.state.claims.is_empty() && n.state.attestations.is_empty());
+    assert_eq!(n.state.last_epoch_credited, 2);
+    let late = TxBody::WorkClaim { epoch: 0, receipts_root: r1, count: 1, tokens: 10 };
+    assert!(matches!(n.run(a, late), Err(TxError::WrongEpoch { .. })), "a claim for the ended epoch");
 }
 
 #[test]
@@ -260,6 +265,26 @@ fn batch_verification_names_exactly_the_bad_signatures() {
         let want = if [3, 70, 149].contains(&i) { Err(TxError::BadSignature) } else { Ok(()) };
         assert_eq!(*r, want, "tx {i}");
     }
+}
+
+#[test]
+fn decoding_and_verifying_wire_bytes_matches_verify_all() {
+    let n = Net::new(4, Params::default());
+    let mut txs: Vec<SignedTx> = (0..150u128)
+        .map(|i| n.tx((i % 4) as usize, 0, TxBody::Transfer { to: n.a(0), amount: Amount(i + 1) }))
+        .collect();
+    for i in [0, 64, 127] {
+        txs[i].signature[3] ^= 1;
+    }
+    let mut bytes: Vec<Vec<u8>> = txs.iter().map(wick_staking::wire::encode).collect();
+    let (decoded, sigs) = wick_staking::wire::decode_verify_all(&bytes).expect("all decode");
+    assert_eq!(decoded, txs);
+    assert_eq!(sigs, wick_staking::tx::verify_all(&txs));
+    assert_eq!(sigs.iter().filter(|s| s.is_err()).count(), 3);
+    bytes[100].truncate(10);
+    let (index, error) = wick_staking::wire::decode_verify_all(&bytes).expect_err("a bad encoding");
+    assert_eq!(index, 100);
+    assert!(matches!(error, TxError::Malformed { .. }), "{error}");
 }
 
 #[test]

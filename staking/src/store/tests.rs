@@ -68,8 +68,7 @@ fn restart_recovers_state_and_root() {
     assert_eq!(rec.epoch_started_unix_ms, last.time_unix_ms);
     assert_eq!(store.head().expect("head"), (3, root.to_vec()));
     assert_eq!(store.replay_verified(&g).expect("full replay").root(), root);
-    let h = wire::tx_hash(&last.txs[0]);
-    assert_eq!(store.tx_location(&h).expect("index"), Some((3, 0)));
+    assert_eq!(store.block(3).expect("b3").expect("exists").txs, last.txs);
     assert_eq!(store.blocks_from(2, 10).expect("blocks").len(), 2);
     assert_eq!(store.block(1).expect("b1").expect("exists").results[1].code, "not_worker");
 }
@@ -100,4 +99,30 @@ fn a_tampered_block_is_detected() {
     }
     let err = Store::open(dir.path(), &g).expect_err("tampered");
     assert!(matches!(err, StoreError::Corrupt { height: 1, .. }), "{err}");
+}
+
+#[test]
+fn a_chain_written_with_other_state_rules_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let g = genesis();
+    {
+        let (store, rec) = Store::open(dir.path(), &g).expect("open");
+        let mut state = rec.state;
+        let t = tx(&state, 0, TxBody::Transfer { to: addr(1), amount: Amount(10) });
+        commit(&store, &mut state, &[t], false);
+        // As written before the format was recorded.
+        store.db.delete(FORMAT).expect("delete");
+    }
+    let err = Store::open(dir.path(), &g).expect_err("format 1");
+    assert!(matches!(err, StoreError::Format { found: 1, expected: STATE_FORMAT, .. }), "{err}");
+    assert!(err.to_string().contains("fresh --dir"), "{err}");
+
+    // Without blocks there is nothing to disagree with: the store is adopted.
+    let empty = tempfile::tempdir().expect("dir");
+    drop(Store::open(empty.path(), &g).expect("open"));
+    {
+        let db = DB::open_default(empty.path()).expect("db");
+        db.delete(FORMAT).expect("delete");
+    }
+    Store::open(empty.path(), &g).expect("an empty store of any format opens");
 }
