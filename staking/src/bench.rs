@@ -4,10 +4,15 @@
 //!
 //! The workload is a devnet's steady state: many accounts, registered workers that claim their
 //! work once per epoch, routers that attest it, and users moving tokens. Each run replays the
-//! same pre-signed blocks from the same genesis into a fresh store, on a rayon pool of the given
-//! size, as a two-stage pipeline: block N+1 is decoded and batch-verified while block N executes
-//! ([`State::apply_verified_block`], serial by default: see [`LedgerBench::lanes`]); committing
-//! runs on its own thread, which mostly waits for the disk. The reported CPU use shows what every thread cost together.
+//! same pre-signed blocks from the same genesis into a fresh store as a pipeline: a rayon pool of
+//! the given size decodes and batch-verifies blocks against their wire bytes
+//! ([`wire::decode_verify_all`], a few blocks ahead); one thread executes them in order
+//! ([`State::apply_verified_block`], serial by default: see [`LedgerBench::lanes`]) and hashes
+//! the state; another commits. A run on `n` threads is pinned, all its threads, to `n` CPUs.
+//!
+//! The reference rate batch-verifies the same signatures in the same batches of 64 from
+//! ready-made messages, on the same pinned CPUs. Rounds alternate the reference and the ledger
+//! at each thread count, since a VM's speed drifts over seconds; the report gives medians.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -24,6 +29,7 @@ use crate::store::{Store, StoreError, block_record};
 use crate::tx::{BATCH, SignedTx, Tx, TxBody};
 use crate::types::{Address, Amount};
 use crate::wire::{self, DecodedBlock};
+use cores::Cores;
 
 /// The workload and the runs.
 #[derive(Clone, Debug)]
@@ -60,7 +66,7 @@ impl Default for LedgerBench {
             routers: 50,
             transfers_per_worker: 2,
             block_txs: 4_000,
-            epochs: 5,
+            epochs: 10,
             threads: vec![1, 2],
             rounds: 5,
             lanes: 1,
@@ -138,6 +144,8 @@ pub enum BenchError {
     #[error("scratch directory: {0}")]
     Io(#[from] std::io::Error),
 }
+
+mod cores;
 
 const CHAIN: &str = "wick-bench";
 
@@ -305,21 +313,26 @@ pub fn run(
     let work = cfg.workload();
     let total: usize = work.blocks.iter().map(|(b, _)| b.len()).sum();
     progress(&format!("{total} transactions in {} blocks over {} accounts", work.blocks.len(), cfg.accounts));
-    let sample: Vec<SignedTx> = work
+    // The reference verifies exactly the signatures the ledger does, in the same order and
+    // batches of 64 (so the same signers share batches), from ready-made messages.
+    let msgs: Vec<Message> = work
         .blocks
         .iter()
         .flat_map(|(b, _)| b.iter())
-        .take(16_384)
         .filter_map(|b| wire::decode(b).ok())
-        .collect();
-    let msgs: Vec<_> = sample
-        .iter()
         .map(|t| {
             (ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0), t.signature, t.tx.signing_bytes())
         })
         .collect();
+    let cores = Cores::allowed()?;
+    // Every CPU again when the run ends, errors and panics included.
+    let _unpin = cores.unpin_on_drop();
     let pools: Vec<rayon::ThreadPool> = cfg.threads.iter().map(|&t| pool(t)).collect::<Result<_, _>>()?;
-    let singles: Vec<f64> = pools.iter().map(|p| single_rate(p, &msgs)).collect();
+    let mut singles = Vec::new();
+    for (p, &threads) in pools.iter().zip(&cfg.threads) {
+        cores.pin(threads)?;
+        singles.push(single_rate(p, &msgs));
+    }
     let rounds = cfg.rounds.max(1);
     // batch[k][r], runs[k][r]: thread count k, round r.
     let mut batch = vec![Vec::new(); pools.len()];
@@ -327,6 +340,7 @@ pub fn run(
     for round in 0..rounds {
         for (k, &threads) in cfg.threads.iter().enumerate() {
             progress(&format!("round {}/{rounds}: {threads} thread(s)", round + 1));
+            cores.pin(threads)?;
             batch[k].push(batch_rate(&pools[k], &msgs));
             let scratch = dir.join(format!("ledger-bench-{}-{threads}", std::process::id()));
             let _ = std::fs::remove_dir_all(&scratch);
@@ -335,6 +349,7 @@ pub fn run(
             runs[k].push(run?);
         }
     }
+    cores.pin(usize::MAX)?;
     let total: usize = work.blocks.iter().map(|(b, _)| b.len()).sum();
     let genesis = work.genesis.state().map_err(|e| BenchError::Store(e.into()))?;
     let mut report = LedgerReport { verify: Vec::new(), runs: Vec::new() };
@@ -371,7 +386,14 @@ pub fn run(
     Ok(report)
 }
 
-/// One pipelined run into a fresh store.
+/// Blocks being verified or waiting for execution, at most: enough that the pool always has
+/// the next block's batches to take while one block's last batches finish.
+const VERIFY_AHEAD: usize = 3;
+
+/// One pipelined run into a fresh store: the pool decodes and batch-verifies blocks, up to
+/// [`VERIFY_AHEAD`] at once; an execution thread applies them in order, hashes the state and
+/// hands each record to a commit thread, which writes it (synced). No stage waits for another
+/// to drain, so what one thread leaves idle, another uses.
 fn ledger_run(
     work: &Workload,
     pool: &rayon::ThreadPool,
@@ -382,45 +404,68 @@ fn ledger_run(
     let (store, recovered) = Store::open(dir, &work.genesis)?;
     let mut state = recovered.state;
     let start_height = state.height;
+    // A node owns the bytes it received and moves them into the block record: so does the run.
+    let mut owned: Vec<Option<Vec<Vec<u8>>>> = work.blocks.iter().map(|(b, _)| Some(b.clone())).collect();
+    let (to_execute, verified) = mpsc::channel::<(usize, Result<DecodedBlock, BenchError>)>();
+    let (free_slot, slots) = mpsc::channel::<()>();
     let (to_commit, commits) = mpsc::sync_channel::<Block>(2);
-    let committer = std::thread::Builder::new().name("bench-commit".into()).spawn(move || {
-        for block in commits {
-            store.commit(&block)?;
-        }
-        Ok::<(), StoreError>(())
-    })?;
-    let decode_verify = |i: usize, bytes: &Vec<Vec<u8>>| -> Result<DecodedBlock, BenchError> {
-        wire::decode_verify_all(bytes).map_err(|(index, error)| BenchError::Rejected {
-            height: start_height + i as u64 + 1,
-            index,
-            error,
-        })
-    };
     let (cpu0, t0) = (cpu_seconds(), Instant::now());
-    let outcome = pool.install(|| -> Result<(), BenchError> {
-        let mut pending: Option<(usize, DecodedBlock)> = None;
-        for i in 0..=work.blocks.len() {
-            let next = work.blocks.get(i);
-            let (verified, done) = rayon::join(
-                || next.map(|(b, _)| decode_verify(i, b)).transpose(),
-                || match pending.take() {
-                    Some((j, (txs, sigs))) => execute_block(&mut state, &work.blocks[j], &txs, sigs, lanes),
-                    None => Ok(None),
-                },
-            );
-            if let Some(block) = done?
-                && to_commit.send(block).is_err()
-            {
-                break;
+    let outcome = std::thread::scope(|s| -> Result<(), BenchError> {
+        let committer =
+            std::thread::Builder::new().name("bench-commit".into()).spawn_scoped(s, move || {
+                for block in commits {
+                    store.commit(&block)?;
+                }
+                Ok::<(), StoreError>(())
+            })?;
+        let executor = std::thread::Builder::new().name("bench-execute".into()).spawn_scoped(s, || {
+            // Owned here, so that the commit thread's input closes when this thread ends.
+            let (to_commit, free_slot) = (to_commit, free_slot);
+            // Blocks arrive in the order their verification ends; they execute in block order.
+            let mut ready = std::collections::BTreeMap::new();
+            let mut next = 0;
+            for (i, v) in verified {
+                ready.insert(i, v);
+                while let Some(v) = ready.remove(&next) {
+                    let (txs, sigs) = v?;
+                    let bytes = owned[next].take().unwrap_or_default();
+                    let epoch_end = work.blocks[next].1;
+                    let run = || execute_block(&mut state, bytes, epoch_end, &txs, sigs, lanes);
+                    // Lanes run on the pool; one lane is plain serial code on this thread.
+                    let block = if lanes > 1 { pool.install(run) } else { run() }?;
+                    if to_commit.send(block).is_err() {
+                        return Ok(());
+                    }
+                    let _ = free_slot.send(());
+                    next += 1;
+                }
             }
-            pending = verified?.map(|v| (i, v));
-        }
-        Ok(())
+            Ok::<(), BenchError>(())
+        })?;
+        // This thread only hands blocks to the pool, waiting for a free slot before each.
+        pool.in_place_scope_fifo(|scope| {
+            for (i, (bytes, _)) in work.blocks.iter().enumerate() {
+                if i >= VERIFY_AHEAD && slots.recv().is_err() {
+                    break; // execution stopped
+                }
+                let to_execute = to_execute.clone();
+                scope.spawn_fifo(move |_| {
+                    let v = wire::decode_verify_all(bytes).map_err(|(index, error)| BenchError::Rejected {
+                        height: start_height + i as u64 + 1,
+                        index,
+                        error,
+                    });
+                    let _ = to_execute.send((i, v));
+                });
+            }
+        });
+        drop(to_execute);
+        let executed = executor.join().map_err(|_| BenchError::Pool("execution thread panicked".into()))?;
+        let committed = committer.join().map_err(|_| BenchError::Pool("commit thread panicked".into()))?;
+        executed?;
+        Ok(committed?)
     });
-    drop(to_commit);
-    let committed = committer.join().map_err(|_| BenchError::Pool("commit thread panicked".into()))?;
     outcome?;
-    committed?;
     let seconds = t0.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     Ok(Timed { seconds, cpu_cores_used: cpu / seconds })
@@ -430,19 +475,20 @@ fn ledger_run(
 /// record to commit.
 fn execute_block(
     state: &mut State,
-    (bytes, epoch_end): &(Vec<Vec<u8>>, bool),
+    bytes: Vec<Vec<u8>>,
+    epoch_end: bool,
     txs: &[SignedTx],
     sigs: Vec<Result<(), TxError>>,
     lanes: usize,
-) -> Result<Option<Block>, BenchError> {
+) -> Result<Block, BenchError> {
     let results = state.apply_verified_block(txs, sigs, lanes);
     if let Some((index, Err(error))) = results.iter().enumerate().find(|(_, r)| r.is_err()) {
         return Err(BenchError::Rejected { height: state.height, index, error: error.clone() });
     }
-    if *epoch_end {
+    if epoch_end {
         state.end_epoch();
     }
-    Ok(Some(block_record(state, bytes.clone(), &results, *epoch_end)))
+    Ok(block_record(state, bytes, &results, epoch_end))
 }
 
 /// Execution alone: every block pre-decoded and pre-verified, no storage.
@@ -469,4 +515,37 @@ fn execute_only(
         }
     });
     Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_run_commits_every_transaction_on_each_thread_count() {
+        let cfg = LedgerBench {
+            accounts: 120,
+            workers: 20,
+            routers: 3,
+            transfers_per_worker: 2,
+            block_txs: 50,
+            epochs: 2,
+            threads: vec![1, 2],
+            rounds: 2,
+            lanes: 1,
+        };
+        let dir = tempfile::tempdir().expect("dir");
+        let report = run(&cfg, dir.path(), |_| {}).expect("run");
+        // Two epochs of one claim and one attestation per worker plus the transfers.
+        let txs = 2 * (20 * 2 + 20 * 2);
+        for r in &report.runs {
+            assert_eq!(r.txs, txs);
+            assert_eq!(r.blocks, 4);
+            assert_eq!(r.tx_per_s_rounds.len(), 2);
+            assert!(r.tx_per_s > 0.0 && r.ratio_rounds.iter().all(|x| x.is_finite() && *x > 0.0));
+        }
+        assert!(report.verify.iter().all(|v| v.batch > 0.0 && v.single > 0.0));
+        // The scratch stores are gone.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 0);
+    }
 }

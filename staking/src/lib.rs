@@ -53,7 +53,7 @@
 //! copy of the entries they reach; the disjoint results are merged and the supply/burned deltas
 //! summed. Signature batches are verified on all cores meanwhile; a caller that verifies block
 //! N+1 while block N executes uses [`State::apply_verified_block`] (see [`parallel`] and
-//! [`bench`], behind `wick bench ledger`).
+//! [`bench`](mod@bench), behind `wick bench ledger`).
 
 pub mod audit_proof;
 #[cfg(feature = "store")]

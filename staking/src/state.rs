@@ -1,6 +1,7 @@
 //! The deterministic state machine: accounts, stakes, delegations, unbonding, epochs, claims,
 //! parameters and proposals.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 use sha2::{Digest, Sha256};
@@ -218,8 +219,13 @@ impl State {
                 positive(*amount)?;
                 after = need_fee(*amount)?;
                 if *to != me {
-                    let to_bal = add(self.account(to).balance, *amount)?;
-                    self.accounts.entry(*to).or_default().balance = to_bal;
+                    // One lookup for an existing recipient; a new one is only inserted once valid.
+                    match self.accounts.get_mut(to) {
+                        Some(acc) => acc.balance = add(acc.balance, *amount)?,
+                        None => {
+                            self.accounts.insert(*to, Account { balance: *amount, ..Default::default() });
+                        }
+                    }
                 } else {
                     after = add(after, *amount)?;
                 }
@@ -297,22 +303,24 @@ impl State {
                 if w.jailed {
                     return Err(TxError::Jailed);
                 }
-                if self.claims.contains_key(&(*epoch, me)) {
-                    return Err(TxError::Duplicate);
-                }
-                let work = Work { root: *receipts_root, count: *count, tokens: *tokens };
-                self.claims.insert((*epoch, me), work);
+                match self.claims.entry((*epoch, me)) {
+                    Entry::Occupied(_) => return Err(TxError::Duplicate),
+                    Entry::Vacant(v) => {
+                        v.insert(Work { root: *receipts_root, count: *count, tokens: *tokens })
+                    }
+                };
             }
             TxBody::Attestation { epoch, worker, receipts_root, count, tokens } => {
                 self.current_epoch(*epoch)?;
                 if !self.workers.contains_key(worker) {
                     return Err(TxError::NotWorker);
                 }
-                if self.attestations.contains_key(&(*epoch, *worker, me)) {
-                    return Err(TxError::Duplicate);
-                }
-                let work = Work { root: *receipts_root, count: *count, tokens: *tokens };
-                self.attestations.insert((*epoch, *worker, me), work);
+                match self.attestations.entry((*epoch, *worker, me)) {
+                    Entry::Occupied(_) => return Err(TxError::Duplicate),
+                    Entry::Vacant(v) => {
+                        v.insert(Work { root: *receipts_root, count: *count, tokens: *tokens })
+                    }
+                };
             }
             TxBody::FraudProof { a, b } => {
                 let (worker, job) = check_fraud(a, b)?;

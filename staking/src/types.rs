@@ -2,11 +2,26 @@
 
 use std::fmt;
 
-/// An account address: the account's ed25519 public key.
-#[derive(
-    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
+/// An account address: the account's ed25519 public key. Ordered by its bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Address(pub [u8; 32]);
+
+impl Ord for Address {
+    /// The bytes' lexicographic order, compared as four big-endian words: the state's maps
+    /// compare addresses on every lookup, and the derived order called `memcmp` each time.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let words = |a: &[u8; 32]| -> [u64; 4] {
+            std::array::from_fn(|i| u64::from_be_bytes(a[i * 8..i * 8 + 8].try_into().unwrap_or_default()))
+        };
+        words(&self.0).cmp(&words(&other.0))
+    }
+}
+
+impl PartialOrd for Address {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl fmt::Debug for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -96,5 +111,19 @@ mod tests {
         assert_eq!(mul_div(1 << 100, 1 << 100, 1 << 90), Some(1 << 110));
         assert_eq!(mul_div(u128::MAX, 2, 1), None);
         assert_eq!(mul_div(1, 1, 0), None);
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn addresses_order_as_their_bytes(a in any::<[u8; 32]>(), b in any::<[u8; 32]>(), at in 0usize..32) {
+            prop_assert_eq!(Address(a).cmp(&Address(b)), a.cmp(&b));
+            // Differing in one byte only, at any position.
+            let mut c = a;
+            c[at] = c[at].wrapping_add(1);
+            prop_assert_eq!(Address(a).cmp(&Address(c)), a.cmp(&c));
+            prop_assert_eq!(Address(a).cmp(&Address(a)), std::cmp::Ordering::Equal);
+        }
     }
 }

@@ -265,43 +265,36 @@ pub type DecodedBlock = (Vec<SignedTx>, Vec<Result<(), TxError>>);
 /// the first transaction that does not decode (such a block cannot be executed).
 pub fn decode_verify_all(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxError)> {
     use rayon::prelude::*;
-    let checked: Vec<Checked> = wire.par_chunks(BATCH).flat_map_iter(decode_verify_batch).collect();
-    let mut txs = Vec::with_capacity(checked.len());
-    let mut sigs = Vec::with_capacity(checked.len());
-    for (i, c) in checked.into_iter().enumerate() {
-        let (tx, sig) = c.map_err(|e| (i, e))?;
-        txs.push(tx);
-        sigs.push(sig);
+    let batches: Vec<Result<DecodedBlock, (usize, TxError)>> =
+        wire.par_chunks(BATCH).map(decode_verify_batch).collect();
+    let mut txs = Vec::with_capacity(wire.len());
+    let mut sigs = Vec::with_capacity(wire.len());
+    for (n, batch) in batches.into_iter().enumerate() {
+        let (t, s) = batch.map_err(|(i, e)| (n * BATCH + i, e))?;
+        txs.extend(t);
+        sigs.extend(s);
     }
     Ok((txs, sigs))
 }
 
-type Checked = Result<(SignedTx, Result<(), TxError>), TxError>;
-
-fn decode_verify_batch(wire: &[Vec<u8>]) -> Vec<Checked> {
-    let decoded: Vec<Result<SignedTx, TxError>> = wire.iter().map(|b| decode(b)).collect();
+/// One batch of [`decode_verify_all`]; a decoding failure names its index in the batch.
+fn decode_verify_batch(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxError)> {
+    let txs =
+        wire.iter().enumerate().map(|(i, b)| decode(b).map_err(|e| (i, e))).collect::<Result<Vec<_>, _>>()?;
     let mut batch = ed25519_consensus::batch::Verifier::new();
-    let mut queued = 0;
-    for (b, t) in wire.iter().zip(&decoded) {
-        if let Ok(t) = t {
-            // `decode` took the last 64 bytes as the signature: the rest is what was signed.
-            let signed = &b[..b.len() - 64];
-            let vk = ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0);
-            batch.queue((vk, ed25519_consensus::Signature::from(t.signature), signed));
-            queued += 1;
-        }
+    for (b, t) in wire.iter().zip(&txs) {
+        // `decode` took the last 64 bytes as the signature: the rest is what was signed.
+        let signed = &b[..b.len() - 64];
+        let vk = ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0);
+        batch.queue((vk, ed25519_consensus::Signature::from(t.signature), signed));
     }
-    let all_good = queued > 1 && batch.verify(rand_core_06::OsRng).is_ok();
-    decoded
-        .into_iter()
-        .map(|d| {
-            d.map(|t| {
-                // A failed batch names its bad signatures by checking each one alone.
-                let sig = if all_good { Ok(()) } else { t.verify() };
-                (t, sig)
-            })
-        })
-        .collect()
+    let sigs = if txs.len() > 1 && batch.verify(rand_core_06::OsRng).is_ok() {
+        vec![Ok(()); txs.len()]
+    } else {
+        // A failed batch names its bad signatures by checking each one alone.
+        txs.iter().map(SignedTx::verify).collect()
+    };
+    Ok((txs, sigs))
 }
 
 /// The transaction hash: sha256 of the wire bytes.
