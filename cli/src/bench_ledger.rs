@@ -26,8 +26,9 @@ pub struct LedgerBench {
     #[arg(long, default_value_t = 10)]
     epochs: usize,
     /// Thread counts to measure (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "1,2")]
-    bench_threads: Vec<usize>,
+    #[arg(long, value_delimiter = ',', default_value = "1,2",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    bench_threads: Vec<u16>,
     /// Rounds: each measures batch verification, then the ledger, at every thread count (the
     /// report gives medians, so both sides of a ratio see the same machine).
     #[arg(long, default_value_t = 5)]
@@ -48,7 +49,8 @@ pub fn run_ledger(args: LedgerBench) -> anyhow::Result<()> {
         transfers_per_worker: args.transfers_per_worker,
         block_txs: args.block_txs,
         epochs: args.epochs,
-        threads: args.bench_threads,
+        threads: args.bench_threads.into_iter().map(usize::from).collect(),
+        pin: true,
         rounds: args.rounds,
         lanes: args.lanes,
     };

@@ -52,6 +52,9 @@ pub struct LedgerBench {
     /// count, so that both sides of each ratio see the same machine (a VM's speed drifts); the
     /// report gives medians.
     pub rounds: usize,
+    /// Pin each run, all its threads, to as many CPUs as it has threads. Off only where the
+    /// process has other work that must not be squeezed (tests).
+    pub pin: bool,
     /// Execution lanes in the pipeline (0: [`crate::parallel::lanes_for`] the thread count).
     /// One is the default: execution already overlaps verification, which keeps every core
     /// busy, and lanes cost copying that only pays when execution is the bottleneck.
@@ -69,6 +72,7 @@ impl Default for LedgerBench {
             epochs: 10,
             threads: vec![1, 2],
             rounds: 5,
+            pin: true,
             lanes: 1,
         }
     }
@@ -252,7 +256,9 @@ fn cpu_seconds() -> f64 {
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
+    // SAFETY: sysconf only reads a constant.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / per_second
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool, BenchError> {
@@ -262,32 +268,38 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool, BenchError> {
 type Message = (ed25519_consensus::VerificationKeyBytes, [u8; 64], Vec<u8>);
 
 /// Raw ZIP-215 verification, one `verify` per signature, on `pool`: signatures per second.
-fn single_rate(pool: &rayon::ThreadPool, msgs: &[Message]) -> f64 {
+fn single_rate(pool: &rayon::ThreadPool, batches: &[&[Message]]) -> f64 {
     let t = Instant::now();
     let ok = pool.install(|| {
-        msgs.par_iter().with_min_len(BATCH).all(|(vk, sig, m)| {
-            ed25519_consensus::VerificationKey::try_from(*vk)
-                .is_ok_and(|k| k.verify(&ed25519_consensus::Signature::from(*sig), m).is_ok())
+        batches.par_iter().all(|b| {
+            b.iter().all(|(vk, sig, m)| {
+                ed25519_consensus::VerificationKey::try_from(*vk)
+                    .is_ok_and(|k| k.verify(&ed25519_consensus::Signature::from(*sig), m).is_ok())
+            })
         })
     });
     debug_assert!(ok);
-    msgs.len() as f64 / t.elapsed().as_secs_f64()
+    signatures(batches) / t.elapsed().as_secs_f64()
 }
 
-/// Raw ZIP-215 verification in batches of [`BATCH`] on `pool`: signatures per second.
-fn batch_rate(pool: &rayon::ThreadPool, msgs: &[Message]) -> f64 {
+/// Raw ZIP-215 batch verification of `batches` on `pool`: signatures per second.
+fn batch_rate(pool: &rayon::ThreadPool, batches: &[&[Message]]) -> f64 {
     let t = Instant::now();
     let ok = pool.install(|| {
-        msgs.par_chunks(BATCH).all(|chunk| {
+        batches.par_iter().all(|chunk| {
             let mut b = ed25519_consensus::batch::Verifier::new();
-            for (vk, sig, m) in chunk {
+            for (vk, sig, m) in *chunk {
                 b.queue((*vk, ed25519_consensus::Signature::from(*sig), m.as_slice()));
             }
             b.verify(rand_core_06::OsRng).is_ok()
         })
     });
     debug_assert!(ok);
-    msgs.len() as f64 / t.elapsed().as_secs_f64()
+    signatures(batches) / t.elapsed().as_secs_f64()
+}
+
+fn signatures(batches: &[&[Message]]) -> f64 {
+    batches.iter().map(|b| b.len()).sum::<usize>() as f64
 }
 
 /// The median of `v` (the upper one of an even count; NaN when empty).
@@ -313,25 +325,30 @@ pub fn run(
     let work = cfg.workload();
     let total: usize = work.blocks.iter().map(|(b, _)| b.len()).sum();
     progress(&format!("{total} transactions in {} blocks over {} accounts", work.blocks.len(), cfg.accounts));
-    // The reference verifies exactly the signatures the ledger does, in the same order and
-    // batches of 64 (so the same signers share batches), from ready-made messages.
-    let msgs: Vec<Message> = work
+    // The reference verifies exactly the signatures the ledger does, in the same batches (64
+    // per batch within each block, so the same signers share batches), from ready-made messages.
+    let per_block: Vec<Vec<Message>> = work
         .blocks
         .iter()
-        .flat_map(|(b, _)| b.iter())
-        .filter_map(|b| wire::decode(b).ok())
-        .map(|t| {
-            (ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0), t.signature, t.tx.signing_bytes())
+        .map(|(b, _)| {
+            b.iter()
+                .filter_map(|b| wire::decode(b).ok())
+                .map(|t| {
+                    let vk = ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0);
+                    (vk, t.signature, t.tx.signing_bytes())
+                })
+                .collect()
         })
         .collect();
-    let cores = Cores::allowed()?;
+    let batches: Vec<&[Message]> = per_block.iter().flat_map(|b| b.chunks(BATCH)).collect();
+    let cores = Cores::allowed(cfg.pin)?;
     // Every CPU again when the run ends, errors and panics included.
     let _unpin = cores.unpin_on_drop();
     let pools: Vec<rayon::ThreadPool> = cfg.threads.iter().map(|&t| pool(t)).collect::<Result<_, _>>()?;
     let mut singles = Vec::new();
     for (p, &threads) in pools.iter().zip(&cfg.threads) {
         cores.pin(threads)?;
-        singles.push(single_rate(p, &msgs));
+        singles.push(single_rate(p, &batches));
     }
     let rounds = cfg.rounds.max(1);
     // batch[k][r], runs[k][r]: thread count k, round r.
@@ -341,7 +358,7 @@ pub fn run(
         for (k, &threads) in cfg.threads.iter().enumerate() {
             progress(&format!("round {}/{rounds}: {threads} thread(s)", round + 1));
             cores.pin(threads)?;
-            batch[k].push(batch_rate(&pools[k], &msgs));
+            batch[k].push(batch_rate(&pools[k], &batches));
             let scratch = dir.join(format!("ledger-bench-{}-{threads}", std::process::id()));
             let _ = std::fs::remove_dir_all(&scratch);
             let run = ledger_run(&work, &pools[k], cfg.lanes, &scratch);
@@ -349,7 +366,6 @@ pub fn run(
             runs[k].push(run?);
         }
     }
-    cores.pin(usize::MAX)?;
     let total: usize = work.blocks.iter().map(|(b, _)| b.len()).sum();
     let genesis = work.genesis.state().map_err(|e| BenchError::Store(e.into()))?;
     let mut report = LedgerReport { verify: Vec::new(), runs: Vec::new() };
@@ -364,6 +380,7 @@ pub fn run(
         });
         let (seconds, cpu_cores_used) = mid.map_or((f64::NAN, f64::NAN), |m| (m.seconds, m.cpu_cores_used));
         let lanes = crate::parallel::lanes_for(threads);
+        cores.pin(threads)?;
         report.runs.push(LedgerRun {
             threads,
             txs: total,
@@ -511,6 +528,7 @@ mod tests {
             epochs: 2,
             threads: vec![1, 2],
             rounds: 2,
+            pin: false,
             lanes: 1,
         };
         let dir = tempfile::tempdir().expect("dir");

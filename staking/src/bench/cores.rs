@@ -8,23 +8,29 @@ use std::mem::{size_of, zeroed};
 /// The CPUs this process may use, as found when the benchmark started.
 pub struct Cores {
     allowed: libc::cpu_set_t,
+    /// Whether [`Cores::pin`] does anything.
+    enabled: bool,
 }
 
 impl Cores {
-    /// The calling thread's CPU set (the process's, unless someone pinned this thread).
-    pub fn allowed() -> io::Result<Cores> {
+    /// The calling thread's CPU set (the process's, unless someone pinned this thread); with
+    /// `enabled` false, pinning does nothing.
+    pub fn allowed(enabled: bool) -> io::Result<Cores> {
         // SAFETY: a zeroed cpu_set_t is a valid empty set, and the kernel writes at most its size.
         let mut allowed: libc::cpu_set_t = unsafe { zeroed() };
         // SAFETY: as above; pid 0 is the calling thread.
         if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut allowed) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(Cores { allowed })
+        Ok(Cores { allowed, enabled })
     }
 
     /// Restricts every thread of the process, and so the threads they start, to the first `n`
     /// allowed CPUs (all of them when `n` is larger).
     pub fn pin(&self, n: usize) -> io::Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
         // SAFETY: a zeroed cpu_set_t is a valid empty set.
         let mut set: libc::cpu_set_t = unsafe { zeroed() };
         let mut taken = 0;
@@ -52,16 +58,16 @@ impl Cores {
 }
 
 /// Gives the process all its CPUs back when dropped.
-pub struct Unpin<'a>(&'a Cores);
+pub struct UnpinGuard<'a>(&'a Cores);
 
 impl Cores {
     /// A guard that unpins the process when dropped.
-    pub fn unpin_on_drop(&self) -> Unpin<'_> {
-        Unpin(self)
+    pub fn unpin_on_drop(&self) -> UnpinGuard<'_> {
+        UnpinGuard(self)
     }
 }
 
-impl Drop for Unpin<'_> {
+impl Drop for UnpinGuard<'_> {
     fn drop(&mut self) {
         let _ = self.0.pin(usize::MAX);
     }
