@@ -154,11 +154,15 @@ impl Store {
                 now
             }
         };
-        if store.db.get(FORMAT)?.is_none() && store.head()?.0 == 0 {
-            // No block was committed under older rules: nothing to disagree with.
-            store.db.put(FORMAT, STATE_FORMAT.to_be_bytes())?;
-        }
-        let found = store.format()?;
+        let found = match store.format()? {
+            Some(f) => f,
+            None if store.head()?.0 == 0 => {
+                // No block was committed under older rules: nothing to disagree with.
+                store.db.put(FORMAT, STATE_FORMAT.to_be_bytes())?;
+                STATE_FORMAT
+            }
+            None => 1,
+        };
         if found != STATE_FORMAT {
             return Err(StoreError::Format { dir: dir.display().to_string(), found, expected: STATE_FORMAT });
         }
@@ -166,14 +170,12 @@ impl Store {
         Ok((store, recovered))
     }
 
-    fn format(&self) -> Result<u32, StoreError> {
-        match self.db.get(FORMAT)? {
-            None => Ok(1),
-            Some(v) => {
-                let b: [u8; 4] = v.as_slice().try_into().map_err(|_| corrupt(0, "state format malformed"))?;
-                Ok(u32::from_be_bytes(b))
-            }
-        }
+    /// The stored state format; `None` for directories from before it was stored (format 1
+    /// if they hold blocks).
+    fn format(&self) -> Result<Option<u32>, StoreError> {
+        let Some(v) = self.db.get(FORMAT)? else { return Ok(None) };
+        let b: [u8; 4] = v.as_slice().try_into().map_err(|_| corrupt(0, "state format malformed"))?;
+        Ok(Some(u32::from_be_bytes(b)))
     }
 
     fn created_ms(&self) -> Result<u64, StoreError> {

@@ -245,10 +245,15 @@ pub struct SignedTx {
 impl SignedTx {
     /// Verifies the signature with ZIP-215 rules.
     pub fn verify(&self) -> Result<(), TxError> {
+        self.verify_message(&self.tx.signing_bytes())
+    }
+
+    /// [`SignedTx::verify`] against `signed`, which must be this transaction's signing bytes.
+    fn verify_message(&self, signed: &[u8]) -> Result<(), TxError> {
         let vk = ed25519_consensus::VerificationKey::try_from(self.tx.signer.0)
             .map_err(|_| TxError::BadPublicKey)?;
         let sig = ed25519_consensus::Signature::from(self.signature);
-        vk.verify(&sig, &self.tx.signing_bytes()).map_err(|_| TxError::BadSignature)
+        vk.verify(&sig, signed).map_err(|_| TxError::BadSignature)
     }
 }
 
@@ -264,20 +269,22 @@ pub fn verify_all(txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
 }
 
 fn verify_batch(txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
-    if txs.len() <= 1 {
-        return txs.iter().map(SignedTx::verify).collect();
-    }
     let msgs: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
+    let msgs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    verify_batch_against(txs, &msgs)
+}
+
+/// One ZIP-215 batch: `txs[i]` checked against `signed[i]`, its signing bytes (however the
+/// caller has them). A batch that fails checks each signature alone, to name the bad ones.
+pub(crate) fn verify_batch_against(txs: &[SignedTx], signed: &[&[u8]]) -> Vec<Result<(), TxError>> {
+    let one_by_one = || txs.iter().zip(signed).map(|(t, m)| t.verify_message(m)).collect();
+    if txs.len() <= 1 {
+        return one_by_one();
+    }
     let mut batch = ed25519_consensus::batch::Verifier::new();
-    let mut keys_ok = true;
-    for (t, m) in txs.iter().zip(&msgs) {
-        match ed25519_consensus::VerificationKeyBytes::try_from(t.tx.signer.0.as_slice()) {
-            Ok(vk) => batch.queue((vk, ed25519_consensus::Signature::from(t.signature), m.as_slice())),
-            Err(_) => keys_ok = false,
-        }
+    for (t, m) in txs.iter().zip(signed) {
+        let vk = ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0);
+        batch.queue((vk, ed25519_consensus::Signature::from(t.signature), *m));
     }
-    if keys_ok && batch.verify(rand_core_06::OsRng).is_ok() {
-        return vec![Ok(()); txs.len()];
-    }
-    txs.iter().map(SignedTx::verify).collect()
+    if batch.verify(rand_core_06::OsRng).is_ok() { vec![Ok(()); txs.len()] } else { one_by_one() }
 }

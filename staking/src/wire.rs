@@ -10,7 +10,7 @@ use wick_proto::signing::{RECEIPT_TAG, TICKET_TAG};
 use wick_proto::v1::{JobTicket, Receipt, SamplingParams, SignedReceipt};
 
 use crate::error::TxError;
-use crate::tx::{BATCH, ParamKey, SignedTx, TX_TAG, Tx, TxBody};
+use crate::tx::{BATCH, ParamKey, SignedTx, TX_TAG, Tx, TxBody, verify_batch_against};
 use crate::types::{Address, Amount};
 
 /// Largest accepted encoded transaction (fraud proofs carry two receipts).
@@ -281,19 +281,9 @@ pub fn decode_verify_all(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxErr
 fn decode_verify_batch(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxError)> {
     let txs =
         wire.iter().enumerate().map(|(i, b)| decode(b).map_err(|e| (i, e))).collect::<Result<Vec<_>, _>>()?;
-    let mut batch = ed25519_consensus::batch::Verifier::new();
-    for (b, t) in wire.iter().zip(&txs) {
-        // `decode` took the last 64 bytes as the signature: the rest is what was signed.
-        let signed = &b[..b.len() - 64];
-        let vk = ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0);
-        batch.queue((vk, ed25519_consensus::Signature::from(t.signature), signed));
-    }
-    let sigs = if txs.len() > 1 && batch.verify(rand_core_06::OsRng).is_ok() {
-        vec![Ok(()); txs.len()]
-    } else {
-        // A failed batch names its bad signatures by checking each one alone.
-        txs.iter().map(SignedTx::verify).collect()
-    };
+    // `decode` took the last 64 bytes as the signature: the rest is what was signed.
+    let signed: Vec<&[u8]> = wire.iter().map(|b| &b[..b.len() - 64]).collect();
+    let sigs = verify_batch_against(&txs, &signed);
     Ok((txs, sigs))
 }
 

@@ -251,15 +251,21 @@ proptest! {
     }
 }
 
-#[test]
-fn batch_verification_names_exactly_the_bad_signatures() {
+/// 150 signed transfers (more than two batches) whose signatures at `bad` are broken.
+fn transfers_with_bad_signatures(bad: &[usize]) -> Vec<SignedTx> {
     let n = Net::new(4, Params::default());
     let mut txs: Vec<SignedTx> = (0..150u128)
         .map(|i| n.tx((i % 4) as usize, 0, TxBody::Transfer { to: n.a(0), amount: Amount(i + 1) }))
         .collect();
-    for i in [3, 70, 149] {
+    for &i in bad {
         txs[i].signature[10] ^= 1;
     }
+    txs
+}
+
+#[test]
+fn batch_verification_names_exactly_the_bad_signatures() {
+    let txs = transfers_with_bad_signatures(&[3, 70, 149]);
     let got = wick_staking::tx::verify_all(&txs);
     for (i, r) in got.iter().enumerate() {
         let want = if [3, 70, 149].contains(&i) { Err(TxError::BadSignature) } else { Ok(()) };
@@ -269,13 +275,7 @@ fn batch_verification_names_exactly_the_bad_signatures() {
 
 #[test]
 fn decoding_and_verifying_wire_bytes_matches_verify_all() {
-    let n = Net::new(4, Params::default());
-    let mut txs: Vec<SignedTx> = (0..150u128)
-        .map(|i| n.tx((i % 4) as usize, 0, TxBody::Transfer { to: n.a(0), amount: Amount(i + 1) }))
-        .collect();
-    for i in [0, 64, 127] {
-        txs[i].signature[3] ^= 1;
-    }
+    let txs = transfers_with_bad_signatures(&[0, 64, 127]);
     let mut bytes: Vec<Vec<u8>> = txs.iter().map(wick_staking::wire::encode).collect();
     let (decoded, sigs) = wick_staking::wire::decode_verify_all(&bytes).expect("all decode");
     assert_eq!(decoded, txs);

@@ -55,17 +55,15 @@ impl Cores {
         }
         Ok(())
     }
-}
 
-/// Gives the process all its CPUs back when dropped.
-pub struct UnpinGuard<'a>(&'a Cores);
-
-impl Cores {
     /// A guard that unpins the process when dropped.
     pub fn unpin_on_drop(&self) -> UnpinGuard<'_> {
         UnpinGuard(self)
     }
 }
+
+/// Gives the process all its CPUs back when dropped.
+pub struct UnpinGuard<'a>(&'a Cores);
 
 impl Drop for UnpinGuard<'_> {
     fn drop(&mut self) {

@@ -83,15 +83,21 @@ fn another_genesis_is_refused() {
     assert!(err.to_string().contains("another genesis (chain \"store-test\")"), "{err}");
 }
 
+/// A fresh store in `dir` with one committed block of one transfer.
+fn store_with_one_block(dir: &Path, g: &Genesis) -> (Store, Block) {
+    let (store, rec) = Store::open(dir, g).expect("open");
+    let mut state = rec.state;
+    let t = tx(&state, 0, TxBody::Transfer { to: addr(1), amount: Amount(10) });
+    let block = commit(&store, &mut state, &[t], false);
+    (store, block)
+}
+
 #[test]
 fn a_tampered_block_is_detected() {
     let dir = tempfile::tempdir().expect("dir");
     let g = genesis();
     {
-        let (store, rec) = Store::open(dir.path(), &g).expect("open");
-        let mut state = rec.state;
-        let t = tx(&state, 0, TxBody::Transfer { to: addr(1), amount: Amount(10) });
-        let mut block = commit(&store, &mut state, &[t], false);
+        let (store, mut block) = store_with_one_block(dir.path(), &g);
         block.state_root[0] ^= 1;
         let mut batch = WriteBatch::default();
         batch.put(block_key(1), block.encode_to_vec());
@@ -106,10 +112,7 @@ fn a_chain_written_with_other_state_rules_is_refused() {
     let dir = tempfile::tempdir().expect("dir");
     let g = genesis();
     {
-        let (store, rec) = Store::open(dir.path(), &g).expect("open");
-        let mut state = rec.state;
-        let t = tx(&state, 0, TxBody::Transfer { to: addr(1), amount: Amount(10) });
-        commit(&store, &mut state, &[t], false);
+        let (store, _) = store_with_one_block(dir.path(), &g);
         // As written before the format was recorded.
         store.db.delete(FORMAT).expect("delete");
     }
