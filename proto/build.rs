@@ -12,7 +12,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     protos.sort();
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    // Without the `grpc` feature only the messages are generated, so nothing links tonic.
+    let grpc = std::env::var_os("CARGO_FEATURE_GRPC").is_some();
     tonic_prost_build::configure()
+        .build_client(grpc)
+        .build_server(grpc)
+        .build_transport(grpc)
         .codec_path("crate::codec::StrictCodec")
         .file_descriptor_set_path(out.join("wick_descriptor.bin"))
         .compile_protos(&protos, &[PathBuf::from(".")])?;

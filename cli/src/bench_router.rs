@@ -19,6 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use wick_proto::signing;
+use wick_proto::time::unix_ms;
 use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::inference_server::{Inference, InferenceServer};
 use wick_proto::v1::{
@@ -283,10 +284,6 @@ impl EchoWorker {
             .context("no p2p address")?;
         Ok(Self { grpc, p2p, _net: net })
     }
-}
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 fn announcer(key: SigningKey, grpc: SocketAddr) -> wick_net::Announcer {

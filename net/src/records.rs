@@ -1,6 +1,6 @@
 //! Checking capability records received from the network.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use wick_proto::time::now_unix_ms;
 
 use libp2p::PeerId;
 use libp2p::identity;
@@ -42,10 +42,6 @@ pub fn peer_id_of(public_key: &[u8]) -> Option<PeerId> {
     Some(identity::PublicKey::from(key).to_peer_id())
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// Decodes and checks a record published by `author` (when the author is known).
 pub fn verify(data: &[u8], author: Option<PeerId>) -> Result<CapabilityRecord, RecordError> {
     let signed = SignedCapabilityRecord::decode(data).map_err(|e| RecordError::Malformed(e.to_string()))?;
@@ -57,7 +53,7 @@ pub fn verify(data: &[u8], author: Option<PeerId>) -> Result<CapabilityRecord, R
     {
         return Err(RecordError::WrongAuthor { record: record_peer.to_string(), author: author.to_string() });
     }
-    if record.expires_unix_ms <= now_ms() {
+    if record.expires_unix_ms <= now_unix_ms() {
         return Err(RecordError::Expired);
     }
     if record.version.is_empty() {
@@ -80,12 +76,12 @@ mod tests {
 
     #[test]
     fn good_record_passes_and_bad_ones_fail() {
-        let (key, data) = signed(now_ms() + 10_000, "0.1.0");
+        let (key, data) = signed(now_unix_ms() + 10_000, "0.1.0");
         let me = peer_id_of(key.verifying_key().as_bytes());
         assert!(verify(&data, me).is_ok());
         assert!(matches!(verify(&data, Some(PeerId::random())), Err(RecordError::WrongAuthor { .. })));
         assert_eq!(verify(&signed(1, "0.1.0").1, None), Err(RecordError::Expired));
-        assert_eq!(verify(&signed(now_ms() + 10_000, "").1, None), Err(RecordError::NoVersion));
+        assert_eq!(verify(&signed(now_unix_ms() + 10_000, "").1, None), Err(RecordError::NoVersion));
         let mut tampered = data.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;

@@ -1,16 +1,14 @@
 //! Real libp2p nodes on loopback exchange signed capability records.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use wick_proto::time::now_unix_ms;
 
 use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
 use wick_net::{Announcer, Multiaddr, NetConfig, NetHandle, start};
 use wick_proto::signing;
 use wick_proto::v1::CapabilityRecord;
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
 
 fn announcer(seed: u8, endpoint: &str, expires_in_ms: i64) -> Announcer {
     let key = SigningKey::from_bytes(&[seed; 32]);
@@ -19,7 +17,7 @@ fn announcer(seed: u8, endpoint: &str, expires_in_ms: i64) -> Announcer {
         let record = CapabilityRecord {
             grpc_endpoint: endpoint.clone(),
             version: "test".into(),
-            expires_unix_ms: (now_ms() as i64 + expires_in_ms) as u64,
+            expires_unix_ms: (now_unix_ms() as i64 + expires_in_ms) as u64,
             ..Default::default()
         };
         signing::sign_capability(&key, record)

@@ -6,7 +6,6 @@
 //! excluded, since the router cannot tell which of the two lied.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
 use tonic::Status;
@@ -93,10 +92,7 @@ async fn audit(state: &Arc<RouterState>, job: &AuditJob) -> Result<Outcome, Stat
         auditor: Some(auditor),
         tiebreakers: third.into_iter().collect(),
         accused_worker: accused.map(|k| k.to_vec()).unwrap_or_default(),
-        detected_unix_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        detected_unix_ms: wick_proto::time::now_unix_ms(),
     };
     Ok(if accused.is_some() { Outcome::Fraud(evidence) } else { Outcome::Disputed(evidence) })
 }

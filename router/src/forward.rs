@@ -2,11 +2,12 @@
 //! mid-stream on another worker, and receipt checks and countersignatures at the end.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tonic::{Code, Status};
 use wick_proto::signing;
+use wick_proto::time::unix_ms_after;
 use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::{
     EmbedRequest, EmbedResponse, GenerateDone, GenerateRequest, GenerateResponse, JobTicket, SignedReceipt,
@@ -18,10 +19,6 @@ use crate::state::RouterState;
 
 /// What the client receives, in order: deltas, then one final message or an error.
 pub type Outbox = mpsc::Sender<Result<GenerateResponse, Status>>;
-
-fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
 
 fn no_worker(model: &str) -> Status {
     Status::unavailable(format!("no live worker serves model `{model}`; retry when one joins the network"))
@@ -45,7 +42,7 @@ fn ticket(state: &RouterState, req: &GenerateRequest, model_id: &str) -> JobTick
             .to_vec(),
         model_id: hex::decode(model_id).unwrap_or_default(),
         params: req.params.clone(),
-        deadline_unix_ms: unix_ms(SystemTime::now() + state.config.request_timeout),
+        deadline_unix_ms: unix_ms_after(state.config.request_timeout),
         router_public_key: Vec::new(),
         signature: Vec::new(),
     };
@@ -225,7 +222,7 @@ pub async fn embed(state: &Arc<RouterState>, mut req: EmbedRequest) -> Result<Em
             request_hash: Vec::new(),
             model_id: hex::decode(&picked.model_id).unwrap_or_default(),
             params: None,
-            deadline_unix_ms: unix_ms(SystemTime::now() + Duration::from_secs(60)),
+            deadline_unix_ms: unix_ms_after(Duration::from_secs(60)),
             router_public_key: Vec::new(),
             signature: Vec::new(),
         };

@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -122,10 +122,6 @@ fn parse<T: for<'de> Deserialize<'de>>(body: Result<Bytes, BytesRejection>) -> R
     serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", format!("invalid request body: {e}"))
     })
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 fn new_id(prefix: &str) -> String {
@@ -383,7 +379,7 @@ async fn run(
     });
     let route = if flavor == Flavor::Chat { "http.chat" } else { "http.completions" };
     let id = new_id(if flavor == Flavor::Chat { "chatcmpl" } else { "cmpl" });
-    let created = now_secs();
+    let created = wick_proto::time::now_unix_secs();
     if stream {
         // Wait for the first message so that errors before any output get a proper status.
         let first = match rx.recv().await {

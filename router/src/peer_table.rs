@@ -3,10 +3,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tonic::transport::Channel;
+use wick_proto::time::now_unix_ms;
 use wick_proto::v1::CapabilityRecord;
 
 /// A worker's ed25519 public key.
@@ -69,10 +70,6 @@ struct Tables {
     eligible: Option<HashSet<WorkerKey>>,
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 fn key_of(record: &CapabilityRecord) -> Option<WorkerKey> {
     record.worker_public_key.as_slice().try_into().ok()
 }
@@ -91,7 +88,7 @@ impl PeerTable {
     /// stale (older sequence) and excluded records are ignored; returns whether it was used.
     pub fn upsert(&self, record: CapabilityRecord) -> bool {
         let Some(key) = key_of(&record) else { return false };
-        if record.expires_unix_ms <= now_ms() || record.version.is_empty() {
+        if record.expires_unix_ms <= now_unix_ms() || record.version.is_empty() {
             return false;
         }
         let mut t = self.lock();
@@ -120,7 +117,7 @@ impl PeerTable {
 
     /// Drops workers whose last record expired.
     pub fn expire(&self) -> usize {
-        let now = now_ms();
+        let now = now_unix_ms();
         let mut t = self.lock();
         let before = t.workers.len();
         t.workers.retain(|_, e| e.record.expires_unix_ms > now);
@@ -272,7 +269,7 @@ mod tests {
             queue_depth: queue,
             tokens_per_second: 100.0,
             version: "0.1.0".into(),
-            expires_unix_ms: now_ms() + 60_000,
+            expires_unix_ms: now_unix_ms() + 60_000,
             sequence: seq,
             ..Default::default()
         }

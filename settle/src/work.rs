@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
+use wick_proto::time::now_unix_ms;
 use wick_proto::v1::SignedReceipt;
 use wick_staking::client::Client;
 use wick_staking::{Address, Amount, TxBody};
@@ -65,10 +66,6 @@ pub fn summarise(receipts: &[SignedReceipt]) -> Vec<WorkSummary> {
         .collect()
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
-
 /// Runs until `shutdown`: settles every epoch with the ledger at `ledger_url`.
 pub async fn run(
     ledger_url: String,
@@ -110,7 +107,7 @@ async fn step(
         None => client.insert(Client::connect(url).await?),
     };
     let window = EpochWindow::of(&ledger.epoch().await?);
-    let now = now_ms();
+    let now = now_unix_ms();
     if settled.is_some_and(|e| e >= window.epoch) || now < window.submit_at_ms || now >= window.ends_ms {
         let wait = if now < window.submit_at_ms { window.submit_at_ms - now } else { 500 };
         return Ok(Duration::from_millis(wait.clamp(50, 1000)));

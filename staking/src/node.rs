@@ -20,7 +20,9 @@ use wick_proto::v1::Block;
 use crate::error::TxError;
 use crate::genesis::Genesis;
 use crate::state::State;
-use crate::store::{Store, StoreError, block_record, execute_verified, now_unix_ms};
+use wick_proto::time::now_unix_ms;
+
+use crate::store::{Store, StoreError, block_record, execute_verified};
 use crate::tx::SignedTx;
 use crate::wire;
 

@@ -18,7 +18,9 @@ use wick_proto::v1::{
 
 use crate::node::{LedgerHandle, SubmitError};
 use crate::state::State;
-use crate::store::{error_code, is_invalid_argument, now_unix_ms};
+use wick_proto::time::now_unix_ms;
+
+use crate::store::{error_code, is_invalid_argument};
 use crate::types::Address;
 use crate::wire::param_name;
 

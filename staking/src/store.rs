@@ -25,6 +25,7 @@ use std::path::Path;
 
 use prost::Message;
 use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
+use wick_proto::time::now_unix_ms;
 use wick_proto::v1::{Block, TxResult};
 
 use crate::error::TxError;
@@ -118,13 +119,6 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.db.path()).finish()
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Store {

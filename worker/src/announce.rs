@@ -9,9 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 use wick_net::{Announcer, NetHandle};
 use wick_proto::signing;
+use wick_proto::time::unix_ms;
 use wick_proto::v1::{CapabilityRecord, ModelAd};
 
-use crate::receipt::unix_ms;
 use crate::service::WorkerState;
 
 /// Records stay valid for this many announce intervals, so one lost message is harmless.

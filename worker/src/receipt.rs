@@ -1,15 +1,11 @@
 //! Receipts: what a worker signs for every finished job.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use ed25519_dalek::SigningKey;
 use wick_proto::signing;
+use wick_proto::time::unix_ms;
 use wick_proto::v1::{Receipt, SignedReceipt};
-
-/// Milliseconds since the Unix epoch.
-pub fn unix_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
-}
 
 /// What a receipt records about a job.
 pub struct JobRecord<'a> {

@@ -382,7 +382,7 @@ impl InferenceService {
             Some(ticket) => {
                 let hash = verified_ticket_hash(ticket, &model_id)?;
                 if ticket.deadline_unix_ms > 0 {
-                    let now = receipt::unix_ms(SystemTime::now());
+                    let now = wick_proto::time::now_unix_ms();
                     let left = ticket.deadline_unix_ms.saturating_sub(now);
                     if left == 0 {
                         return Err(Status::deadline_exceeded("the job ticket's deadline has passed"));
