@@ -6,7 +6,7 @@
 use std::future::Future;
 
 use anyhow::{Context, bail};
-use wick_staking::client::{Client, ClientError};
+use wick_ledger::client::{Client, ClientError};
 use wick_staking::wire::{self, param_from_name, param_name};
 use wick_staking::{Address, Amount, Tx, TxBody};
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use wick_ledger::node::{LedgerNode, NodeConfig};
 use wick_staking::genesis::Genesis;
-use wick_staking::node::{LedgerNode, NodeConfig};
 
 use crate::GlobalArgs;
 use crate::worker::wait_for_signal;
@@ -49,7 +49,7 @@ pub fn run(global: &GlobalArgs, args: LedgerArgs) -> anyhow::Result<()> {
             .with_context(|| format!("while opening the ledger in {}", dir.display()))?;
         let server_stop = CancellationToken::new();
         let (addr, server) =
-            wick_staking::service::spawn_server(node.handle.clone(), args.grpc, server_stop.clone())
+            wick_ledger::service::spawn_server(node.handle.clone(), args.grpc, server_stop.clone())
                 .await
                 .with_context(|| format!("while binding {}", args.grpc))?;
         let view = node.handle.view();

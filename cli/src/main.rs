@@ -1,9 +1,6 @@
 //! `wick`: the one binary. It parses flags and calls into the library crates.
 
 mod bench;
-mod bench_ledger;
-mod bench_router;
-mod bench_worker;
 mod devnet;
 mod devnet_process;
 mod embed;

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use prost::Message;
 use support::{Node, chat, generate, metric};
+use wick_ledger::client::Client;
 use wick_proto::signing;
 use wick_proto::v1::SignedReceipt;
 use wick_staking::Address;
-use wick_staking::client::Client;
 use wick_staking::genesis::Genesis;
 
 /// `wick devnet` in `dir`, every endpoint on an ephemeral loopback port.

@@ -13,10 +13,10 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ledger_support::{Wallet, amount, start_ledger, write_genesis};
 use tonic::Code;
+use wick_ledger::client::{Client, ClientError};
+use wick_ledger::store::Store;
 use wick_proto::v1::SubmitTxRequest;
-use wick_staking::client::{Client, ClientError};
 use wick_staking::genesis::Genesis;
-use wick_staking::store::Store;
 use wick_staking::{Address, Amount, Tx, TxBody, wire};
 
 fn load_key(w: &Wallet, name: &str) -> SigningKey {
@@ -126,7 +126,7 @@ fn governance_round_trip_through_the_cli() {
 }
 
 /// Expects a rejection with `code` and a message containing `text`.
-fn rejected(r: Result<wick_staking::node::Committed, ClientError>, status: Code, code: &str, text: &str) {
+fn rejected(r: Result<wick_ledger::node::Committed, ClientError>, status: Code, code: &str, text: &str) {
     match r {
         Err(ClientError::Rejected { code: c, message, status: s, .. }) => {
             assert_eq!((s, c.as_str()), (status, code), "{message}");

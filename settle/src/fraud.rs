@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
+use wick_ledger::client::{Client, ClientError};
 use wick_proto::v1::AuditEvidence;
-use wick_staking::client::{Client, ClientError};
 use wick_staking::{Address, Amount, TxBody};
 
 /// Reads every piece of evidence the router keeps.

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
+use wick_ledger::client::Client;
 use wick_proto::time::now_unix_ms;
 use wick_proto::v1::SignedReceipt;
-use wick_staking::client::Client;
 use wick_staking::{Address, Amount, TxBody};
 
 use crate::merkle::receipts_root;
@@ -101,7 +101,7 @@ async fn step(
     role: Role,
     source: &ReceiptSource,
     settled: &mut Option<u64>,
-) -> Result<Duration, wick_staking::client::ClientError> {
+) -> Result<Duration, wick_ledger::client::ClientError> {
     let ledger = match client {
         Some(c) => c,
         None => client.insert(Client::connect(url).await?),
@@ -138,7 +138,7 @@ async fn step(
                 tokens = work.tokens, height = done.height, "{what} committed"
             ),
             // A refusal (say, a worker that is not registered) is final for this epoch.
-            Err(e @ wick_staking::client::ClientError::Rejected { .. }) => {
+            Err(e @ wick_ledger::client::ClientError::Rejected { .. }) => {
                 tracing::warn!(epoch = window.epoch, worker = %hex::encode(work.worker), error = %e, "{what} refused");
             }
             Err(e) => return Err(e),

@@ -107,3 +107,64 @@ pub enum TxError {
         reason: &'static str,
     },
 }
+
+impl TxError {
+    /// The stable, machine-readable reason code (stored in blocks and sent as gRPC metadata).
+    /// Every variant names its own: a new variant does not compile until it has one.
+    pub fn code(&self) -> &'static str {
+        match self {
+            TxError::WrongChain { .. } => "wrong_chain",
+            TxError::BadPublicKey => "bad_public_key",
+            TxError::BadSignature => "bad_signature",
+            TxError::BadNonce { .. } => "bad_nonce",
+            TxError::InsufficientBalance { .. } => "insufficient_balance",
+            TxError::Overflow => "overflow",
+            TxError::ZeroAmount => "zero_amount",
+            TxError::NotWorker => "not_worker",
+            TxError::AlreadyWorker => "already_worker",
+            TxError::Jailed => "jailed",
+            TxError::BadCommission(_) => "bad_commission",
+            TxError::InsufficientStake { .. } => "insufficient_stake",
+            TxError::NoRewards => "no_rewards",
+            TxError::WrongEpoch { .. } => "wrong_epoch",
+            TxError::Duplicate => "duplicate",
+            TxError::BadFraudProof(_) => "bad_fraud_proof",
+            TxError::NoProposal(_) => "no_proposal",
+            TxError::VotingClosed { .. } => "voting_closed",
+            TxError::NoVotingPower => "no_voting_power",
+            TxError::AlreadyVoted(_) => "already_voted",
+            TxError::BadParam(_) => "bad_param",
+            TxError::Malformed { .. } => "malformed",
+        }
+    }
+
+    /// Whether the rejection can never succeed whatever the state (wrong chain, bad signature,
+    /// bad values): `INVALID_ARGUMENT` on the wire; the rest depend on the state
+    /// (`FAILED_PRECONDITION`).
+    pub fn is_invalid_argument(&self) -> bool {
+        match self {
+            TxError::WrongChain { .. }
+            | TxError::BadPublicKey
+            | TxError::BadSignature
+            | TxError::ZeroAmount
+            | TxError::BadCommission(_)
+            | TxError::BadFraudProof(_)
+            | TxError::BadParam(_)
+            | TxError::Malformed { .. } => true,
+            TxError::BadNonce { .. }
+            | TxError::InsufficientBalance { .. }
+            | TxError::Overflow
+            | TxError::NotWorker
+            | TxError::AlreadyWorker
+            | TxError::Jailed
+            | TxError::InsufficientStake { .. }
+            | TxError::NoRewards
+            | TxError::WrongEpoch { .. }
+            | TxError::Duplicate
+            | TxError::NoProposal(_)
+            | TxError::VotingClosed { .. }
+            | TxError::NoVotingPower
+            | TxError::AlreadyVoted(_) => false,
+        }
+    }
+}

@@ -1,20 +1,13 @@
-//! The Wick ledger's staking module: signed transactions and the deterministic state machine
-//! that records proofs of service and pays for them. It knows receipts only through `wick-proto`
-//! and must not know workers, routers or the network.
-//!
-//! # The node
-//! [`node::LedgerNode`] owns the [`State`] and the rocksdb [`store::Store`] in one actor task:
-//! submitted transactions queue, a block is cut every `block_interval` (or when
-//! `max_block_txs` wait), executed with [`State::apply_block`], and committed in one synced
-//! write batch before any submitter hears back. Every `epoch_seconds` a block also calls
-//! [`State::end_epoch`], so epoch ends are stored and replay like any block. A restart replays
-//! the stored blocks and checks each root ([`store`]). [`service`] serves `wick.v1.Ledger` over
-//! gRPC, [`client::Client`] calls it, [`genesis::Genesis`] reads the genesis file, and [`wire`]
-//! is the transaction's wire encoding (canonical bytes + signature).
+//! The Wick ledger's staking module: signed transactions, their wire form, and the deterministic
+//! state machine that records proofs of service and pays for them (epochs, rewards, slashing,
+//! governance, audit evidence, parallel execution, the genesis file). It is pure: no clock, no
+//! storage, no network, no randomness of its own; the ledger node (`wick-ledger`) feeds it blocks
+//! and stores them. It knows receipts only through `wick-proto`'s messages and must not know
+//! workers, routers or the network.
 //!
 //! # Transactions
 //! Each transaction is signed (ed25519, verified with ZIP-215 rules by `ed25519-consensus`, in
-//! batches when a block has more than one) over canonical bytes: the tag `wick.v1.LedgerTx`, chain
+//! batches when a block has more than one, see [`verify`]) over canonical bytes: the tag `wick.v1.LedgerTx`, chain
 //! id, signer, nonce, fee, a kind code and the fields (see [`tx::Tx::signing_bytes`]). The nonce
 //! must be the account's next one; the fee is burned. A rejected transaction changes nothing and
 //! pays no fee.
@@ -52,26 +45,17 @@
 //! groups are packed onto lanes that each run the ordinary [`State::apply_verified`] on a private
 //! copy of the entries they reach; the disjoint results are merged and the supply/burned deltas
 //! summed. Signature batches are verified on all cores meanwhile; a caller that verifies block
-//! N+1 while block N executes uses [`State::apply_verified_block`] (see [`parallel`] and
-//! [`bench`](mod@bench), behind `wick bench ledger`).
+//! N+1 while block N executes uses [`State::apply_verified_block`] (see [`parallel`]; `wick
+//! bench ledger` measures it).
 
-pub mod audit_proof;
-#[cfg(feature = "store")]
-pub mod bench;
-#[cfg(feature = "store")]
-pub mod client;
 pub mod error;
+pub mod evidence;
 pub mod genesis;
-#[cfg(feature = "store")]
-pub mod node;
 pub mod parallel;
-#[cfg(feature = "store")]
-pub mod service;
 pub mod state;
-#[cfg(feature = "store")]
-pub mod store;
 pub mod tx;
 pub mod types;
+pub mod verify;
 pub mod wire;
 
 pub use error::TxError;

@@ -27,8 +27,9 @@ use rayon::prelude::*;
 
 use crate::error::TxError;
 use crate::state::State;
-use crate::tx::{SignedTx, Tx, TxBody, verify_all};
+use crate::tx::{SignedTx, Tx, TxBody};
 use crate::types::Address;
+use crate::verify::{BatchRng, verify_all};
 
 /// A unit of ledger state for conflict detection (see the [module docs](crate::parallel)).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -97,9 +98,13 @@ impl State {
     /// Verifies signatures (batched, on all cores) while planning the schedule, then executes
     /// the block on all cores and advances the height. Same results and resulting state (and
     /// root) as [`State::apply_block`].
-    pub fn apply_block_parallel(&mut self, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
+    pub fn apply_block_parallel<R: BatchRng>(
+        &mut self,
+        txs: &[SignedTx],
+        rng: R,
+    ) -> Vec<Result<(), TxError>> {
         let lanes = lanes_for(rayon::current_num_threads());
-        let (sigs, plan) = rayon::join(|| verify_all(txs), || self.schedule(txs, lanes));
+        let (sigs, plan) = rayon::join(|| verify_all(txs, rng), || self.schedule(txs, lanes));
         self.execute_planned(txs, sigs, plan)
     }
 
@@ -175,13 +180,10 @@ impl State {
         mut sigs: Vec<Result<(), TxError>>,
         plan: Vec<Vec<usize>>,
     ) -> Vec<Result<(), TxError>> {
-        sigs.resize(txs.len(), Err(TxError::BadSignature));
         if plan.len() <= 1 {
-            let results: Vec<_> =
-                txs.iter().zip(sigs).map(|(t, ok)| ok.and_then(|()| self.apply_verified(t))).collect();
-            self.height += 1;
-            return results;
+            return self.apply_block(txs, sigs);
         }
+        sigs.resize(txs.len(), Err(TxError::BadSignature));
         let proposal_lane = plan.iter().position(|lane| {
             lane.iter().any(|&i| matches!(txs[i].tx.body, TxBody::Propose { .. } | TxBody::Vote { .. }))
         });
@@ -333,7 +335,7 @@ fn copy_reachable(base: &State, s: &mut State, tx: &Tx, release: u64) {
         }
         TxBody::Propose { .. } | TxBody::Vote { .. } => {
             copy(&base.workers, &mut s.workers, me);
-            let mine = (me, Address([0; 32]))..=(me, Address([255; 32]));
+            let mine = (me, Address::MIN)..=(me, Address::MAX);
             for (k, v) in base.delegations.range(mine) {
                 s.delegations.entry(*k).or_insert(*v);
             }

@@ -1,4 +1,5 @@
-//! Transactions, their canonical signing bytes, signing and ZIP-215 verification.
+//! Transactions, their canonical signing bytes, signing, and the single ZIP-215 check
+//! (batches: [`crate::verify`]).
 
 use ed25519_dalek::{Signer, SigningKey};
 use wick_proto::signing::CanonicalWriter;
@@ -249,42 +250,10 @@ impl SignedTx {
     }
 
     /// [`SignedTx::verify`] against `signed`, which must be this transaction's signing bytes.
-    fn verify_message(&self, signed: &[u8]) -> Result<(), TxError> {
+    pub(crate) fn verify_message(&self, signed: &[u8]) -> Result<(), TxError> {
         let vk = ed25519_consensus::VerificationKey::try_from(self.tx.signer.0)
             .map_err(|_| TxError::BadPublicKey)?;
         let sig = ed25519_consensus::Signature::from(self.signature);
         vk.verify(&sig, signed).map_err(|_| TxError::BadSignature)
     }
-}
-
-/// Transactions per signature batch: large enough to amortise, small enough to spread over cores.
-pub const BATCH: usize = 64;
-
-/// Verifies many transactions' signatures on all cores: batches of [`BATCH`] (ZIP-215 batch
-/// verification), falling back to single checks inside a batch that fails, to name the bad ones.
-/// Returns one result per transaction, in order; the result does not depend on the thread count.
-pub fn verify_all(txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
-    use rayon::prelude::*;
-    txs.par_chunks(BATCH).flat_map_iter(verify_batch).collect()
-}
-
-fn verify_batch(txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
-    let msgs: Vec<Vec<u8>> = txs.iter().map(|t| t.tx.signing_bytes()).collect();
-    let msgs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-    verify_batch_against(txs, &msgs)
-}
-
-/// One ZIP-215 batch: `txs[i]` checked against `signed[i]`, its signing bytes (however the
-/// caller has them). A batch that fails checks each signature alone, to name the bad ones.
-pub(crate) fn verify_batch_against(txs: &[SignedTx], signed: &[&[u8]]) -> Vec<Result<(), TxError>> {
-    let one_by_one = || txs.iter().zip(signed).map(|(t, m)| t.verify_message(m)).collect();
-    if txs.len() <= 1 {
-        return one_by_one();
-    }
-    let mut batch = ed25519_consensus::batch::Verifier::new();
-    for (t, m) in txs.iter().zip(signed) {
-        let vk = ed25519_consensus::VerificationKeyBytes::from(t.tx.signer.0);
-        batch.queue((vk, ed25519_consensus::Signature::from(t.signature), *m));
-    }
-    if batch.verify(rand_core_06::OsRng).is_ok() { vec![Ok(()); txs.len()] } else { one_by_one() }
 }

@@ -6,6 +6,13 @@ use std::fmt;
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
 pub struct Address(pub [u8; 32]);
 
+impl Address {
+    /// The lowest address (all zero bytes), for range scans of maps keyed by address pairs.
+    pub const MIN: Address = Address([0; 32]);
+    /// The highest address (all 0xff bytes).
+    pub const MAX: Address = Address([255; 32]);
+}
+
 impl Ord for Address {
     /// The bytes' lexicographic order, compared as four big-endian words: the state's maps
     /// compare addresses on every lookup, and the derived order called `memcmp` each time.

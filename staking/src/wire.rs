@@ -10,7 +10,7 @@ use wick_proto::signing::{RECEIPT_TAG, TICKET_TAG};
 use wick_proto::v1::{JobTicket, Receipt, SamplingParams, SignedReceipt};
 
 use crate::error::TxError;
-use crate::tx::{BATCH, ParamKey, SignedTx, TX_TAG, Tx, TxBody, verify_batch_against};
+use crate::tx::{ParamKey, SignedTx, TX_TAG, Tx, TxBody};
 use crate::types::{Address, Amount};
 
 /// Largest accepted encoded transaction (fraud proofs carry two receipts).
@@ -253,38 +253,6 @@ pub fn decode(bytes: &[u8]) -> Result<SignedTx, TxError> {
     let mut signature = [0u8; 64];
     signature.copy_from_slice(sig);
     Ok(SignedTx { tx, signature })
-}
-
-/// A block's transactions decoded, with one signature check result per transaction.
-pub type DecodedBlock = (Vec<SignedTx>, Vec<Result<(), TxError>>);
-
-/// Decodes a block's wire transactions and checks their signatures, on all cores in one pass of
-/// [`BATCH`]-sized ZIP-215 batches. The signed part of a canonical encoding *is* the signing
-/// bytes, so batches verify against the wire bytes and nothing is re-encoded. The signature
-/// results equal [`crate::tx::verify_all`]'s on the decoded transactions. Fails with the index of
-/// the first transaction that does not decode (such a block cannot be executed).
-pub fn decode_verify_all(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxError)> {
-    use rayon::prelude::*;
-    let batches: Vec<Result<DecodedBlock, (usize, TxError)>> =
-        wire.par_chunks(BATCH).map(decode_verify_batch).collect();
-    let mut txs = Vec::with_capacity(wire.len());
-    let mut sigs = Vec::with_capacity(wire.len());
-    for (n, batch) in batches.into_iter().enumerate() {
-        let (t, s) = batch.map_err(|(i, e)| (n * BATCH + i, e))?;
-        txs.extend(t);
-        sigs.extend(s);
-    }
-    Ok((txs, sigs))
-}
-
-/// One batch of [`decode_verify_all`]; a decoding failure names its index in the batch.
-fn decode_verify_batch(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxError)> {
-    let txs =
-        wire.iter().enumerate().map(|(i, b)| decode(b).map_err(|e| (i, e))).collect::<Result<Vec<_>, _>>()?;
-    // `decode` took the last 64 bytes as the signature: the rest is what was signed.
-    let signed: Vec<&[u8]> = wire.iter().map(|b| &b[..b.len() - 64]).collect();
-    let sigs = verify_batch_against(&txs, &signed);
-    Ok((txs, sigs))
 }
 
 /// The transaction hash: sha256 of the wire bytes.

@@ -2,8 +2,15 @@
 
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
+use rand_core_06::OsRng;
 use wick_proto::v1::Receipt;
+use wick_staking::verify::verify_all;
 use wick_staking::{Address, Amount, ParamKey, Params, SignedTx, State, Tx, TxBody, TxError};
+
+/// Applies a block serially, its signatures batch-verified with the system's randomness.
+fn apply_block(state: &mut State, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
+    state.apply_block(txs, verify_all(txs, OsRng))
+}
 
 const CHAIN: &str = "wick-test";
 
@@ -35,7 +42,7 @@ impl Net {
 
     fn run(&mut self, i: usize, body: TxBody) -> Result<(), TxError> {
         let t = self.tx(i, 0, body);
-        let mut r = self.state.apply_block(&[t]);
+        let mut r = apply_block(&mut self.state, &[t]);
         r.remove(0)
     }
 
@@ -124,7 +131,7 @@ fn bad_inputs_are_rejected_precisely_and_change_nothing() {
     let before = n.state.clone();
     let check = |n: &mut Net, t: SignedTx, want: TxError| {
         let root = n.state.root();
-        let r = n.state.apply_block(&[t]);
+        let r = apply_block(&mut n.state, &[t]);
         assert_eq!(r[0], Err(want));
         n.state.height -= 1;
         assert_eq!(n.state.root(), root);
@@ -233,10 +240,10 @@ proptest! {
         let genesis = n.state.supply.0;
         for (who, kind, x, other, fee, end) in ops {
             let t = op(&n, who, kind, x, other, fee);
-            let r = n.state.apply_block(std::slice::from_ref(&t));
+            let r = apply_block(&mut n.state, std::slice::from_ref(&t));
             if r[0].is_ok() {
                 let root = n.state.root();
-                let again = n.state.apply_block(std::slice::from_ref(&t));
+                let again = apply_block(&mut n.state, std::slice::from_ref(&t));
                 let replayed = matches!(again[0], Err(TxError::BadNonce { .. }));
                 prop_assert!(replayed, "replay accepted");
                 n.state.height -= 1;
@@ -266,7 +273,7 @@ fn transfers_with_bad_signatures(bad: &[usize]) -> Vec<SignedTx> {
 #[test]
 fn batch_verification_names_exactly_the_bad_signatures() {
     let txs = transfers_with_bad_signatures(&[3, 70, 149]);
-    let got = wick_staking::tx::verify_all(&txs);
+    let got = verify_all(&txs, OsRng);
     for (i, r) in got.iter().enumerate() {
         let want = if [3, 70, 149].contains(&i) { Err(TxError::BadSignature) } else { Ok(()) };
         assert_eq!(*r, want, "tx {i}");
@@ -277,12 +284,12 @@ fn batch_verification_names_exactly_the_bad_signatures() {
 fn decoding_and_verifying_wire_bytes_matches_verify_all() {
     let txs = transfers_with_bad_signatures(&[0, 64, 127]);
     let mut bytes: Vec<Vec<u8>> = txs.iter().map(wick_staking::wire::encode).collect();
-    let (decoded, sigs) = wick_staking::wire::decode_verify_all(&bytes).expect("all decode");
+    let (decoded, sigs) = wick_staking::verify::decode_verify_all(&bytes, OsRng).expect("all decode");
     assert_eq!(decoded, txs);
-    assert_eq!(sigs, wick_staking::tx::verify_all(&txs));
+    assert_eq!(sigs, verify_all(&txs, OsRng));
     assert_eq!(sigs.iter().filter(|s| s.is_err()).count(), 3);
     bytes[100].truncate(10);
-    let (index, error) = wick_staking::wire::decode_verify_all(&bytes).expect_err("a bad encoding");
+    let (index, error) = wick_staking::verify::decode_verify_all(&bytes, OsRng).expect_err("a bad encoding");
     assert_eq!(index, 100);
     assert!(matches!(error, TxError::Malformed { .. }), "{error}");
 }
@@ -294,8 +301,8 @@ fn replicas_replaying_the_same_blocks_agree_on_the_root() {
     let mut roots = Vec::new();
     for i in 0..20u128 {
         let t = op(&n, (i % 4) as usize, (i * 3) as u8, 1_000 + i, ((i + 1) % 4) as usize, 1);
-        n.state.apply_block(std::slice::from_ref(&t));
-        replica.apply_block(&[t]);
+        apply_block(&mut n.state, std::slice::from_ref(&t));
+        apply_block(&mut replica, &[t]);
         let (root, again) = (n.state.root(), replica.root());
         assert_eq!(root, again);
         roots.push(root);

@@ -3,9 +3,15 @@
 
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
+use rand_core_06::OsRng;
 use wick_proto::v1::{Receipt, SignedReceipt};
-use wick_staking::tx::verify_all;
-use wick_staking::{Address, Amount, ParamKey, Params, SignedTx, State, Tx, TxBody};
+use wick_staking::verify::verify_all;
+use wick_staking::{Address, Amount, ParamKey, Params, SignedTx, State, Tx, TxBody, TxError};
+
+/// Applies a block serially, its signatures batch-verified with the system's randomness.
+fn apply_block(state: &mut State, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
+    state.apply_block(txs, verify_all(txs, OsRng))
+}
 
 const CHAIN: &str = "wick-test";
 const ACCOUNTS: usize = 12;
@@ -31,7 +37,7 @@ fn genesis() -> State {
         let d = Tx { chain_id: CHAIN.into(), signer: addr(w + 4), nonce: 0, fee: Amount(1), body };
         setup.push(d.sign(&key(w + 4)));
     }
-    let r = s.apply_block(&setup);
+    let r = apply_block(&mut s, &setup);
     assert!(r.iter().all(Result::is_ok), "setup: {r:?}");
     s
 }
@@ -131,13 +137,13 @@ proptest! {
         let mut nonces = vec![0u64; ACCOUNTS];
         for (ops, end) in blocks {
             let txs = block(&serial, &mut nonces, &ops);
-            let (want, root) = (serial.apply_block(&txs), serial.root());
-            let got = parallel.apply_verified_block(&txs, verify_all(&txs), lanes);
+            let (want, root) = (apply_block(&mut serial, &txs), serial.root());
+            let got = parallel.apply_verified_block(&txs, verify_all(&txs, OsRng), lanes);
             let got_root = parallel.root();
             prop_assert_eq!(&got, &want);
             prop_assert_eq!(got_root, root);
             prop_assert_eq!(&parallel, &serial);
-            let (got, got_root) = (batched.apply_block_parallel(&txs), batched.root());
+            let (got, got_root) = (batched.apply_block_parallel(&txs, OsRng), batched.root());
             prop_assert_eq!(&got, &want);
             prop_assert_eq!(got_root, root);
             // Resynchronise the generator's nonces with what the chain accepted.
@@ -168,8 +174,8 @@ fn independent_transfers_run_on_many_lanes_with_the_serial_result() {
         })
         .collect();
     assert_eq!(serial.schedule(&txs, 8).len(), 8);
-    let (want, root) = (serial.apply_block(&txs), serial.root());
-    let got = parallel.apply_verified_block(&txs, verify_all(&txs), 8);
+    let (want, root) = (apply_block(&mut serial, &txs), serial.root());
+    let got = parallel.apply_verified_block(&txs, verify_all(&txs, OsRng), 8);
     let got_root = parallel.root();
     assert_eq!((got, got_root), (want, root));
     assert_eq!(parallel, serial);
@@ -197,9 +203,9 @@ fn fraud_proof_joins_the_lane_of_every_delegator_of_the_worker() {
     assert_eq!(schedule.len(), 2, "{schedule:?}");
     assert!(schedule.contains(&vec![0, 2, 3]), "{schedule:?}");
     let (mut serial, mut parallel) = (base.clone(), base);
-    let (want, root) = (serial.apply_block(&txs), serial.root());
+    let (want, root) = (apply_block(&mut serial, &txs), serial.root());
     assert!(want.iter().all(Result::is_ok), "{want:?}");
-    let (got, got_root) = (parallel.apply_verified_block(&txs, verify_all(&txs), 4), parallel.root());
+    let (got, got_root) = (parallel.apply_verified_block(&txs, verify_all(&txs, OsRng), 4), parallel.root());
     assert_eq!((got, got_root), (want, root));
     assert_eq!(parallel, serial);
 }

@@ -29,11 +29,10 @@ use wick_proto::v1::{
 };
 use wick_router::{Router, RouterConfig};
 
-use crate::GlobalArgs;
-
 const MODEL: &str = "echo";
 const MODEL_ID: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Flags of `wick bench router`.
 #[derive(Debug, clap::Args)]
 pub struct RouterBench {
     /// Echo workers behind the router.
@@ -54,7 +53,8 @@ pub struct RouterBench {
     json: bool,
 }
 
-pub fn run(_global: &GlobalArgs, args: RouterBench) -> anyhow::Result<()> {
+/// Runs `wick bench router` and prints its report.
+pub fn run(args: RouterBench) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers >= 1, "--workers must be at least 1");
     anyhow::ensure!(
         !args.concurrency.is_empty() && args.concurrency.iter().all(|&c| c >= 1),

@@ -2,8 +2,9 @@
 //! and the account's next nonce, submits them and turns rejections back into their reasons.
 //!
 //! ```no_run
-//! # async fn claim(key: ed25519_dalek::SigningKey) -> Result<(), wick_staking::client::ClientError> {
-//! use wick_staking::{Amount, TxBody, client::Client};
+//! # async fn claim(key: ed25519_dalek::SigningKey) -> Result<(), wick_ledger::client::ClientError> {
+//! use wick_ledger::client::Client;
+//! use wick_staking::{Amount, TxBody};
 //! let mut ledger = Client::connect("http://127.0.0.1:7100").await?;
 //! let epoch = ledger.epoch().await?.epoch;
 //! let body = TxBody::WorkClaim { epoch, receipts_root: [0; 32], count: 10, tokens: 1234 };
@@ -20,10 +21,9 @@ use wick_proto::v1::{
     WorkerRequest, WorkerResponse,
 };
 
+use wick_staking::{Address, Amount, SignedTx, Tx, TxBody, wire};
+
 use crate::node::Committed;
-use crate::tx::{SignedTx, Tx, TxBody};
-use crate::types::{Address, Amount};
-use crate::wire;
 
 /// What went wrong talking to the ledger.
 #[derive(Debug, thiserror::Error)]

@@ -11,8 +11,10 @@ use futures::StreamExt;
 use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::{ChatMessage, GenerateRequest, SamplingParams, generate_response};
 
-use crate::GlobalArgs;
+use crate::BenchEnv;
+use crate::stats::percentile;
 
+/// Flags of `wick bench worker`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WorkerBench {
     /// Model name.
@@ -100,8 +102,9 @@ impl Drop for Killed {
     }
 }
 
-pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
-    let installed = crate::models::ensure(global, &args.model)?;
+/// Runs `wick bench worker` and prints its report.
+pub fn run(env: &BenchEnv<'_>, args: WorkerBench) -> anyhow::Result<()> {
+    let installed = (env.ensure_model)(&args.model)?;
     let gguf = installed.path(installed.entry.weights());
     let max_c = args.concurrency.iter().copied().max().unwrap_or(1);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
@@ -109,7 +112,7 @@ pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
         let (worker, endpoint) = match &args.worker {
             Some(url) => (None, url.clone()),
             None => {
-                let (child, url) = start_worker(global, &args, max_c)?;
+                let (child, url) = start_worker(env, &args, max_c)?;
                 (Some(child), url)
             }
         };
@@ -117,7 +120,7 @@ pub fn run(global: &GlobalArgs, args: WorkerBench) -> anyhow::Result<()> {
         for &c in &args.concurrency {
             wick_levels.push(load_wick(&endpoint, &args, c).await?);
         }
-        let long_prompts = memory_prompts(global, &args, max_c)?;
+        let long_prompts = memory_prompts(env, &args, max_c)?;
         // The memory test: one request per stream, output short, prompt filling the sequence.
         let long = WorkerBench { tokens: MEMORY_OUTPUT_TOKENS, rounds: 1, ..args.clone() };
         let mut wick_rss = None;
@@ -163,7 +166,7 @@ const MEMORY_OUTPUT_TOKENS: u32 = 64;
 /// One long chat prompt per stream, each `memory_tokens - MEMORY_OUTPUT_TOKENS` tokens once the
 /// chat template is applied, different from the first line on. `None` when the test is off.
 fn memory_prompts(
-    global: &GlobalArgs,
+    env: &BenchEnv<'_>,
     args: &WorkerBench,
     streams: usize,
 ) -> anyhow::Result<Option<Vec<String>>> {
@@ -171,7 +174,7 @@ fn memory_prompts(
         return Ok(None);
     }
     let target = args.memory_tokens.saturating_sub(MEMORY_OUTPUT_TOKENS as usize);
-    let installed = crate::models::ensure(global, &args.model)?;
+    let installed = (env.ensure_model)(&args.model)?;
     let model = wick_models::TextModel::load(&installed, &wick_models::generate::LoadOptions::default())?;
     let mut prompts = Vec::with_capacity(streams);
     for s in 0..streams {
@@ -253,10 +256,10 @@ fn print(report: &Report, args: &WorkerBench) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_worker(global: &GlobalArgs, args: &WorkerBench, max_c: usize) -> anyhow::Result<(Killed, String)> {
+fn start_worker(env: &BenchEnv<'_>, args: &WorkerBench, max_c: usize) -> anyhow::Result<(Killed, String)> {
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
-    if let Some(home) = &global.home {
+    if let Some(home) = env.home {
         cmd.arg("--home").arg(home);
     }
     cmd.args(["--threads", &args.bench_threads.to_string(), "worker", "--model", &args.model])
@@ -274,14 +277,6 @@ fn start_worker(global: &GlobalArgs, args: &WorkerBench, max_c: usize) -> anyhow
     let ready: serde_json::Value = serde_json::from_str(&line)?;
     let url = ready["grpc"].as_str().context("ready line without grpc")?.to_string();
     Ok((child, url))
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 fn level(concurrency: usize, tokens: usize, wall: Duration, mut ttfts: Vec<f64>) -> Level {

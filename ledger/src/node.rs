@@ -15,16 +15,13 @@ use std::time::Duration;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use wick_proto::v1::Block;
-
-use crate::error::TxError;
-use crate::genesis::Genesis;
-use crate::state::State;
 use wick_proto::time::now_unix_ms;
+use wick_proto::v1::Block;
+use wick_staking::genesis::Genesis;
+use wick_staking::{SignedTx, State, TxError, wire};
 
-use crate::store::{Store, StoreError, block_record, execute_verified};
-use crate::tx::SignedTx;
-use crate::wire;
+use crate::execution::{block_record, execute_verified};
+use crate::store::{Store, StoreError};
 
 /// How a node runs.
 #[derive(Debug, Clone)]
@@ -291,7 +288,8 @@ impl Actor {
     async fn cut(&mut self) -> Result<(), StoreError> {
         let take = self.pending.len().min(self.max_block_txs);
         let batch: Vec<Pending> = self.pending.drain(..take).collect();
-        let epoch_end = self.epoch_due();
+        let now = now_unix_ms();
+        let epoch_end = now >= self.view.epoch_ends_unix_ms();
         let Some(mut state) = self.state.take() else {
             return Err(StoreError::Corrupt { height: 0, reason: "state lost".into() });
         };
@@ -302,7 +300,7 @@ impl Actor {
             let minted_before = state.minted.0;
             // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
             let results = execute_verified(&mut state, &txs, epoch_end);
-            let block = block_record(&state, bytes, &results, epoch_end);
+            let block = block_record(&state, bytes, &results, epoch_end, now);
             let committed = store.commit(&block);
             let snapshot = Arc::new(state.clone());
             let minted = state.minted.0 - minted_before;

@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
+use wick_ledger::client::Client;
+use wick_ledger::node::{LedgerNode, NodeConfig};
+use wick_ledger::service::spawn_server;
 use wick_proto::v1::StreamBlocksRequest;
-use wick_staking::client::Client;
 use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisWorker};
-use wick_staking::node::{LedgerNode, NodeConfig};
-use wick_staking::service::spawn_server;
 use wick_staking::{Address, Amount, TxBody};
 
 fn key(i: u8) -> SigningKey {

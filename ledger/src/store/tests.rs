@@ -5,10 +5,11 @@ use ed25519_dalek::SigningKey;
 use prost::Message;
 use wick_proto::v1::Block;
 
+use wick_staking::genesis::{GenesisAccount, GenesisAmount, GenesisParams};
+use wick_staking::{Address, Amount, SignedTx, Tx, TxBody, wire};
+
 use super::*;
-use crate::genesis::{GenesisAccount, GenesisAmount, GenesisParams};
-use crate::tx::{Tx, TxBody};
-use crate::types::{Address, Amount};
+use crate::execution::{block_record, execute};
 
 fn key(i: u8) -> SigningKey {
     SigningKey::from_bytes(&[i + 1; 32])
@@ -34,7 +35,8 @@ fn genesis() -> Genesis {
 /// Executes and commits a block the way the node does.
 fn commit(store: &Store, state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Block {
     let results = execute(state, txs, epoch_end);
-    let block = block_record(state, txs.iter().map(wire::encode).collect(), &results, epoch_end);
+    let block =
+        block_record(state, txs.iter().map(wire::encode).collect(), &results, epoch_end, now_unix_ms());
     store.commit(&block).expect("commit");
     block
 }

@@ -16,13 +16,11 @@ use wick_proto::v1::{
     WorkerResponse,
 };
 
-use crate::node::{LedgerHandle, SubmitError};
-use crate::state::State;
 use wick_proto::time::now_unix_ms;
+use wick_staking::wire::param_name;
+use wick_staking::{Address, State};
 
-use crate::store::{error_code, is_invalid_argument};
-use crate::types::Address;
-use crate::wire::param_name;
+use crate::node::{LedgerHandle, SubmitError};
 
 /// The gRPC service.
 #[derive(Debug, Clone)]
@@ -84,7 +82,7 @@ fn rejection(e: SubmitError) -> Status {
     match e {
         SubmitError::Rejected { height, hash, error } => {
             let msg = error.to_string();
-            let mut status = if is_invalid_argument(&error) {
+            let mut status = if error.is_invalid_argument() {
                 Status::invalid_argument(msg)
             } else {
                 Status::failed_precondition(msg)
@@ -94,14 +92,14 @@ fn rejection(e: SubmitError) -> Status {
             if let Ok(v) = hex::encode(hash).parse() {
                 md.insert("wick-tx-hash", v);
             }
-            if let Ok(v) = error_code(&error).parse() {
+            if let Ok(v) = error.code().parse() {
                 md.insert("wick-error", v);
             }
             status
         }
         SubmitError::Invalid(error) => {
             let mut status = Status::invalid_argument(error.to_string());
-            if let Ok(v) = error_code(&error).parse() {
+            if let Ok(v) = error.code().parse() {
                 status.metadata_mut().insert("wick-error", v);
             }
             status

@@ -26,18 +26,16 @@ use std::path::Path;
 use prost::Message;
 use rocksdb::{DB, Direction, IteratorMode, Options, WriteBatch, WriteOptions};
 use wick_proto::time::now_unix_ms;
-use wick_proto::v1::{Block, TxResult};
+use wick_proto::v1::Block;
+use wick_staking::State;
+use wick_staking::genesis::Genesis;
 
-use crate::error::TxError;
-use crate::genesis::Genesis;
-use crate::state::State;
-use crate::tx::SignedTx;
-use crate::wire;
+mod replay;
 
 const GENESIS: &[u8] = b"meta/genesis";
 const CREATED: &[u8] = b"meta/created_unix_ms";
 const HEAD: &[u8] = b"meta/head";
-const BLOCK: &[u8] = b"block/";
+pub(crate) const BLOCK: &[u8] = b"block/";
 const FORMAT: &[u8] = b"meta/state_format";
 
 /// Version of the state rules that the stored roots were computed with. A directory written
@@ -66,7 +64,7 @@ pub enum StoreError {
     },
     /// The genesis is invalid.
     #[error(transparent)]
-    Genesis(#[from] crate::genesis::GenesisError),
+    Genesis(#[from] wick_staking::genesis::GenesisError),
     /// The directory was written with other state rules (see [`STATE_FORMAT`]).
     #[error(
         "{dir} holds a chain written with ledger state format {found}; this wick uses format \
@@ -91,11 +89,11 @@ pub enum StoreError {
     },
 }
 
-fn block_key(height: u64) -> Vec<u8> {
+pub(crate) fn block_key(height: u64) -> Vec<u8> {
     [BLOCK, &height.to_be_bytes()[..]].concat()
 }
 
-fn corrupt(height: u64, reason: impl Into<String>) -> StoreError {
+pub(crate) fn corrupt(height: u64, reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt { height, reason: reason.into() }
 }
 
@@ -228,187 +226,6 @@ impl Store {
             None => Ok((0, Vec::new())),
         }
     }
-
-    fn each_block(&self, mut f: impl FnMut(Block) -> Result<(), StoreError>) -> Result<(), StoreError> {
-        let mut expected = 1u64;
-        for item in self.db.iterator(IteratorMode::From(&block_key(1), Direction::Forward)) {
-            let (k, v) = item?;
-            if !k.starts_with(BLOCK) {
-                break;
-            }
-            let block = Block::decode(&*v).map_err(|e| corrupt(expected, e.to_string()))?;
-            if block.height != expected {
-                return Err(corrupt(expected, format!("found block {} instead", block.height)));
-            }
-            expected += 1;
-            f(block)?;
-        }
-        let (head, _) = self.head()?;
-        if head + 1 != expected {
-            return Err(corrupt(head, format!("head is {head} but blocks end at {}", expected - 1)));
-        }
-        Ok(())
-    }
-
-    fn replay(&self, mut state: State, created: u64) -> Result<Recovered, StoreError> {
-        let mut rec =
-            Recovered { state: State::default(), epoch_started_unix_ms: created, last_epoch_minted: 0 };
-        let mut last_root = Vec::new();
-        self.each_block(|block| {
-            let h = block.height;
-            if block.results.len() != block.txs.len() {
-                return Err(corrupt(h, "results do not match transactions"));
-            }
-            for (bytes, result) in block.txs.iter().zip(&block.results) {
-                if !result.code.is_empty() {
-                    continue;
-                }
-                let stx = wire::decode(bytes).map_err(|e| corrupt(h, e.to_string()))?;
-                state.apply_verified(&stx).map_err(|e| corrupt(h, format!("stored as applied, now {e}")))?;
-            }
-            state.height += 1;
-            if block.epoch_end {
-                let before = state.minted.0;
-                state.end_epoch();
-                rec.last_epoch_minted = state.minted.0 - before;
-                rec.epoch_started_unix_ms = block.time_unix_ms;
-            }
-            // Hashing the whole state per block would make opening quadratic: check every
-            // ROOT_CHECK_EVERY blocks here and the head below.
-            last_root.clone_from(&block.state_root);
-            if h % ROOT_CHECK_EVERY == 0 { check_root(&state, &block) } else { Ok(()) }
-        })?;
-        let (height, root) = self.head()?;
-        let head_ok = height == 0 || (state.root().as_slice() == root.as_slice() && last_root == root);
-        if height != state.height || !head_ok {
-            return Err(corrupt(height, "replayed state root differs from the stored head"));
-        }
-        rec.state = state;
-        Ok(rec)
-    }
-
-    /// Re-executes every stored block from `genesis` with full checks (signatures included)
-    /// and returns the final state; fails if any block's results or root differ.
-    pub fn replay_verified(&self, genesis: &Genesis) -> Result<State, StoreError> {
-        let mut state = genesis.state()?;
-        self.each_block(|block| {
-            let h = block.height;
-            let txs = block
-                .txs
-                .iter()
-                .map(|b| wire::decode(b).map_err(|e| corrupt(h, e.to_string())))
-                .collect::<Result<Vec<_>, _>>()?;
-            let results = execute(&mut state, &txs, block.epoch_end);
-            let codes: Vec<&str> =
-                results.iter().map(|r| r.as_ref().map_or_else(error_code, |_| "")).collect();
-            let stored: Vec<&str> = block.results.iter().map(|r| r.code.as_str()).collect();
-            if codes != stored {
-                return Err(corrupt(h, "transaction results differ on replay"));
-            }
-            check_root(&state, &block)
-        })?;
-        Ok(state)
-    }
-}
-
-fn check_root(state: &State, block: &Block) -> Result<(), StoreError> {
-    if state.root().as_slice() != block.state_root.as_slice() || state.height != block.height {
-        return Err(corrupt(block.height, "state root differs from the stored root"));
-    }
-    Ok(())
-}
-
-/// Executes one block on `state` serially: the transactions in order (signatures
-/// batch-verified), then the epoch end if `epoch_end`. The new root is `state.root()`.
-pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
-    let results = state.apply_block(txs);
-    if epoch_end {
-        state.end_epoch();
-    }
-    results
-}
-
-/// [`execute`] for transactions whose signatures the caller has already checked, on all cores
-/// ([`State::apply_verified_block`]: same results and root as serial execution).
-pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
-    let sigs = vec![Ok(()); txs.len()];
-    let results = state.apply_verified_block(txs, sigs, 2 * rayon::current_num_threads());
-    if epoch_end {
-        state.end_epoch();
-    }
-    results
-}
-
-/// The record of a block just executed on `state`: its wire transactions, each one's result
-/// code, and the state root after it (the one full-state hash of the block).
-pub fn block_record(
-    state: &State,
-    txs: Vec<Vec<u8>>,
-    results: &[Result<(), TxError>],
-    epoch_end: bool,
-) -> Block {
-    Block {
-        height: state.height,
-        time_unix_ms: now_unix_ms(),
-        txs,
-        results: results
-            .iter()
-            .map(|r| match r {
-                Ok(()) => TxResult::default(),
-                Err(e) => TxResult { code: error_code(e).into(), message: e.to_string() },
-            })
-            .collect(),
-        epoch_end,
-        state_root: state.root().to_vec(),
-        epoch: state.epoch,
-    }
-}
-
-/// A stable, snake_case code for each rejection reason (stored in blocks and sent as gRPC
-/// metadata).
-pub fn error_code(e: &TxError) -> &'static str {
-    match e {
-        TxError::WrongChain { .. } => "wrong_chain",
-        TxError::BadPublicKey => "bad_public_key",
-        TxError::BadSignature => "bad_signature",
-        TxError::BadNonce { .. } => "bad_nonce",
-        TxError::InsufficientBalance { .. } => "insufficient_balance",
-        TxError::Overflow => "overflow",
-        TxError::ZeroAmount => "zero_amount",
-        TxError::NotWorker => "not_worker",
-        TxError::AlreadyWorker => "already_worker",
-        TxError::Jailed => "jailed",
-        TxError::BadCommission(_) => "bad_commission",
-        TxError::InsufficientStake { .. } => "insufficient_stake",
-        TxError::NoRewards => "no_rewards",
-        TxError::WrongEpoch { .. } => "wrong_epoch",
-        TxError::Duplicate => "duplicate",
-        TxError::BadFraudProof(_) => "bad_fraud_proof",
-        TxError::NoProposal(_) => "no_proposal",
-        TxError::VotingClosed { .. } => "voting_closed",
-        TxError::NoVotingPower => "no_voting_power",
-        TxError::AlreadyVoted(_) => "already_voted",
-        TxError::BadParam(_) => "bad_param",
-        TxError::Malformed { .. } => "malformed",
-        #[allow(unreachable_patterns)]
-        _ => "rejected",
-    }
-}
-
-/// Whether a rejection can never succeed whatever the state (wrong chain, bad signature, bad
-/// values): `INVALID_ARGUMENT` on the wire, the rest `FAILED_PRECONDITION`.
-pub fn is_invalid_argument(e: &TxError) -> bool {
-    matches!(
-        e,
-        TxError::WrongChain { .. }
-            | TxError::BadPublicKey
-            | TxError::BadSignature
-            | TxError::ZeroAmount
-            | TxError::BadCommission(_)
-            | TxError::BadFraudProof(_)
-            | TxError::BadParam(_)
-            | TxError::Malformed { .. }
-    )
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! `wick bench ledger`: signed transactions durably committed per second, beside this
-//! machine's raw ZIP-215 verification rates (the logic is `wick_staking::bench`).
+//! The flags and the report of `wick bench ledger` (the harness is the parent module).
 
 use anyhow::Context;
-use wick_staking::bench::{LedgerBench as Config, LedgerReport, run};
 
+use super::{LedgerBench as Config, LedgerReport, run};
+
+/// Flags of `wick bench ledger`.
 #[derive(Debug, clap::Args)]
-pub struct LedgerBench {
+pub struct LedgerBenchArgs {
     /// Accounts in the genesis.
     #[arg(long, default_value_t = 10_000)]
     accounts: usize,
@@ -41,7 +42,8 @@ pub struct LedgerBench {
     json: bool,
 }
 
-pub fn run_ledger(args: LedgerBench) -> anyhow::Result<()> {
+/// Runs `wick bench ledger` and prints its report.
+pub fn run_ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
     let cfg = Config {
         accounts: args.accounts,
         workers: args.workers,

@@ -12,26 +12,12 @@
 use wick_proto::signing;
 use wick_proto::v1::{JobTicket, SignedReceipt};
 
+use super::{bad, verify_receipt};
 use crate::error::TxError;
 use crate::types::Address;
 
 /// Fewest receipts that can decide: the accused's and two that agree against it.
 pub const MIN_RECEIPTS: usize = 3;
-
-fn bad(m: &str) -> TxError {
-    TxError::BadFraudProof(m.to_string())
-}
-
-fn verify_receipt(s: &SignedReceipt) -> Result<&wick_proto::v1::Receipt, TxError> {
-    let r = s.receipt.as_ref().ok_or_else(|| bad("a receipt is empty"))?;
-    let vk = ed25519_consensus::VerificationKey::try_from(r.worker_public_key.as_slice())
-        .map_err(|_| bad("a receipt has a bad worker key"))?;
-    let sig: [u8; 64] =
-        s.worker_signature.as_slice().try_into().map_err(|_| bad("a receipt's signature is not 64 bytes"))?;
-    vk.verify(&ed25519_consensus::Signature::from(sig), &signing::receipt_bytes(r))
-        .map_err(|_| bad("a receipt's worker signature does not verify"))?;
-    Ok(r)
-}
 
 /// Checks audit evidence against `accused`; returns the job hash (the key that stops the same
 /// job from being proven twice).
@@ -39,18 +25,13 @@ pub fn check(ticket: &JobTicket, receipts: &[SignedReceipt], accused: &Address) 
     if receipts.len() < MIN_RECEIPTS {
         return Err(bad("audit evidence needs the receipts of at least three workers"));
     }
-    let vk = ed25519_consensus::VerificationKey::try_from(ticket.router_public_key.as_slice())
-        .map_err(|_| bad("the ticket has a bad router key"))?;
-    let sig: [u8; 64] =
-        ticket.signature.as_slice().try_into().map_err(|_| bad("the ticket's signature is not 64 bytes"))?;
-    vk.verify(&ed25519_consensus::Signature::from(sig), &signing::ticket_bytes(ticket))
-        .map_err(|_| bad("the ticket's router signature does not verify"))?;
+    super::verify_ticket(ticket)?;
     let job = signing::ticket_hash(ticket).to_vec();
     let mut workers: Vec<&[u8]> = Vec::new();
     let mut accused_output = None;
     let mut agreed_output: Option<&[u8]> = None;
     for s in receipts {
-        let r = verify_receipt(s)?;
+        let r = verify_receipt(s, "a receipt")?;
         if r.job_hash != job {
             return Err(bad("a receipt is for another job than the ticket's"));
         }

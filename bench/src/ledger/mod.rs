@@ -6,7 +6,7 @@
 //! work once per epoch, routers that attest it, and users moving tokens. Each run replays the
 //! same pre-signed blocks from the same genesis into a fresh store as a pipeline: on a rayon pool
 //! of the given size, block N+1 is decoded and batch-verified against its wire bytes
-//! ([`wire::decode_verify_all`]) while block N executes ([`State::apply_verified_block`], serial
+//! ([`decode_verify`]) while block N executes ([`State::apply_verified_block`], serial
 //! by default: see [`LedgerBench::lanes`]) and the state is hashed; a commit thread writes each
 //! block. A run on `n` threads is pinned, all its threads, to `n` CPUs.
 //!
@@ -22,14 +22,16 @@ use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 use wick_proto::v1::Block;
 
-use crate::error::TxError;
-use crate::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisWorker};
-use crate::state::State;
-use crate::store::{Store, StoreError, block_record};
-use crate::tx::{BATCH, SignedTx, Tx, TxBody};
-use crate::types::{Address, Amount};
-use crate::wire::{self, DecodedBlock};
+use wick_ledger::execution::{block_record, decode_verify};
+use wick_ledger::store::{Store, StoreError};
+use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisWorker};
+use wick_staking::verify::{BATCH, DecodedBlock};
+use wick_staking::{Address, Amount, SignedTx, State, Tx, TxBody, TxError, wire};
+
+use crate::stats::median;
 use cores::Cores;
+
+pub mod cli;
 
 /// The workload and the runs.
 #[derive(Clone, Debug)]
@@ -55,7 +57,7 @@ pub struct LedgerBench {
     /// Pin each run, all its threads, to as many CPUs as it has threads. Off only where the
     /// process has other work that must not be squeezed (tests).
     pub pin: bool,
-    /// Execution lanes in the pipeline (0: [`crate::parallel::lanes_for`] the thread count).
+    /// Execution lanes in the pipeline (0: [`wick_staking::parallel::lanes_for`] the thread count).
     /// One is the default: execution already overlaps verification, which keeps every core
     /// busy, and lanes cost copying that only pays when execution is the bottleneck.
     pub lanes: usize,
@@ -112,7 +114,7 @@ pub struct LedgerRun {
     pub cpu_cores_used: f64,
     /// Execution alone (signatures pre-verified, no storage), serial, transactions per second.
     pub execute_serial_tx_per_s: f64,
-    /// Execution alone on [`crate::parallel::lanes_for`] the thread count lanes.
+    /// Execution alone on [`wick_staking::parallel::lanes_for`] the thread count lanes.
     pub execute_parallel_tx_per_s: f64,
 }
 
@@ -303,12 +305,6 @@ fn signatures(batches: &[&[Message]]) -> f64 {
 }
 
 /// The median of `v` (the upper one of an even count; NaN when empty).
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
-}
-
 /// One pipelined ledger run, timed.
 struct Timed {
     seconds: f64,
@@ -382,7 +378,7 @@ pub fn run(
                 .total_cmp(&(total as f64 / b.seconds - tx_per_s).abs())
         });
         let (seconds, cpu_cores_used) = mid.map_or((f64::NAN, f64::NAN), |m| (m.seconds, m.cpu_cores_used));
-        let lanes = crate::parallel::lanes_for(threads);
+        let lanes = wick_staking::parallel::lanes_for(threads);
         cores.pin(threads)?;
         report.runs.push(LedgerRun {
             threads,
@@ -417,7 +413,8 @@ fn ledger_run(
     lanes: usize,
     dir: &Path,
 ) -> Result<Timed, BenchError> {
-    let lanes = if lanes == 0 { crate::parallel::lanes_for(pool.current_num_threads()) } else { lanes };
+    let lanes =
+        if lanes == 0 { wick_staking::parallel::lanes_for(pool.current_num_threads()) } else { lanes };
     let (store, recovered) = Store::open(dir, &work.genesis)?;
     let mut state = recovered.state;
     let start_height = state.height;
@@ -430,8 +427,8 @@ fn ledger_run(
         }
         Ok::<(), StoreError>(())
     })?;
-    let decode_verify = |i: usize, bytes: &Vec<Vec<u8>>| -> Result<DecodedBlock, BenchError> {
-        wire::decode_verify_all(bytes).map_err(|(index, error)| BenchError::Rejected {
+    let decode_and_verify = |i: usize, bytes: &Vec<Vec<u8>>| -> Result<DecodedBlock, BenchError> {
+        decode_verify(bytes).map_err(|(index, error)| BenchError::Rejected {
             height: start_height + i as u64 + 1,
             index,
             error,
@@ -443,7 +440,7 @@ fn ledger_run(
         for i in 0..=work.blocks.len() {
             let next = work.blocks.get(i);
             let (verified, done) = rayon::join(
-                || next.map(|(b, _)| decode_verify(i, b)).transpose(),
+                || next.map(|(b, _)| decode_and_verify(i, b)).transpose(),
                 || match pending.take() {
                     Some((j, (txs, sigs))) => {
                         let bytes = owned[j].take().unwrap_or_default();
@@ -487,7 +484,7 @@ fn execute_block(
     if epoch_end {
         state.end_epoch();
     }
-    Ok(block_record(state, bytes, &results, epoch_end))
+    Ok(block_record(state, bytes, &results, epoch_end, wick_proto::time::now_unix_ms()))
 }
 
 /// Execution alone: every block pre-decoded and pre-verified, no storage.

@@ -1,0 +1,17 @@
+//! The Wick ledger node: it runs the staking state machine (`wick-staking`) as a service.
+//!
+//! - [`store`]: the rocksdb store of blocks (one synced write per block) and recovery by replay.
+//! - [`execution`]: a block's transactions through the state machine, and the block's record.
+//! - [`node`]: the actor that owns the state and the store, cuts blocks from submitted
+//!   transactions, ends epochs by the clock, and publishes snapshots to readers.
+//! - [`service`]: `wick.v1.Ledger` over gRPC.
+//! - [`client`]: the one client every other part of Wick talks to the ledger with.
+//!
+//! The node submits a transaction's reply only once its block is on disk; readers see immutable
+//! snapshots and never wait for the actor.
+
+pub mod client;
+pub mod execution;
+pub mod node;
+pub mod service;
+pub mod store;
