@@ -2,7 +2,7 @@
 //! `worker show`. Each prints `key: value` lines, or one JSON object with `--json`.
 
 use serde_json::{Value, json};
-use wick_proto::v1::{EpochRequest, ParamsRequest, ProposalsRequest, StakeRequest};
+use wick_ledger::client::ClientError;
 use wick_staking::Address;
 
 use crate::GlobalArgs;
@@ -52,7 +52,7 @@ pub fn balance(global: &GlobalArgs, a: BalanceArgs) -> anyhow::Result<()> {
     block_on(async move {
         let mut c = connect(&a.query.ledger).await?;
         let acc = c.account(&addr).await?;
-        let st = c.raw().stake(StakeRequest { address: addr.0.to_vec() }).await?.into_inner();
+        let st = c.stake(&addr).await?;
         let unb: Vec<Value> = acc
             .unbonding
             .iter()
@@ -83,7 +83,7 @@ pub fn balance(global: &GlobalArgs, a: BalanceArgs) -> anyhow::Result<()> {
 pub fn params(q: QueryOpts) -> anyhow::Result<()> {
     block_on(async move {
         let mut c = connect(&q.ledger).await?;
-        let p = c.raw().params(ParamsRequest {}).await?.into_inner();
+        let p = c.params().await?;
         let v = json!({
             "chain_id": p.chain_id,
             "epoch_reward": p.epoch_reward,
@@ -103,7 +103,7 @@ pub fn params(q: QueryOpts) -> anyhow::Result<()> {
 pub fn epoch(q: QueryOpts) -> anyhow::Result<()> {
     block_on(async move {
         let mut c = connect(&q.ledger).await?;
-        let e = c.raw().epoch(EpochRequest {}).await?.into_inner();
+        let e = c.epoch().await?;
         let head = c.head().await?;
         let v = json!({
             "epoch": e.epoch,
@@ -124,12 +124,10 @@ pub fn epoch(q: QueryOpts) -> anyhow::Result<()> {
 pub fn proposals(q: &QueryOpts, id: Option<u64>) -> anyhow::Result<()> {
     block_on(async move {
         let mut c = connect(&q.ledger).await?;
-        let ps = c
-            .raw()
-            .proposals(ProposalsRequest { id })
-            .await
-            .map_err(|s| anyhow::anyhow!("{}", s.message()))?
-            .into_inner();
+        let ps = c.proposals(id).await.map_err(|e| match e {
+            ClientError::Status(s) => anyhow::anyhow!("{}", s.message()),
+            e => e.into(),
+        })?;
         let list: Vec<Value> = ps
             .proposals
             .iter()

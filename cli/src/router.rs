@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use wick_ledger::client::Session;
 use wick_router::{Router, RouterConfig};
 use wick_settle::fraud::EvidenceSource;
 use wick_settle::work::{ReceiptSource, Role};
@@ -75,10 +76,11 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
                     Vec::new()
                 })
             });
-            tokio::spawn(wick_settle::work::run(url.clone(), router.key.clone(), Role::Router, source, shutdown.clone()));
+            let session = Session::new(vec![url.clone()]);
+            tokio::spawn(wick_settle::work::run(session, router.key.clone(), Role::Router, source, shutdown.clone()));
             let store = router.state.store.clone();
             let evidence: EvidenceSource = std::sync::Arc::new(move || store.evidence().unwrap_or_default());
-            tokio::spawn(wick_settle::fraud::run(url, router.key.clone(), evidence, shutdown.clone()));
+            tokio::spawn(wick_settle::fraud::run(Session::new(vec![url]), router.key.clone(), evidence, shutdown.clone()));
         }
         let ready = serde_json::json!({
             "event": "ready",

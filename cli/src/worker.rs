@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
+use wick_ledger::client::Session;
 use wick_settle::work::{ReceiptSource, Role};
 use wick_worker::{Worker, WorkerConfig};
 
@@ -102,7 +103,7 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
         let worker = Worker::start(config, shutdown.clone()).await.context("while starting the worker")?;
         if let (Some(url), Some(log)) = (ledger, worker.state.receipts.clone()) {
             let source: ReceiptSource = std::sync::Arc::new(move |from, to| log.between(from, to));
-            tokio::spawn(wick_settle::work::run(url, worker.key.clone(), Role::Worker, source, shutdown.clone()));
+            tokio::spawn(wick_settle::work::run(Session::new(vec![url]), worker.key.clone(), Role::Worker, source, shutdown.clone()));
         }
         let ready = serde_json::json!({
             "event": "ready",

@@ -51,6 +51,23 @@ impl NodeConfig {
     }
 }
 
+/// Why the node stopped or could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Storage failed (the node never runs ahead of its disk).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A task of the node panicked or was cancelled.
+    #[error("the ledger node's task {during} failed")]
+    Task {
+        /// What the task was doing.
+        during: &'static str,
+        /// The panic or cancellation.
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
 /// Why a submission failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
@@ -172,18 +189,18 @@ impl LedgerHandle {
 pub struct LedgerNode {
     /// Handle for submitting and reading.
     pub handle: LedgerHandle,
-    task: Option<tokio::task::JoinHandle<Result<(), StoreError>>>,
+    task: Option<tokio::task::JoinHandle<Result<(), NodeError>>>,
 }
 
 impl LedgerNode {
     /// Opens the store (recovering the last committed state) and starts the actor. It stops
     /// when `shutdown` is cancelled, after committing what was already submitted.
-    pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<LedgerNode, StoreError> {
+    pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<LedgerNode, NodeError> {
         let dir = config.dir.clone();
         let genesis = config.genesis.clone();
         let (store, rec) = tokio::task::spawn_blocking(move || Store::open(&dir, &genesis))
             .await
-            .map_err(|e| StoreError::Corrupt { height: 0, reason: format!("opening panicked: {e}") })??;
+            .map_err(|source| NodeError::Task { during: "opening the store", source })??;
         let store = Arc::new(store);
         let epoch_seconds = config.epoch_seconds.unwrap_or(config.genesis.epoch_seconds).max(1);
         let view = View {
@@ -196,7 +213,7 @@ impl LedgerNode {
         let (submit, rx) = mpsc::channel(config.max_block_txs.max(1) * 4);
         let (blocks, _) = broadcast::channel(1024);
         let actor = Actor {
-            state: Some(rec.state),
+            state: rec.state,
             store: store.clone(),
             pending: Vec::new(),
             view,
@@ -212,20 +229,20 @@ impl LedgerNode {
 
     /// Waits for the actor to stop (cancel-safe; returns at once once it has stopped). An
     /// error means storage failed.
-    pub async fn wait(&mut self) -> Result<(), StoreError> {
+    pub async fn wait(&mut self) -> Result<(), NodeError> {
         let Some(task) = self.task.as_mut() else { return Ok(()) };
         let r = task.await;
         self.task = None;
         match r {
             Ok(r) => r,
-            Err(e) => Err(StoreError::Corrupt { height: 0, reason: format!("ledger task failed: {e}") }),
+            Err(source) => Err(NodeError::Task { during: "running the node", source }),
         }
     }
 }
 
 struct Actor {
-    /// `None` only while a block executes on the blocking pool.
-    state: Option<State>,
+    /// The state after the last commit (empty while a block executes on the blocking pool).
+    state: State,
     store: Arc<Store>,
     pending: Vec<Pending>,
     view: View,
@@ -240,7 +257,7 @@ impl Actor {
         mut rx: mpsc::Receiver<Pending>,
         interval: Duration,
         shutdown: CancellationToken,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), NodeError> {
         let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -284,19 +301,34 @@ impl Actor {
         now_unix_ms() >= self.view.epoch_ends_unix_ms()
     }
 
-    /// Executes and commits one block of up to `max_block_txs` waiting transactions.
-    async fn cut(&mut self) -> Result<(), StoreError> {
+    /// Executes and commits one block of up to `max_block_txs` waiting transactions, then
+    /// answers their submitters and publishes the new state and block.
+    async fn cut(&mut self) -> Result<(), NodeError> {
         let take = self.pending.len().min(self.max_block_txs);
         let batch: Vec<Pending> = self.pending.drain(..take).collect();
         let now = now_unix_ms();
         let epoch_end = now >= self.view.epoch_ends_unix_ms();
-        let Some(mut state) = self.state.take() else {
-            return Err(StoreError::Corrupt { height: 0, reason: "state lost".into() });
+        let executed = match self.execute(&batch, epoch_end, now).await {
+            Ok(executed) => executed,
+            Err(e) => {
+                let reason = e.to_string();
+                for p in batch {
+                    let _ = p.reply.send(Err(SubmitError::Unavailable(reason.clone())));
+                }
+                return Err(e);
+            }
         };
+        self.publish(batch, executed, epoch_end);
+        Ok(())
+    }
+
+    /// Runs the block and its synced commit on the blocking pool; the state comes back with it.
+    async fn execute(&mut self, batch: &[Pending], epoch_end: bool, now: u64) -> Result<Executed, NodeError> {
+        let mut state = std::mem::take(&mut self.state);
         let txs: Vec<SignedTx> = batch.iter().map(|p| p.tx.clone()).collect();
         let bytes: Vec<Vec<u8>> = batch.iter().map(|p| p.bytes.clone()).collect();
         let store = self.store.clone();
-        let joined = tokio::task::spawn_blocking(move || {
+        let (state, executed) = tokio::task::spawn_blocking(move || {
             let minted_before = state.minted.0;
             // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
             let results = execute_verified(&mut state, &txs, epoch_end);
@@ -304,27 +336,20 @@ impl Actor {
             let committed = store.commit(&block);
             let snapshot = Arc::new(state.clone());
             let minted = state.minted.0 - minted_before;
-            (state, results, block, committed, snapshot, minted)
+            (state, committed.map(|()| Executed { results, block, snapshot, minted }))
         })
-        .await;
-        let (state, results, block, committed, snapshot, minted) = match joined {
-            Ok(out) => out,
-            Err(e) => {
-                let reason = format!("block execution panicked: {e}");
-                for p in batch {
-                    let _ = p.reply.send(Err(SubmitError::Unavailable(reason.clone())));
-                }
-                return Err(StoreError::Corrupt { height: 0, reason });
-            }
-        };
-        if let Err(e) = committed {
-            tracing::error!(error = %e, height = block.height, "committing a block failed; stopping");
-            for p in batch {
-                let _ = p.reply.send(Err(SubmitError::Unavailable(format!("storage failed: {e}"))));
-            }
-            return Err(e);
-        }
-        self.state = Some(state);
+        .await
+        .map_err(|source| NodeError::Task { during: "executing a block", source })?;
+        self.state = state;
+        executed.map_err(|e| {
+            tracing::error!(error = %e, "committing a block failed; stopping");
+            NodeError::Store(e)
+        })
+    }
+
+    /// Answers each submitter with its result, then shows readers the new state and block.
+    fn publish(&mut self, batch: Vec<Pending>, executed: Executed, epoch_end: bool) {
+        let Executed { results, block, snapshot, minted } = executed;
         self.view.state = snapshot;
         if epoch_end {
             self.view.epoch_started_unix_ms = block.time_unix_ms;
@@ -341,6 +366,13 @@ impl Actor {
             let _ = p.reply.send(reply);
         }
         let _ = self.blocks.send(Arc::new(block));
-        Ok(())
     }
+}
+
+/// A block executed and committed: what its submitters and readers are told.
+struct Executed {
+    results: Vec<Result<(), TxError>>,
+    block: Block,
+    snapshot: Arc<State>,
+    minted: u128,
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
-use wick_ledger::client::{Client, ClientError};
+use wick_ledger::client::Session;
 use wick_proto::v1::AuditEvidence;
 use wick_staking::{Address, Amount, TxBody};
 
@@ -25,9 +25,8 @@ pub fn proof(e: &AuditEvidence) -> Option<TxBody> {
 }
 
 /// Runs until `shutdown`: reports each new piece of evidence once.
-pub async fn run(ledger_url: String, key: SigningKey, source: EvidenceSource, shutdown: CancellationToken) {
+pub async fn run(mut ledger: Session, key: SigningKey, source: EvidenceSource, shutdown: CancellationToken) {
     let mut reported: HashSet<Vec<u8>> = HashSet::new();
-    let mut client: Option<Client> = None;
     loop {
         for e in source() {
             let job = e.ticket.as_ref().map(|t| t.job_id.clone()).unwrap_or_default();
@@ -38,29 +37,19 @@ pub async fn run(ledger_url: String, key: SigningKey, source: EvidenceSource, sh
                 reported.insert(job);
                 continue;
             };
-            let ledger = match &mut client {
-                Some(c) => c,
-                None => match Client::connect(&ledger_url).await {
-                    Ok(c) => client.insert(c),
-                    Err(err) => {
-                        tracing::warn!(error = %err, "cannot reach the ledger to report fraud; retrying");
-                        break;
-                    }
-                },
-            };
             match ledger.send(&key, Amount(0), body).await {
                 Ok(done) => {
                     tracing::warn!(accused = %hex::encode(&e.accused_worker), height = done.height, "fraud proof committed");
                     reported.insert(job);
                 }
-                Err(err @ ClientError::Rejected { .. }) => {
+                Err(err) if !err.is_transient() => {
                     // Final: already proven, or the ledger judges the evidence insufficient.
                     tracing::warn!(error = %err, "fraud proof refused");
                     reported.insert(job);
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "fraud proof not delivered; retrying");
-                    client = None;
+                    ledger.failed();
                     break;
                 }
             }

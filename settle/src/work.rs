@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
-use wick_ledger::client::Client;
+use wick_ledger::client::{ClientError, Session};
 use wick_proto::time::now_unix_ms;
 use wick_proto::v1::SignedReceipt;
 use wick_staking::{Address, Amount, TxBody};
@@ -66,23 +66,21 @@ pub fn summarise(receipts: &[SignedReceipt]) -> Vec<WorkSummary> {
         .collect()
 }
 
-/// Runs until `shutdown`: settles every epoch with the ledger at `ledger_url`.
+/// Runs until `shutdown`: settles every epoch with the ledger behind `ledger`.
 pub async fn run(
-    ledger_url: String,
+    mut ledger: Session,
     key: SigningKey,
     role: Role,
     source: ReceiptSource,
     shutdown: CancellationToken,
 ) {
-    let me: [u8; 32] = key.verifying_key().to_bytes();
     let mut settled: Option<u64> = None;
-    let mut client: Option<Client> = None;
     loop {
-        let pause = match step(&ledger_url, &mut client, &key, me, role, &source, &mut settled).await {
+        let pause = match step(&mut ledger, &key, role, &source, &mut settled).await {
             Ok(pause) => pause,
             Err(e) => {
-                tracing::warn!(error = %e, ledger = %ledger_url, "settlement with the ledger failed; retrying");
-                client = None;
+                tracing::warn!(error = %e, ledger = ?ledger.endpoints(), "settlement with the ledger failed; retrying");
+                ledger.failed();
                 Duration::from_secs(2)
             }
         };
@@ -93,58 +91,82 @@ pub async fn run(
     }
 }
 
+/// One look at the ledger's epoch: submits this epoch's claim or attestations when it is time,
+/// and says how long to wait before the next look. The epoch counts as settled only once every
+/// submission was committed or finally refused, so a transient failure retries it.
 async fn step(
-    url: &str,
-    client: &mut Option<Client>,
+    ledger: &mut Session,
     key: &SigningKey,
-    me: [u8; 32],
     role: Role,
     source: &ReceiptSource,
     settled: &mut Option<u64>,
-) -> Result<Duration, wick_ledger::client::ClientError> {
-    let ledger = match client {
-        Some(c) => c,
-        None => client.insert(Client::connect(url).await?),
-    };
-    let window = EpochWindow::of(&ledger.epoch().await?);
+) -> Result<Duration, ClientError> {
+    let window = EpochWindow::of(&ledger.call(|c| Box::pin(c.epoch())).await?);
     let now = now_unix_ms();
     if settled.is_some_and(|e| e >= window.epoch) || now < window.submit_at_ms || now >= window.ends_ms {
         let wait = if now < window.submit_at_ms { window.submit_at_ms - now } else { 500 };
         return Ok(Duration::from_millis(wait.clamp(50, 1000)));
     }
-    *settled = Some(window.epoch);
-    let receipts = source(window.from_ms, window.to_ms);
+    // Reading the receipt log is blocking I/O: off the async threads.
+    let read = source.clone();
+    let receipts =
+        tokio::task::spawn_blocking(move || read(window.from_ms, window.to_ms)).await.map_err(|e| {
+            ClientError::Connect { url: String::new(), reason: format!("reading receipts failed: {e}") }
+        })?;
+    let me: [u8; 32] = key.verifying_key().to_bytes();
     for work in summarise(&receipts) {
-        let body = match role {
-            Role::Worker if work.worker != me => continue,
-            Role::Worker => TxBody::WorkClaim {
-                epoch: window.epoch,
-                receipts_root: work.root,
-                count: work.count,
-                tokens: work.tokens,
-            },
-            Role::Router => TxBody::Attestation {
-                epoch: window.epoch,
-                worker: Address(work.worker),
-                receipts_root: work.root,
-                count: work.count,
-                tokens: work.tokens,
-            },
-        };
-        let what = if role == Role::Worker { "work claim" } else { "attestation" };
-        match ledger.send(key, Amount(0), body).await {
-            Ok(done) => tracing::info!(
-                epoch = window.epoch, worker = %hex::encode(work.worker), receipts = work.count,
-                tokens = work.tokens, height = done.height, "{what} committed"
-            ),
-            // A refusal (say, a worker that is not registered) is final for this epoch.
-            Err(e @ wick_ledger::client::ClientError::Rejected { .. }) => {
-                tracing::warn!(epoch = window.epoch, worker = %hex::encode(work.worker), error = %e, "{what} refused");
-            }
-            Err(e) => return Err(e),
-        }
+        let Some(body) = settlement_tx(role, me, window.epoch, &work) else { continue };
+        submit(ledger, key, role, window.epoch, &work, body).await?;
     }
+    *settled = Some(window.epoch);
     Ok(Duration::from_millis(500))
+}
+
+/// The claim (a worker's own work) or attestation (a router's view of a worker) for `work`.
+fn settlement_tx(role: Role, me: [u8; 32], epoch: u64, work: &WorkSummary) -> Option<TxBody> {
+    match role {
+        Role::Worker if work.worker != me => None,
+        Role::Worker => Some(TxBody::WorkClaim {
+            epoch,
+            receipts_root: work.root,
+            count: work.count,
+            tokens: work.tokens,
+        }),
+        Role::Router => Some(TxBody::Attestation {
+            epoch,
+            worker: Address(work.worker),
+            receipts_root: work.root,
+            count: work.count,
+            tokens: work.tokens,
+        }),
+    }
+}
+
+/// Submits one settlement transaction; a refusal is logged and final, a transient failure is
+/// returned so the epoch is tried again.
+async fn submit(
+    ledger: &mut Session,
+    key: &SigningKey,
+    role: Role,
+    epoch: u64,
+    work: &WorkSummary,
+    body: TxBody,
+) -> Result<(), ClientError> {
+    let what = if role == Role::Worker { "work claim" } else { "attestation" };
+    let worker = hex::encode(work.worker);
+    match ledger.send(key, Amount(0), body).await {
+        Ok(done) => tracing::info!(
+            epoch, worker = %worker, receipts = work.count, tokens = work.tokens, height = done.height,
+            "{what} committed"
+        ),
+        // A refusal (a worker that is not registered, or one already committed by an earlier
+        // try of this epoch) is final.
+        Err(e) if !e.is_transient() => {
+            tracing::warn!(epoch, worker = %worker, error = %e, "{what} refused");
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,5 +1,8 @@
-//! A small client of the `wick.v1.Ledger` service: signs transactions with the ledger's chain id
-//! and the account's next nonce, submits them and turns rejections back into their reasons.
+//! The one client of the `wick.v1.Ledger` service that every part of Wick uses: [`Client`] is
+//! one connection (it signs transactions with the ledger's chain id and the account's next
+//! nonce, submits them and turns rejections back into their reasons); [`Session`] is what
+//! long-running nodes hold: it connects lazily, reconnects after a failure and moves on to the
+//! next endpoint when one is down.
 //!
 //! ```no_run
 //! # async fn claim(key: ed25519_dalek::SigningKey) -> Result<(), wick_ledger::client::ClientError> {
@@ -17,13 +20,18 @@ use ed25519_dalek::SigningKey;
 use tonic::transport::Channel;
 use wick_proto::v1::ledger_client::LedgerClient;
 use wick_proto::v1::{
-    AccountRequest, AccountResponse, EpochRequest, EpochResponse, HeadRequest, HeadResponse, SubmitTxRequest,
+    AccountRequest, AccountResponse, EpochRequest, EpochResponse, HeadRequest, HeadResponse, ParamsRequest,
+    ParamsResponse, ProposalsRequest, ProposalsResponse, StakeRequest, StakeResponse, SubmitTxRequest,
     WorkerRequest, WorkerResponse,
 };
 
 use wick_staking::{Address, Amount, SignedTx, Tx, TxBody, wire};
 
 use crate::node::Committed;
+
+mod session;
+
+pub use session::{ClientFuture, Session};
 
 /// What went wrong talking to the ledger.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +67,23 @@ impl ClientError {
         match self {
             ClientError::Rejected { code, .. } => Some(code),
             _ => None,
+        }
+    }
+
+    /// Whether another attempt (on this endpoint later, or on another) may succeed: the
+    /// endpoint could not be reached or did not answer. A rejection is final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            ClientError::Connect { .. } => true,
+            ClientError::Rejected { .. } => false,
+            ClientError::Status(s) => matches!(
+                s.code(),
+                tonic::Code::Unavailable
+                    | tonic::Code::DeadlineExceeded
+                    | tonic::Code::Unknown
+                    | tonic::Code::Cancelled
+                    | tonic::Code::Aborted
+            ),
         }
     }
 }
@@ -123,6 +148,21 @@ impl Client {
     /// The current epoch and when it ends.
     pub async fn epoch(&mut self) -> Result<EpochResponse, ClientError> {
         Ok(self.inner.epoch(EpochRequest {}).await?.into_inner())
+    }
+
+    /// An address's own stake as a worker, its delegations and its unbonding entries.
+    pub async fn stake(&mut self, a: &Address) -> Result<StakeResponse, ClientError> {
+        Ok(self.inner.stake(StakeRequest { address: a.0.to_vec() }).await?.into_inner())
+    }
+
+    /// The governance parameters.
+    pub async fn params(&mut self) -> Result<ParamsResponse, ClientError> {
+        Ok(self.inner.params(ParamsRequest {}).await?.into_inner())
+    }
+
+    /// Every proposal, or only proposal `id`.
+    pub async fn proposals(&mut self, id: Option<u64>) -> Result<ProposalsResponse, ClientError> {
+        Ok(self.inner.proposals(ProposalsRequest { id }).await?.into_inner())
     }
 
     /// Signs `body` with `key`, for this chain, with the account's next nonce as the ledger
