@@ -45,9 +45,9 @@ pub struct WorkerState {
 
 impl WorkerState {
     /// Keeps the receipt of a router's job (one with a ticket) for the epoch's work claim.
-    fn keep_receipt(&self, ticketed: bool, signed: &v1::SignedReceipt) {
+    async fn keep_receipt(&self, ticketed: bool, signed: &v1::SignedReceipt) {
         if let (true, Some(log)) = (ticketed, &self.receipts)
-            && let Err(e) = log.append(signed)
+            && let Err(e) = log.append(signed).await
         {
             tracing::error!(error = %e, path = %log.path().display(), "could not log a receipt");
         }
@@ -247,7 +247,7 @@ impl Inference for InferenceService {
                                 finished: done.finished,
                             },
                         );
-                        state.keep_receipt(ticketed, &signed);
+                        state.keep_receipt(ticketed, &signed).await;
                         state.metrics.finished("Ok");
                         Ok(generate_response::Event::Done(GenerateDone {
                             finish_reason: match done.finish_reason {
@@ -329,7 +329,7 @@ impl Inference for InferenceService {
                 finished: SystemTime::now(),
             },
         );
-        state.keep_receipt(req.ticket.is_some(), &signed);
+        state.keep_receipt(req.ticket.is_some(), &signed).await;
         state.metrics.finished("Ok");
         Ok(Response::new(EmbedResponse {
             embeddings: vectors.into_iter().map(|values| Embedding { values }).collect(),
