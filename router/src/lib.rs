@@ -20,5 +20,5 @@ pub mod peer_table;
 pub mod state;
 pub mod store;
 
-pub use config::RouterConfig;
+pub use config::{ConfigError, RouterConfig};
 pub use node::Router;
