@@ -57,6 +57,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "WICK_WORKER_LEDGER")]
     ledger: Option<String>,
     /// Test-only: produce wrong outputs (with consistent receipts), to exercise audits.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     corrupt_outputs: bool,
 }
@@ -90,7 +91,10 @@ impl WorkerArgs {
         c.max_queue = self.max_queue.unwrap_or(c.max_queue);
         c.max_context = self.max_context.unwrap_or(c.max_context);
         c.max_tokens_limit = self.max_tokens_limit.unwrap_or(c.max_tokens_limit);
-        c.corrupt_outputs |= self.corrupt_outputs;
+        #[cfg(feature = "fault-injection")]
+        {
+            c.corrupt_outputs |= self.corrupt_outputs;
+        }
         Ok(c)
     }
 }

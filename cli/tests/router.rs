@@ -242,6 +242,10 @@ async fn killing_the_worker_mid_stream_keeps_the_text_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs `--features fault-injection` (scripts/test.sh passes it)"
+)]
 async fn an_audit_catches_a_corrupt_worker_and_excludes_it() {
     let chat: &[&str] = &["--model", "smollm2-135m-instruct"];
     let corrupt: &[&str] = &["--model", "smollm2-135m-instruct", "--corrupt-outputs"];

@@ -66,7 +66,9 @@ pub struct WorkerConfig {
     pub announce_interval_secs: u64,
     /// Receipt log for the ledger's work claims; default: beside the key, `<key>.receipts`.
     pub receipt_log: Option<PathBuf>,
-    /// Test-only: produce wrong outputs (another seed, always sampling), to exercise audits.
+    /// Fault injection for tests (feature `fault-injection`): produce wrong outputs (another
+    /// seed, always sampling), to exercise audits.
+    #[cfg(feature = "fault-injection")]
     pub corrupt_outputs: bool,
 }
 
@@ -93,6 +95,7 @@ impl Default for WorkerConfig {
             price_per_1k_tokens: 10,
             announce_interval_secs: 2,
             receipt_log: None,
+            #[cfg(feature = "fault-injection")]
             corrupt_outputs: false,
         }
     }

@@ -370,13 +370,9 @@ impl InferenceService {
         let engine = state.chat_engine(&req.model)?;
         let msgs =
             if req.prompt.is_empty() || !req.messages.is_empty() { messages(req)? } else { Vec::new() };
-        let mut params = generation_params(req.params.as_ref(), &state.config)?;
-        if state.config.corrupt_outputs {
-            // Test-only: behave like a worker that cuts corners (another seed, always sampling),
-            // with stream and receipt consistent, so only re-execution can tell.
-            params.sampling.temperature = params.sampling.temperature.max(1.0);
-            params.sampling.seed ^= 0x5eed_5eed;
-        }
+        let params = generation_params(req.params.as_ref(), &state.config)?;
+        #[cfg(feature = "fault-injection")]
+        let params = if state.config.corrupt_outputs { corrupted(params) } else { params };
         let model_id = engine.model().id().to_string();
         let job_hash = match &req.ticket {
             Some(ticket) => {
@@ -405,6 +401,15 @@ impl InferenceService {
         }
         Ok((engine, job_hash, prompt, params))
     }
+}
+
+/// Fault injection: behave like a worker that cuts corners (another seed, always sampling),
+/// with stream and receipt consistent, so only re-execution can tell.
+#[cfg(feature = "fault-injection")]
+fn corrupted(mut params: GenerationParams) -> GenerationParams {
+    params.sampling.temperature = params.sampling.temperature.max(1.0);
+    params.sampling.seed ^= 0x5eed_5eed;
+    params
 }
 
 fn verified_ticket_hash(ticket: &v1::JobTicket, model_id: &str) -> Result<[u8; 32], Status> {
