@@ -27,10 +27,11 @@ use wick_proto::v1::{
 
 use crate::auth::AuthError;
 use crate::state::RouterState;
+use crate::ticket::JobId;
 
 /// The HTTP application.
-pub fn app(state: Arc<RouterState>) -> axum::Router {
-    let limit = state.config.max_body_bytes;
+pub(crate) fn app(state: Arc<RouterState>) -> axum::Router {
+    let limit = state.max_body_bytes;
     axum::Router::new()
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/completions", post(completions))
@@ -44,7 +45,7 @@ pub fn app(state: Arc<RouterState>) -> axum::Router {
 }
 
 /// An OpenAI-style error response.
-pub fn error(status: StatusCode, kind: &str, message: String) -> Response {
+pub(crate) fn error(status: StatusCode, kind: &str, message: String) -> Response {
     let code = match status {
         StatusCode::UNAUTHORIZED => "invalid_api_key",
         StatusCode::TOO_MANY_REQUESTS => "rate_limit_exceeded",
@@ -58,7 +59,7 @@ pub fn error(status: StatusCode, kind: &str, message: String) -> Response {
 }
 
 /// An OpenAI-style error on its way to becoming a response (see [`error`]).
-pub struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
@@ -131,7 +132,7 @@ fn new_id(prefix: &str) -> String {
 }
 
 /// A receipt as JSON, bytes in hex.
-pub fn receipt_json(s: &SignedReceipt) -> Value {
+pub(crate) fn receipt_json(s: &SignedReceipt) -> Value {
     let r = s.receipt.clone().unwrap_or_default();
     json!({
         "job_hash": hex::encode(&r.job_hash),
@@ -372,11 +373,7 @@ async fn run(
     flavor: Flavor,
 ) -> Response {
     let started = Instant::now();
-    let (tx, mut rx) = mpsc::channel::<Result<GenerateResponse, Status>>(64);
-    let forward_state = state.clone();
-    tokio::spawn(async move {
-        crate::forward::generate(forward_state, req, tx).await;
-    });
+    let mut rx = state.forwarder.stream(JobId::random(), req);
     let route = if flavor == Flavor::Chat { "http.chat" } else { "http.completions" };
     let id = new_id(if flavor == Flavor::Chat { "chatcmpl" } else { "cmpl" });
     let created = wick_proto::time::now_unix_secs();
@@ -583,8 +580,8 @@ async fn embeddings(
         }
     };
     let inputs = req.input.into_vec();
-    let result =
-        crate::forward::embed(&state, EmbedRequest { model: req.model.clone(), inputs, ticket: None }).await;
+    let req_grpc = EmbedRequest { model: req.model.clone(), inputs, ticket: None };
+    let result = state.forwarder.embed(JobId::random(), req_grpc).await;
     let resp = match result {
         Ok(r) => r,
         Err(s) => {
