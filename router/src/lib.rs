@@ -5,7 +5,7 @@
 //! worker), checks and countersigns every receipt, keeps them in a rocksdb log, and audits a
 //! sample of jobs by re-running them elsewhere.
 //!
-//! The fronts (`openai`, `grpc`) only call the forwarder (`forward`); forwarding offers finished
+//! The fronts (`http`, `grpc`) only call the forwarder (`forward`); forwarding offers finished
 //! jobs to the audits (`audit`), which never call back into forwarding.
 //!
 //! It never imports the worker crate: workers are reached only through the network and gRPC.
@@ -18,9 +18,9 @@ mod eligibility;
 mod fake_worker;
 mod forward;
 mod grpc;
+mod http;
 mod metrics;
 mod node;
-mod openai;
 mod peer_table;
 mod receipt_check;
 mod state;

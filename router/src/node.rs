@@ -250,7 +250,7 @@ async fn serve_http(
     shutdown: CancellationToken,
 ) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
     let (listener, bound) = bind("HTTP", addr).await?;
-    let app = crate::openai::app(state);
+    let app = crate::http::app(state);
     let server = tokio::spawn(async move {
         // Small SSE chunks must not wait for Nagle's algorithm.
         let listener = listener.tap_io(|tcp| {
