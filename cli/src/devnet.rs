@@ -52,6 +52,7 @@ pub struct DevnetArgs {
     #[arg(long, default_value = "127.0.0.1:8080")]
     router_http: SocketAddr,
     /// Test-only: the worker with this index produces wrong outputs, to exercise audits.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     corrupt_worker: Option<usize>,
 }
@@ -130,6 +131,7 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         if let Some(first) = workers.first() {
             a.extend(["--bootstrap".to_string(), first.ready_p2p()?]);
         }
+        #[cfg(feature = "fault-injection")]
         if args.corrupt_worker == Some(i) {
             a.push("--corrupt-outputs".into());
         }

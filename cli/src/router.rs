@@ -45,7 +45,7 @@ pub struct RouterArgs {
 
 pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
     let mut c = match &args.config {
-        Some(path) => RouterConfig::from_toml_file(path).map_err(anyhow::Error::msg)?,
+        Some(path) => RouterConfig::from_toml_file(path).context("while reading the router's config file")?,
         None => RouterConfig::default(),
     };
     c.home = args.dir.clone().unwrap_or_else(|| global.store().home().join("router"));

@@ -58,6 +58,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "WICK_WORKER_LEDGER")]
     ledger: Option<String>,
     /// Test-only: produce wrong outputs (with consistent receipts), to exercise audits.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     corrupt_outputs: bool,
 }
@@ -65,7 +66,9 @@ pub struct WorkerArgs {
 impl WorkerArgs {
     fn into_config(self, global: &GlobalArgs) -> anyhow::Result<WorkerConfig> {
         let mut c = match &self.config {
-            Some(path) => WorkerConfig::from_toml_file(path).map_err(anyhow::Error::msg)?,
+            Some(path) => {
+                WorkerConfig::from_toml_file(path).context("while reading the worker's config file")?
+            }
             None => WorkerConfig::default(),
         };
         if let Some(home) = &global.home {
@@ -89,7 +92,10 @@ impl WorkerArgs {
         c.max_queue = self.max_queue.unwrap_or(c.max_queue);
         c.max_context = self.max_context.unwrap_or(c.max_context);
         c.max_tokens_limit = self.max_tokens_limit.unwrap_or(c.max_tokens_limit);
-        c.corrupt_outputs |= self.corrupt_outputs;
+        #[cfg(feature = "fault-injection")]
+        {
+            c.corrupt_outputs |= self.corrupt_outputs;
+        }
         Ok(c)
     }
 }

@@ -271,6 +271,10 @@ async fn killing_a_worker_under_twenty_streams_changes_no_text() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs `--features fault-injection` (scripts/test.sh passes it)"
+)]
 async fn a_lying_worker_is_audited_slashed_and_dropped() {
     let net = Devnet::start(&["--workers", "3", "--corrupt-worker", "2", "--audit-fraction", "1"]);
     let keys = net.worker_keys();

@@ -35,7 +35,7 @@ async fn network_of(workers: &[&[&str]], router_extra: &[&str]) -> Network {
     let router_dir = dir.path().to_string_lossy().into_owned();
     let mut extra = vec!["--bootstrap", boot.as_str()];
     extra.extend_from_slice(router_extra);
-    let router = start_router(&router_dir, &extra);
+    let router = start_router(&router_dir, &extra, &[]);
     wait_for_workers(&router, workers.len()).await;
     Network { router, workers: nodes, _dir: dir }
 }
@@ -59,8 +59,8 @@ async fn wait_for_workers(router: &Node, n: usize) {
     }
 }
 
-/// `wick router` on ephemeral loopback ports with its data in `dir`, plus `extra` flags.
-fn start_router(dir: &str, extra: &[&str]) -> Node {
+/// `wick router` on ephemeral loopback ports with its data in `dir`, plus `extra` flags and `env`.
+fn start_router(dir: &str, extra: &[&str], env: &[(&str, &str)]) -> Node {
     let mut args = vec![
         "router",
         "--grpc",
@@ -73,7 +73,7 @@ fn start_router(dir: &str, extra: &[&str]) -> Node {
         dir,
     ];
     args.extend_from_slice(extra);
-    Node::start(&args)
+    Node::start_with_env(&args, env)
 }
 
 /// Router + two chat workers, auditing the given fraction of jobs.
@@ -242,6 +242,10 @@ async fn killing_the_worker_mid_stream_keeps_the_text_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(feature = "fault-injection"),
+    ignore = "needs `--features fault-injection` (scripts/test.sh passes it)"
+)]
 async fn an_audit_catches_a_corrupt_worker_and_excludes_it() {
     let chat: &[&str] = &["--model", "smollm2-135m-instruct"];
     let corrupt: &[&str] = &["--model", "smollm2-135m-instruct", "--corrupt-outputs"];
@@ -296,7 +300,7 @@ async fn api_keys_rate_limits_and_body_limits() {
     .expect("config");
     let router_dir = dir.path().join("router").to_string_lossy().into_owned();
     let config = config.to_string_lossy().into_owned();
-    let router = start_router(&router_dir, &["--config", &config]);
+    let router = start_router(&router_dir, &["--config", &config], &[]);
     let client = reqwest::Client::new();
     let models = format!("{}/models", base(&router));
     let resp = client.get(&models).send().await.expect("get");
@@ -363,7 +367,8 @@ async fn only_workers_staked_on_the_ledger_get_traffic() {
     );
     let ledger = Node::start(&["ledger", "--genesis", &g, "--dir", &l, "--grpc", "127.0.0.1:0"]);
     let ledger_url = ledger.ready["grpc"].as_str().expect("ledger endpoint").to_string();
-    let router = start_router(&r, &["--bootstrap", &boot, "--ledger", &ledger_url, "--audit-fraction", "0"]);
+    let router =
+        start_router(&r, &["--bootstrap", &boot, "--ledger", &ledger_url, "--audit-fraction", "0"], &[]);
     // Both workers are discovered; the ledger vouches for one.
     let started = Instant::now();
     while !router.log().contains("is not staked on the ledger") {
@@ -381,5 +386,53 @@ async fn only_workers_staked_on_the_ledger_get_traffic() {
         let done = generate(&mut client, chat_request(&format!("Count to {i}."))).await.expect("generation");
         let receipt = done.done.and_then(|d| d.receipt).and_then(|r| r.receipt).expect("receipt");
         assert_eq!(receipt.worker_public_key, staked.public_key(), "an unstaked worker served a job");
+    }
+}
+
+/// The 32-hex-digit job id in a log line (log lines may carry ANSI colour codes around fields).
+fn job_id_in(line: &str) -> Option<&str> {
+    line.split(|c: char| !c.is_ascii_hexdigit()).find(|t| t.len() == 32)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_id_follows_a_request_through_the_router_and_worker_logs() {
+    let info = [("RUST_LOG", "info")];
+    let worker = Node::worker_with_env(&["--model", "smollm2-135m-instruct"], &info);
+    let dir = tempfile::tempdir().expect("dir");
+    let router_dir = dir.path().to_string_lossy().into_owned();
+    let router = start_router(&router_dir, &["--bootstrap", &p2p(&worker), "--audit-fraction", "0"], &info);
+    wait_for_workers(&router, 1).await;
+    let body = serde_json::json!({
+        "model": "smollm2-135m-instruct",
+        "messages": [{"role": "user", "content": "Hi!"}],
+        "max_tokens": 4,
+    });
+    let resp = reqwest::Client::new()
+        .post(format!("{}/chat/completions", base(&router)))
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status(), 200);
+
+    let router_log = router.log();
+    let job = router_log
+        .lines()
+        .find(|l| l.contains("sending the job"))
+        .and_then(job_id_in)
+        .unwrap_or_else(|| panic!("no job id in the router's log:\n{router_log}"))
+        .to_string();
+    for step in ["generation", "receipt countersigned"] {
+        assert!(
+            router_log.lines().any(|l| l.contains(step) && l.contains(&job)),
+            "router: no `{step}` line for job {job}:\n{router_log}"
+        );
+    }
+    let worker_log = worker.log();
+    for step in ["job accepted", "admitted to the batch", "receipt signed"] {
+        assert!(
+            worker_log.lines().any(|l| l.contains(step) && l.contains(&job)),
+            "worker: no `{step}` line for job {job}:\n{worker_log}"
+        );
     }
 }

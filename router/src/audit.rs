@@ -4,58 +4,82 @@
 //! excluded. A third worker's re-execution breaks the tie: the one of the first two that differs
 //! from it is accused. With no third worker the mismatch is kept as a dispute and nobody is
 //! excluded, since the router cannot tell which of the two lied.
+//!
+//! Forwarding offers jobs through an [`AuditQueue`]; one [`Auditor`] task runs them one at a
+//! time, keeps the evidence in the log and publishes it on the evidence feed.
 
 use std::sync::Arc;
 
+use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc;
 use tonic::Status;
+use tracing::Instrument;
 use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::{AuditEvidence, GenerateRequest, JobTicket, SignedReceipt, generate_response};
 
-use crate::forward::accept_receipt;
-use crate::peer_table::WorkerKey;
-use crate::state::RouterState;
+use crate::metrics::RouterMetrics;
+use crate::peer_table::{PeerTable, WorkerKey};
+use crate::receipt_check;
+use crate::store::LogWriter;
+use crate::ticket::JobId;
+
+/// Jobs waiting for audit before new ones are skipped.
+const QUEUE: usize = 64;
 
 /// A finished job picked for audit.
 #[derive(Debug, Clone)]
-pub struct AuditJob {
-    /// The original request (ticket included).
-    pub request: GenerateRequest,
-    /// Its ticket.
-    pub ticket: JobTicket,
+pub(crate) struct AuditJob {
+    /// The original request.
+    pub(crate) request: GenerateRequest,
+    /// Its ticket, reused by every re-execution.
+    pub(crate) ticket: JobTicket,
     /// The audited worker's countersigned receipt.
-    pub receipt: SignedReceipt,
+    pub(crate) receipt: SignedReceipt,
     /// The audited worker.
-    pub worker: WorkerKey,
+    pub(crate) worker: WorkerKey,
 }
 
-/// Runs audits one at a time until the channel closes.
-pub async fn run(state: Arc<RouterState>, mut jobs: mpsc::Receiver<AuditJob>) {
-    while let Some(job) = jobs.recv().await {
-        match audit(&state, &job).await {
-            Ok(Outcome::Passed) => state.metrics.audit("passed"),
-            Ok(Outcome::Fraud(evidence)) => {
-                state.metrics.audit("fraud");
-                if let Ok(accused) = <WorkerKey>::try_from(evidence.accused_worker.as_slice()) {
-                    state.peers.exclude(accused, "failed an audit".into());
-                }
-                if let Err(e) = state.store.put_evidence(&evidence) {
-                    tracing::error!(error = %e, "could not keep audit evidence");
-                }
-            }
-            Ok(Outcome::Disputed(evidence)) => {
-                state.metrics.audit("disputed");
-                if let Err(e) = state.store.put_evidence(&evidence) {
-                    tracing::error!(error = %e, "could not keep audit evidence");
-                }
-            }
-            Ok(Outcome::NoAuditor) => state.metrics.audit("no_auditor"),
-            Err(e) => {
-                tracing::warn!(error = %e, "audit could not run");
-                state.metrics.audit("error");
-            }
+/// Where forwarding offers finished jobs; a sample of them (the configured fraction) is queued
+/// for the [`Auditor`].
+#[derive(Clone)]
+pub(crate) struct AuditQueue {
+    jobs: mpsc::Sender<AuditJob>,
+    fraction: f64,
+    metrics: Arc<RouterMetrics>,
+}
+
+impl AuditQueue {
+    /// A queue that samples `fraction` of the jobs, and the receiving end for the [`Auditor`].
+    pub(crate) fn new(fraction: f64, metrics: Arc<RouterMetrics>) -> (Self, mpsc::Receiver<AuditJob>) {
+        let (jobs, rx) = mpsc::channel(QUEUE);
+        (Self { jobs, fraction, metrics }, rx)
+    }
+
+    /// Draws whether the next finished job is audited.
+    pub(crate) fn sample(&self) -> bool {
+        rand::random::<f64>() < self.fraction
+    }
+
+    /// Queues a sampled job; skipped (and counted) when the auditor is behind.
+    pub(crate) fn push(&self, job: AuditJob) {
+        if self.jobs.try_send(job).is_err() {
+            self.metrics.audit("skipped");
         }
     }
+}
+
+/// Re-runs queued jobs one at a time.
+pub(crate) struct Auditor {
+    /// Countersigns the auditors' receipts.
+    pub(crate) key: SigningKey,
+    /// Where auditors are picked and liars excluded.
+    pub(crate) peers: Arc<PeerTable>,
+    /// Counts outcomes.
+    pub(crate) metrics: Arc<RouterMetrics>,
+    /// Keeps the auditors' receipts and the evidence.
+    pub(crate) log: LogWriter,
+    /// New evidence, once it is in the log.
+    pub(crate) feed: mpsc::Sender<AuditEvidence>,
 }
 
 enum Outcome {
@@ -67,71 +91,120 @@ enum Outcome {
     NoAuditor,
 }
 
+impl Auditor {
+    /// Runs audits until the queue closes.
+    pub(crate) async fn run(self, mut jobs: mpsc::Receiver<AuditJob>) {
+        while let Some(job) = jobs.recv().await {
+            let job_id = JobId::of(&job.ticket).map(|j| j.to_string()).unwrap_or_default();
+            self.audit_one(&job).instrument(tracing::info_span!("audit", job = %job_id)).await;
+        }
+    }
+
+    async fn audit_one(&self, job: &AuditJob) {
+        match self.audit(job).await {
+            Ok(Outcome::Passed) => self.metrics.audit("passed"),
+            Ok(Outcome::Fraud(evidence)) => {
+                self.metrics.audit("fraud");
+                if let Ok(accused) = <WorkerKey>::try_from(evidence.accused_worker.as_slice()) {
+                    self.peers.exclude(accused, "failed an audit".into());
+                }
+                self.keep(evidence).await;
+            }
+            Ok(Outcome::Disputed(evidence)) => {
+                self.metrics.audit("disputed");
+                self.keep(evidence).await;
+            }
+            Ok(Outcome::NoAuditor) => self.metrics.audit("no_auditor"),
+            Err(e) => {
+                tracing::warn!(error = %e, "audit could not run");
+                self.metrics.audit("error");
+            }
+        }
+    }
+
+    /// Logs the evidence, then publishes it.
+    async fn keep(&self, evidence: AuditEvidence) {
+        if let Err(e) = self.log.put_evidence(&evidence).await {
+            tracing::error!(error = &e as &dyn std::error::Error, "could not keep audit evidence");
+        }
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.feed.try_send(evidence) {
+            tracing::warn!("the evidence feed is full; this evidence is only in the log");
+        }
+    }
+
+    async fn audit(&self, job: &AuditJob) -> Result<Outcome, Status> {
+        let mut used = vec![job.worker];
+        let Some(auditor) = self.reexecute(job, &mut used).await? else { return Ok(Outcome::NoAuditor) };
+        if output_hash(&auditor) == output_hash(&job.receipt) {
+            tracing::info!("audit passed");
+            return Ok(Outcome::Passed);
+        }
+        tracing::warn!(worker = %hex::encode(job.worker), "audit mismatch");
+        let third = self.reexecute(job, &mut used).await?;
+        let accused = match &third {
+            // The auditor was the odd one out.
+            Some(t) if output_hash(t) == output_hash(&job.receipt) => key_of(&auditor),
+            Some(t) if output_hash(t) == output_hash(&auditor) => Some(job.worker),
+            // All three differ, or nobody could decide.
+            _ => None,
+        };
+        let evidence = AuditEvidence {
+            ticket: Some(job.ticket.clone()),
+            audited: Some(job.receipt.clone()),
+            auditor: Some(auditor),
+            tiebreakers: third.into_iter().collect(),
+            accused_worker: accused.map(|k| k.to_vec()).unwrap_or_default(),
+            detected_unix_ms: wick_proto::time::now_unix_ms(),
+        };
+        Ok(if accused.is_some() { Outcome::Fraud(evidence) } else { Outcome::Disputed(evidence) })
+    }
+
+    /// Runs the job on a worker not in `used`; returns its countersigned receipt.
+    async fn reexecute(
+        &self,
+        job: &AuditJob,
+        used: &mut Vec<WorkerKey>,
+    ) -> Result<Option<SignedReceipt>, Status> {
+        let Some(picked) = self.peers.pick(&job.request.model, used) else { return Ok(None) };
+        used.push(picked.key);
+        let mut req = job.request.clone();
+        req.ticket = Some(job.ticket.clone());
+        req.resume_tokens.clear();
+        let mut client = InferenceClient::new(picked.channel.clone());
+        let result = async {
+            let mut stream = client.generate(req).await?.into_inner();
+            let mut tokens = Vec::new();
+            while let Some(msg) = stream.message().await? {
+                match msg.event {
+                    Some(generate_response::Event::Delta(d)) => tokens.extend(d.token_ids),
+                    Some(generate_response::Event::Done(done)) => {
+                        let signed = receipt_check::accept(
+                            &self.key,
+                            done.receipt,
+                            &job.ticket,
+                            &picked.key,
+                            Some(&tokens),
+                        )
+                        .map_err(|e| Status::internal(e.to_string()))?;
+                        // The auditor did real work: it is attested like any other job.
+                        self.log.keep_receipt(&signed).await;
+                        return Ok(signed);
+                    }
+                    None => {}
+                }
+            }
+            Err(Status::unavailable("the audit stream ended without a result"))
+        }
+        .await;
+        self.peers.release(&picked.key);
+        result.map(Some)
+    }
+}
+
 fn output_hash(r: &SignedReceipt) -> Vec<u8> {
     r.receipt.as_ref().map(|r| r.output_hash.clone()).unwrap_or_default()
 }
 
-async fn audit(state: &Arc<RouterState>, job: &AuditJob) -> Result<Outcome, Status> {
-    let mut used = vec![job.worker];
-    let Some(auditor) = reexecute(state, job, &mut used).await? else { return Ok(Outcome::NoAuditor) };
-    if output_hash(&auditor) == output_hash(&job.receipt) {
-        return Ok(Outcome::Passed);
-    }
-    tracing::warn!(worker = %hex::encode(job.worker), "audit mismatch");
-    let third = reexecute(state, job, &mut used).await?;
-    let accused = match &third {
-        // The auditor was the odd one out.
-        Some(t) if output_hash(t) == output_hash(&job.receipt) => key_of(&auditor),
-        Some(t) if output_hash(t) == output_hash(&auditor) => Some(job.worker),
-        // All three differ, or nobody could decide.
-        _ => None,
-    };
-    let evidence = AuditEvidence {
-        ticket: Some(job.ticket.clone()),
-        audited: Some(job.receipt.clone()),
-        auditor: Some(auditor),
-        tiebreakers: third.into_iter().collect(),
-        accused_worker: accused.map(|k| k.to_vec()).unwrap_or_default(),
-        detected_unix_ms: wick_proto::time::now_unix_ms(),
-    };
-    Ok(if accused.is_some() { Outcome::Fraud(evidence) } else { Outcome::Disputed(evidence) })
-}
-
 fn key_of(r: &SignedReceipt) -> Option<WorkerKey> {
     r.receipt.as_ref()?.worker_public_key.as_slice().try_into().ok()
-}
-
-/// Runs the job on a worker not in `used`; returns its countersigned receipt.
-async fn reexecute(
-    state: &Arc<RouterState>,
-    job: &AuditJob,
-    used: &mut Vec<WorkerKey>,
-) -> Result<Option<SignedReceipt>, Status> {
-    let Some(picked) = state.peers.pick(&job.request.model, used) else { return Ok(None) };
-    used.push(picked.key);
-    let mut req = job.request.clone();
-    req.ticket = Some(job.ticket.clone());
-    req.resume_tokens.clear();
-    let mut client = InferenceClient::new(picked.channel.clone());
-    let result = async {
-        let mut stream = client.generate(req).await?.into_inner();
-        let mut tokens = Vec::new();
-        while let Some(msg) = stream.message().await? {
-            match msg.event {
-                Some(generate_response::Event::Delta(d)) => tokens.extend(d.token_ids),
-                Some(generate_response::Event::Done(done)) => {
-                    let signed = accept_receipt(state, done.receipt, &job.ticket, &picked.key, Some(&tokens))
-                        .map_err(Status::internal)?;
-                    // The auditor did real work: it is attested like any other job.
-                    state.record_receipt(&signed);
-                    return Ok(signed);
-                }
-                None => {}
-            }
-        }
-        Err(Status::unavailable("the audit stream ended without a result"))
-    }
-    .await;
-    state.peers.release(&picked.key);
-    result.map(Some)
 }

@@ -1,14 +1,18 @@
-//! API keys and per-key token-bucket rate limits.
+//! API keys and per-key token-bucket rate limits, checked for both fronts: the HTTP API runs
+//! [`Auth::check`] in a middleware layer (`http::auth`), the gRPC service in an interceptor
+//! ([`Auth::intercept`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use tonic::Status;
+
 use crate::config::ApiKey;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AuthError {
+pub(crate) enum AuthError {
     /// No key or an unknown key.
     #[error("missing or invalid API key; send `Authorization: Bearer <key>`")]
     Unauthenticated,
@@ -26,14 +30,14 @@ struct Bucket {
 }
 
 /// Checks keys and spends rate-limit tokens.
-pub struct Auth {
+pub(crate) struct Auth {
     keys: HashMap<String, ApiKey>,
     buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl Auth {
     /// From the configured keys; none means every request is allowed.
-    pub fn new(keys: &[ApiKey]) -> Self {
+    pub(crate) fn new(keys: &[ApiKey]) -> Self {
         Self {
             keys: keys.iter().map(|k| (k.key.clone(), k.clone())).collect(),
             buckets: Mutex::new(HashMap::new()),
@@ -41,7 +45,7 @@ impl Auth {
     }
 
     /// Checks an `Authorization` header value and spends one token of its key.
-    pub fn check(&self, authorization: Option<&str>) -> Result<(), AuthError> {
+    pub(crate) fn check(&self, authorization: Option<&str>) -> Result<(), AuthError> {
         if self.keys.is_empty() {
             return Ok(());
         }
@@ -62,6 +66,24 @@ impl Auth {
             let wait = (1.0 - b.tokens) / spec.requests_per_second.max(1e-9);
             Err(AuthError::RateLimited { retry_after_ms: (wait * 1000.0).ceil() as u64 })
         }
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated => Status::unauthenticated(e.to_string()),
+            AuthError::RateLimited { .. } => Status::resource_exhausted(e.to_string()),
+        }
+    }
+}
+
+impl Auth {
+    /// The gRPC check, as a tonic interceptor: the key comes from `authorization` metadata.
+    pub(crate) fn intercept(&self, req: tonic::Request<()>) -> Result<tonic::Request<()>, Status> {
+        let header = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
+        self.check(header)?;
+        Ok(req)
     }
 }
 

@@ -17,12 +17,12 @@ use crate::peer_table::{PeerTable, WorkerKey};
 const POLL: Duration = Duration::from_millis(500);
 
 /// Whether the ledger lets a worker serve: registered, bonded stake above zero, not jailed.
-pub fn eligible(w: &WorkerResponse) -> bool {
+pub(crate) fn eligible(w: &WorkerResponse) -> bool {
     w.registered && !w.jailed && w.bonded.parse::<u128>().is_ok_and(|b| b > 0)
 }
 
 /// Keeps the peer table's eligibility in step with the ledger at `url` until `shutdown`.
-pub async fn run(url: String, peers: Arc<PeerTable>, shutdown: CancellationToken) {
+pub(crate) async fn run(url: String, peers: Arc<PeerTable>, shutdown: CancellationToken) {
     let mut cache: HashMap<WorkerKey, bool> = HashMap::new();
     let mut epoch = None;
     let mut client: Option<LedgerClient<Channel>> = None;

@@ -1,24 +1,74 @@
-//! Forwarding one request to workers: job tickets, retries before the first token, resumption
-//! mid-stream on another worker, and receipt checks and countersignatures at the end.
+//! Forwarding one request to workers: the seam between the router's fronts (HTTP and gRPC)
+//! and the workers. [`Forwarder`] signs the job's ticket, retries on another worker before the
+//! first token, resumes mid-stream on another worker after it, checks and countersigns the
+//! receipt at the end, logs it and offers the job for audit. The fronts call nothing else.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use ed25519_dalek::SigningKey;
 use tokio::sync::mpsc;
 use tonic::{Code, Status};
-use wick_proto::signing;
-use wick_proto::time::unix_ms_after;
+use tracing::Instrument;
 use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::{
-    EmbedRequest, EmbedResponse, GenerateDone, GenerateRequest, GenerateResponse, JobTicket, SignedReceipt,
+    EmbedRequest, EmbedResponse, GenerateDone, GenerateRequest, GenerateResponse, SignedReceipt,
     generate_response,
 };
 
-use crate::peer_table::{Picked, WorkerKey};
-use crate::state::RouterState;
+use crate::audit::{AuditJob, AuditQueue};
+use crate::config::RouterConfig;
+use crate::metrics::RouterMetrics;
+use crate::peer_table::{PeerTable, Picked, WorkerKey};
+use crate::receipt_check;
+use crate::store::LogWriter;
+use crate::ticket::{self, JobId, Ticketed};
+
+#[cfg(test)]
+mod tests;
 
 /// What the client receives, in order: deltas, then one final message or an error.
-pub type Outbox = mpsc::Sender<Result<GenerateResponse, Status>>;
+pub(crate) type Outbox = mpsc::Sender<Result<GenerateResponse, Status>>;
+
+/// The receiving end of an [`Outbox`]: one generation's events.
+pub(crate) type Generation = mpsc::Receiver<Result<GenerateResponse, Status>>;
+
+/// How many workers a request may try and how long it may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Workers tried per request.
+    pub(crate) max_attempts: usize,
+    /// Whole-request time limit; also the lifetime of its ticket.
+    pub(crate) request_timeout: Duration,
+    /// Time a worker has to accept a call.
+    pub(crate) connect_timeout: Duration,
+}
+
+impl From<&RouterConfig> for Limits {
+    fn from(c: &RouterConfig) -> Self {
+        Self {
+            max_attempts: c.max_attempts,
+            request_timeout: c.request_timeout,
+            connect_timeout: c.connect_timeout,
+        }
+    }
+}
+
+/// Everything forwarding needs, owned in one place.
+pub(crate) struct Forwarder {
+    /// Signs tickets and countersignatures.
+    pub(crate) key: SigningKey,
+    /// Where workers are picked.
+    pub(crate) peers: Arc<PeerTable>,
+    /// Counts jobs routed and retried.
+    pub(crate) metrics: Arc<RouterMetrics>,
+    /// Logs countersigned receipts.
+    pub(crate) log: LogWriter,
+    /// Takes a sample of finished jobs for audit.
+    pub(crate) audits: AuditQueue,
+    /// Attempts and timeouts.
+    pub(crate) limits: Limits,
+}
 
 fn no_worker(model: &str) -> Status {
     Status::unavailable(format!("no live worker serves model `{model}`; retry when one joins the network"))
@@ -32,104 +82,15 @@ fn retryable(status: &Status) -> bool {
     )
 }
 
-/// A signed ticket for `req` on `model_id`.
-fn ticket(state: &RouterState, req: &GenerateRequest, model_id: &str) -> JobTicket {
-    let mut job_id = [0u8; 16];
-    rand::fill(&mut job_id);
-    let mut t = JobTicket {
-        job_id: job_id.to_vec(),
-        request_hash: signing::request_hash(model_id, &req.messages, &req.prompt, req.params.as_ref())
-            .to_vec(),
-        model_id: hex::decode(model_id).unwrap_or_default(),
-        params: req.params.clone(),
-        deadline_unix_ms: unix_ms_after(state.config.request_timeout),
-        router_public_key: Vec::new(),
-        signature: Vec::new(),
-    };
-    signing::sign_ticket(&state.key, &mut t);
-    t
-}
-
-/// Checks a worker's receipt against what the router saw, then countersigns it.
-pub fn accept_receipt(
-    state: &RouterState,
-    signed: Option<SignedReceipt>,
-    ticket: &JobTicket,
-    worker: &WorkerKey,
-    output_tokens: Option<&[u32]>,
-) -> Result<SignedReceipt, String> {
-    let mut signed = signed.ok_or("the worker sent no receipt")?;
-    let r = signed.receipt.as_ref().ok_or("empty receipt")?;
-    if r.worker_public_key != worker {
-        return Err("the receipt is signed by another key than the worker's".into());
-    }
-    if r.job_hash != signing::ticket_hash(ticket) {
-        return Err("the receipt names another job".into());
-    }
-    if let Some(tokens) = output_tokens
-        && (r.output_hash != signing::output_hash(tokens) || r.tokens_out as usize != tokens.len())
-    {
-        return Err("the receipt does not match the streamed tokens".into());
-    }
-    // Verifies the worker's signature before adding the router's.
-    signing::countersign(&state.key, &mut signed).map_err(|e| e.to_string())?;
-    Ok(signed)
-}
-
-/// Runs a generation for a client, failing over between workers, and sends everything to
-/// `out`. Returns the countersigned receipt when the job completed.
-pub async fn generate(
-    state: Arc<RouterState>,
-    mut req: GenerateRequest,
-    out: Outbox,
-) -> Option<SignedReceipt> {
-    let model = req.model.clone();
-    let mut tried: Vec<WorkerKey> = Vec::new();
-    let mut tokens: Vec<u32> = Vec::new();
-    let mut job_ticket: Option<JobTicket> = None;
-    let mut last_error = None;
-    for attempt in 0..state.config.max_attempts {
-        let Some(picked) = state.peers.pick(&model, &tried) else { break };
-        tried.push(picked.key);
-        let t = job_ticket.get_or_insert_with(|| ticket(&state, &req, &picked.model_id)).clone();
-        req.ticket = Some(t.clone());
-        req.resume_tokens = tokens.clone();
-        if attempt > 0 {
-            let kind = if tokens.is_empty() { "retry" } else { "failover" };
-            state.metrics.retry(kind);
-            tracing::info!(endpoint = %picked.endpoint, resumed = tokens.len(), kind, "re-sending the job");
-        }
-        state.metrics.routed(&picked.endpoint);
-        let result = stream_from(&state, &picked, req.clone(), &mut tokens, &out).await;
-        state.peers.release(&picked.key);
-        match result {
-            Ok(done) => {
-                state.peers.mark_ok(&picked.key);
-                return finish(&state, done, &t, &picked, &tokens, &req, &out).await;
-            }
-            Err(Failure::ClientGone) => return None,
-            Err(Failure::Worker(status)) => {
-                if !retryable(&status) {
-                    let _ = out.send(Err(status)).await;
-                    return None;
-                }
-                if status.code() != Code::ResourceExhausted {
-                    state.peers.mark_failed(&picked.key);
-                }
-                tracing::warn!(endpoint = %picked.endpoint, error = %status.message(), "worker failed");
-                last_error = Some(status);
-            }
-        }
-    }
-    let status = match last_error {
+/// The client's error once every attempt of a generation failed.
+fn gave_up(model: &str, last_error: Option<Status>) -> Status {
+    match last_error {
         Some(s) if s.code() == Code::ResourceExhausted => {
             Status::resource_exhausted(format!("every worker serving `{model}` is busy; retry later"))
         }
         Some(s) => Status::unavailable(format!("workers serving `{model}` failed: {}", s.message())),
-        None => no_worker(&model),
-    };
-    let _ = out.send(Err(status)).await;
-    None
+        None => no_worker(model),
+    }
 }
 
 enum Failure {
@@ -137,117 +98,184 @@ enum Failure {
     Worker(Status),
 }
 
-/// Streams one attempt to the client; `tokens` accumulates every token seen so far.
-async fn stream_from(
-    state: &RouterState,
-    picked: &Picked,
-    req: GenerateRequest,
-    tokens: &mut Vec<u32>,
-    out: &Outbox,
-) -> Result<GenerateDone, Failure> {
-    let mut client = InferenceClient::new(picked.channel.clone());
-    let call = tokio::time::timeout(state.config.connect_timeout, client.generate(req));
-    let mut stream = match call.await {
-        Ok(Ok(s)) => s.into_inner(),
-        Ok(Err(status)) => return Err(Failure::Worker(status)),
-        Err(_) => return Err(Failure::Worker(Status::unavailable("the worker did not answer in time"))),
-    };
-    loop {
-        let msg = tokio::select! {
-            msg = stream.message() => msg,
-            () = out.closed() => return Err(Failure::ClientGone),
-        };
-        match msg {
-            Ok(Some(GenerateResponse { event: Some(generate_response::Event::Delta(d)) })) => {
-                tokens.extend_from_slice(&d.token_ids);
-                let msg = GenerateResponse { event: Some(generate_response::Event::Delta(d)) };
-                if out.send(Ok(msg)).await.is_err() {
-                    return Err(Failure::ClientGone);
+impl Forwarder {
+    /// Starts job `job` on a task of its own (in the caller's tracing span) and returns its
+    /// events.
+    pub(crate) fn stream(self: &Arc<Self>, job: JobId, req: GenerateRequest) -> Generation {
+        let (tx, rx) = mpsc::channel(64);
+        let this = self.clone();
+        tokio::spawn(async move { this.generate(job, req, tx).await }.in_current_span());
+        rx
+    }
+
+    /// Runs generation `job` for a client, failing over between workers, and sends everything
+    /// to `out`. Returns the countersigned receipt when the job completed.
+    pub(crate) async fn generate(
+        &self,
+        job: JobId,
+        mut req: GenerateRequest,
+        out: Outbox,
+    ) -> Option<SignedReceipt> {
+        let model = req.model.clone();
+        let mut tried: Vec<WorkerKey> = Vec::new();
+        let mut tokens: Vec<u32> = Vec::new();
+        let mut last_error = None;
+        for attempt in 0..self.limits.max_attempts {
+            let Some(picked) = self.peers.pick(&model, &tried) else { break };
+            tried.push(picked.key);
+            if req.ticket.is_none() {
+                let what = Ticketed::Generation(&req);
+                req.ticket =
+                    Some(ticket::sign(&self.key, job, &picked.model_id, what, self.limits.request_timeout));
+            }
+            req.resume_tokens.clone_from(&tokens);
+            self.note_attempt(attempt, &picked, tokens.len());
+            let result = self.stream_from(&picked, req.clone(), &mut tokens, &out).await;
+            self.peers.release(&picked.key);
+            match result {
+                Ok(done) => {
+                    self.peers.mark_ok(&picked.key);
+                    return self.finish(done, &picked, &tokens, req, &out).await;
+                }
+                Err(Failure::ClientGone) => return None,
+                Err(Failure::Worker(status)) => {
+                    if !retryable(&status) {
+                        let _ = out.send(Err(status)).await;
+                        return None;
+                    }
+                    if status.code() != Code::ResourceExhausted {
+                        self.peers.mark_failed(&picked.key);
+                    }
+                    tracing::warn!(endpoint = %picked.endpoint, error = %status.message(), "worker failed");
+                    last_error = Some(status);
                 }
             }
-            Ok(Some(GenerateResponse { event: Some(generate_response::Event::Done(done)) })) => {
-                return Ok(done);
-            }
-            Ok(Some(GenerateResponse { event: None })) => {}
-            Ok(None) => {
-                return Err(Failure::Worker(Status::unavailable("the stream ended without a result")));
-            }
-            Err(status) => return Err(Failure::Worker(status)),
         }
+        let _ = out.send(Err(gave_up(&model, last_error))).await;
+        None
     }
-}
 
-async fn finish(
-    state: &Arc<RouterState>,
-    mut done: GenerateDone,
-    ticket: &JobTicket,
-    picked: &Picked,
-    tokens: &[u32],
-    req: &GenerateRequest,
-    out: &Outbox,
-) -> Option<SignedReceipt> {
-    match accept_receipt(state, done.receipt.take(), ticket, &picked.key, Some(tokens)) {
-        Ok(signed) => {
-            state.record_receipt(&signed);
-            state.maybe_audit(req.clone(), ticket.clone(), signed.clone(), picked.key);
-            done.receipt = Some(signed.clone());
-            let _ =
-                out.send(Ok(GenerateResponse { event: Some(generate_response::Event::Done(done)) })).await;
-            Some(signed)
+    fn note_attempt(&self, attempt: usize, picked: &Picked, resumed: usize) {
+        if attempt > 0 {
+            let kind = if resumed == 0 { "retry" } else { "failover" };
+            self.metrics.retry(kind);
+            tracing::info!(endpoint = %picked.endpoint, resumed, kind, "re-sending the job");
+        } else {
+            tracing::info!(endpoint = %picked.endpoint, "sending the job");
         }
-        Err(reason) => {
-            tracing::warn!(endpoint = %picked.endpoint, %reason, "bad receipt; worker excluded");
-            state.peers.exclude(picked.key, format!("bad receipt: {reason}"));
-            let _ =
-                out.send(Err(Status::internal(format!("the worker's receipt was invalid: {reason}")))).await;
-            None
-        }
+        self.metrics.routed(&picked.endpoint);
     }
-}
 
-/// Forwards an embedding request, retrying on another worker when one fails.
-pub async fn embed(state: &Arc<RouterState>, mut req: EmbedRequest) -> Result<EmbedResponse, Status> {
-    let model = req.model.clone();
-    let mut tried = Vec::new();
-    let mut last = None;
-    for _ in 0..state.config.max_attempts {
-        let Some(picked) = state.peers.pick(&model, &tried) else { break };
-        tried.push(picked.key);
-        let mut t = JobTicket {
-            job_id: {
-                let mut id = [0u8; 16];
-                rand::fill(&mut id);
-                id.to_vec()
-            },
-            request_hash: Vec::new(),
-            model_id: hex::decode(&picked.model_id).unwrap_or_default(),
-            params: None,
-            deadline_unix_ms: unix_ms_after(Duration::from_secs(60)),
-            router_public_key: Vec::new(),
-            signature: Vec::new(),
-        };
-        signing::sign_ticket(&state.key, &mut t);
-        req.ticket = Some(t.clone());
-        state.metrics.routed(&picked.endpoint);
+    /// Streams one attempt to the client; `tokens` accumulates every token seen so far.
+    async fn stream_from(
+        &self,
+        picked: &Picked,
+        req: GenerateRequest,
+        tokens: &mut Vec<u32>,
+        out: &Outbox,
+    ) -> Result<GenerateDone, Failure> {
         let mut client = InferenceClient::new(picked.channel.clone());
-        let result = client.embed(req.clone()).await;
-        state.peers.release(&picked.key);
-        match result {
-            Ok(resp) => {
-                state.peers.mark_ok(&picked.key);
-                let mut resp = resp.into_inner();
-                let signed = accept_receipt(state, resp.receipt.take(), &t, &picked.key, None)
-                    .map_err(|e| Status::internal(format!("the worker's receipt was invalid: {e}")))?;
-                state.record_receipt(&signed);
-                resp.receipt = Some(signed);
-                return Ok(resp);
-            }
-            Err(s) if !retryable(&s) => return Err(s),
-            Err(s) => {
-                state.peers.mark_failed(&picked.key);
-                last = Some(s);
+        let call = tokio::time::timeout(self.limits.connect_timeout, client.generate(req));
+        let mut stream = match call.await {
+            Ok(Ok(s)) => s.into_inner(),
+            Ok(Err(status)) => return Err(Failure::Worker(status)),
+            Err(_) => return Err(Failure::Worker(Status::unavailable("the worker did not answer in time"))),
+        };
+        loop {
+            let msg = tokio::select! {
+                msg = stream.message() => msg,
+                () = out.closed() => return Err(Failure::ClientGone),
+            };
+            match msg {
+                Ok(Some(GenerateResponse { event: Some(generate_response::Event::Delta(d)) })) => {
+                    tokens.extend_from_slice(&d.token_ids);
+                    let msg = GenerateResponse { event: Some(generate_response::Event::Delta(d)) };
+                    if out.send(Ok(msg)).await.is_err() {
+                        return Err(Failure::ClientGone);
+                    }
+                }
+                Ok(Some(GenerateResponse { event: Some(generate_response::Event::Done(done)) })) => {
+                    return Ok(done);
+                }
+                Ok(Some(GenerateResponse { event: None })) => {}
+                Ok(None) => {
+                    return Err(Failure::Worker(Status::unavailable("the stream ended without a result")));
+                }
+                Err(status) => return Err(Failure::Worker(status)),
             }
         }
     }
-    Err(last.map_or_else(|| no_worker(&model), |s| Status::unavailable(s.message().to_string())))
+
+    /// Checks and countersigns the receipt of a finished generation (whose ticket is in `req`),
+    /// logs it, offers the job for audit and sends the final message.
+    async fn finish(
+        &self,
+        mut done: GenerateDone,
+        picked: &Picked,
+        tokens: &[u32],
+        req: GenerateRequest,
+        out: &Outbox,
+    ) -> Option<SignedReceipt> {
+        let ticket = req.ticket.clone().unwrap_or_default();
+        match receipt_check::accept(&self.key, done.receipt.take(), &ticket, &picked.key, Some(tokens)) {
+            Ok(signed) => {
+                self.log.keep_receipt(&signed).await;
+                tracing::info!(tokens = tokens.len(), "receipt countersigned");
+                if self.audits.sample() {
+                    let receipt = signed.clone();
+                    self.audits.push(AuditJob { request: req, ticket, receipt, worker: picked.key });
+                }
+                done.receipt = Some(signed.clone());
+                let done = GenerateResponse { event: Some(generate_response::Event::Done(done)) };
+                let _ = out.send(Ok(done)).await;
+                Some(signed)
+            }
+            Err(reason) => {
+                tracing::warn!(endpoint = %picked.endpoint, %reason, "bad receipt; worker excluded");
+                self.peers.exclude(picked.key, format!("bad receipt: {reason}"));
+                let _ = out
+                    .send(Err(Status::internal(format!("the worker's receipt was invalid: {reason}"))))
+                    .await;
+                None
+            }
+        }
+    }
+
+    /// Forwards embedding job `job`, retrying on another worker when one fails.
+    pub(crate) async fn embed(&self, job: JobId, mut req: EmbedRequest) -> Result<EmbedResponse, Status> {
+        let model = req.model.clone();
+        let mut tried = Vec::new();
+        let mut last = None;
+        for attempt in 0..self.limits.max_attempts {
+            let Some(picked) = self.peers.pick(&model, &tried) else { break };
+            tried.push(picked.key);
+            let lifetime = self.limits.request_timeout;
+            let t = ticket::sign(&self.key, job, &picked.model_id, Ticketed::Embedding, lifetime);
+            req.ticket = Some(t.clone());
+            if attempt == 0 {
+                tracing::info!(endpoint = %picked.endpoint, "sending the job");
+            }
+            self.metrics.routed(&picked.endpoint);
+            let mut client = InferenceClient::new(picked.channel.clone());
+            let result = client.embed(req.clone()).await;
+            self.peers.release(&picked.key);
+            match result {
+                Ok(resp) => {
+                    self.peers.mark_ok(&picked.key);
+                    let mut resp = resp.into_inner();
+                    let signed = receipt_check::accept(&self.key, resp.receipt.take(), &t, &picked.key, None)
+                        .map_err(|e| Status::internal(format!("the worker's receipt was invalid: {e}")))?;
+                    self.log.keep_receipt(&signed).await;
+                    resp.receipt = Some(signed);
+                    return Ok(resp);
+                }
+                Err(s) if !retryable(&s) => return Err(s),
+                Err(s) => {
+                    self.peers.mark_failed(&picked.key);
+                    last = Some(s);
+                }
+            }
+        }
+        Err(last.map_or_else(|| no_worker(&model), |s| Status::unavailable(s.message().to_string())))
+    }
 }

@@ -1,38 +1,42 @@
 //! The router's `wick.v1.Inference` service: the same API as a worker's, so a client can call
-//! either.
+//! either. API keys are checked before it, by an interceptor ([`crate::auth::Auth::intercept`]).
 
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 use wick_proto::v1::inference_server::Inference;
 use wick_proto::v1::{
     EmbedRequest, EmbedResponse, GenerateRequest, GenerateResponse, ListModelsRequest, ListModelsResponse,
     ModelInfo,
 };
 
-use crate::auth::AuthError;
 use crate::state::RouterState;
+use crate::ticket::JobId;
 
 /// The gRPC front of the router.
 #[derive(Clone)]
-pub struct RouterService {
+pub(crate) struct RouterService {
     state: Arc<RouterState>,
 }
 
 impl RouterService {
     /// A service over shared state.
-    pub fn new(state: Arc<RouterState>) -> Self {
+    pub(crate) fn new(state: Arc<RouterState>) -> Self {
         Self { state }
     }
 
-    fn authorize<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        let header = req.metadata().get("authorization").and_then(|v| v.to_str().ok());
-        self.state.auth.check(header).map_err(|e| match e {
-            AuthError::Unauthenticated => Status::unauthenticated(e.to_string()),
-            AuthError::RateLimited { .. } => Status::resource_exhausted(e.to_string()),
-        })
+    /// The first chat model on the network, for requests that name none.
+    fn default_chat_model(&self) -> Result<String, Status> {
+        self.state
+            .peers
+            .models()
+            .into_iter()
+            .find(|m| m.kind == "chat")
+            .map(|m| m.name)
+            .ok_or_else(|| Status::unavailable("no chat model is served on the network"))
     }
 }
 
@@ -44,7 +48,6 @@ impl Inference for RouterService {
         &self,
         request: Request<GenerateRequest>,
     ) -> Result<Response<Self::GenerateStream>, Status> {
-        self.authorize(&request)?;
         let mut req = request.into_inner();
         if req.ticket.is_some() || !req.resume_tokens.is_empty() {
             return Err(Status::invalid_argument(
@@ -52,36 +55,36 @@ impl Inference for RouterService {
             ));
         }
         if req.model.is_empty() {
-            req.model = self
-                .state
-                .peers
-                .models()
-                .into_iter()
-                .find(|m| m.kind == "chat")
-                .map(|m| m.name)
-                .ok_or_else(|| Status::unavailable("no chat model is served on the network"))?;
+            req.model = self.default_chat_model()?;
         }
+        let job = JobId::random();
+        let span = tracing::info_span!("request", route = "grpc.generate", job = %job);
+        span.in_scope(|| tracing::info!(model = %req.model, "generation"));
         let (tx, rx) = mpsc::channel(64);
-        let state = self.state.clone();
-        tokio::spawn(async move {
-            let ok = crate::forward::generate(state.clone(), req, tx).await.is_some();
-            state.metrics.request("grpc.generate", if ok { "ok" } else { "error" });
-        });
+        let forwarder = self.state.forwarder.clone();
+        let metrics = self.state.metrics.clone();
+        tokio::spawn(
+            async move {
+                let ok = forwarder.generate(job, req, tx).await.is_some();
+                metrics.request("grpc.generate", if ok { "ok" } else { "error" });
+            }
+            .instrument(span),
+        );
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
     async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
-        self.authorize(&request)?;
-        let result = crate::forward::embed(&self.state, request.into_inner()).await;
+        let job = JobId::random();
+        let span = tracing::info_span!("request", route = "grpc.embed", job = %job);
+        let result = self.state.forwarder.embed(job, request.into_inner()).instrument(span).await;
         self.state.metrics.request("grpc.embed", if result.is_ok() { "ok" } else { "error" });
         result.map(Response::new)
     }
 
     async fn list_models(
         &self,
-        request: Request<ListModelsRequest>,
+        _request: Request<ListModelsRequest>,
     ) -> Result<Response<ListModelsResponse>, Status> {
-        self.authorize(&request)?;
         let models = self
             .state
             .peers

@@ -5,20 +5,30 @@
 //! worker), checks and countersigns every receipt, keeps them in a rocksdb log, and audits a
 //! sample of jobs by re-running them elsewhere.
 //!
+//! The fronts (`http`, `grpc`) only call the forwarder (`forward`); forwarding offers finished
+//! jobs to the audits (`audit`), which never call back into forwarding.
+//!
 //! It never imports the worker crate: workers are reached only through the network and gRPC.
 
-pub mod audit;
-pub mod auth;
-pub mod config;
-pub mod eligibility;
-pub mod forward;
-pub mod grpc;
-pub mod metrics;
-pub mod node;
-pub mod openai;
-pub mod peer_table;
-pub mod state;
-pub mod store;
+mod audit;
+mod auth;
+mod config;
+mod eligibility;
+#[cfg(test)]
+mod fake_worker;
+mod forward;
+mod grpc;
+mod http;
+mod metrics;
+mod node;
+mod peer_table;
+mod receipt_check;
+mod state;
+mod store;
+mod ticket;
 
-pub use config::RouterConfig;
-pub use node::Router;
+pub use config::{ApiKey, ConfigError, RouterConfig};
+pub use node::{Router, StartError};
+pub use peer_table::PeerTable;
+pub use state::RouterState;
+pub use store::{RouterStore, StoreError};

@@ -11,38 +11,38 @@ use prometheus_client::registry::Registry;
 
 /// A label with one value.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Label {
+pub(crate) struct Label {
     /// The value.
-    pub value: String,
+    pub(crate) value: String,
 }
 
 /// Requests by route and status.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteStatus {
+pub(crate) struct RouteStatus {
     /// API route.
-    pub route: String,
+    pub(crate) route: String,
     /// Outcome.
-    pub status: String,
+    pub(crate) status: String,
 }
 
 /// Every metric of the router.
-pub struct RouterMetrics {
+pub(crate) struct RouterMetrics {
     registry: Registry,
     requests: Family<RouteStatus, Counter>,
     routed: Family<Label, Counter>,
     retries: Family<Label, Counter>,
     audits: Family<Label, Counter>,
     /// Live workers in the peer table.
-    pub workers: Gauge,
+    pub(crate) workers: Gauge,
     /// Time to first token seen by clients.
-    pub ttft: Histogram,
+    pub(crate) ttft: Histogram,
     /// Whole-request latency.
-    pub latency: Histogram,
+    pub(crate) latency: Histogram,
 }
 
 impl RouterMetrics {
     /// A registry with every metric.
-    pub fn new() -> Arc<Self> {
+    pub(crate) fn new() -> Arc<Self> {
         let mut registry = Registry::with_prefix("wick_router");
         let requests = Family::default();
         let routed = Family::default();
@@ -66,27 +66,27 @@ impl RouterMetrics {
     }
 
     /// Counts a finished request.
-    pub fn request(&self, route: &str, status: &str) {
+    pub(crate) fn request(&self, route: &str, status: &str) {
         self.requests.get_or_create(&RouteStatus { route: route.into(), status: status.into() }).inc();
     }
 
     /// Counts a job sent to a worker.
-    pub fn routed(&self, worker: &str) {
+    pub(crate) fn routed(&self, worker: &str) {
         self.routed.get_or_create(&Label { value: worker.into() }).inc();
     }
 
     /// Counts a retry or failover.
-    pub fn retry(&self, kind: &str) {
+    pub(crate) fn retry(&self, kind: &str) {
         self.retries.get_or_create(&Label { value: kind.into() }).inc();
     }
 
     /// Counts an audit outcome.
-    pub fn audit(&self, result: &str) {
+    pub(crate) fn audit(&self, result: &str) {
         self.audits.get_or_create(&Label { value: result.into() }).inc();
     }
 
     /// The text exposition format.
-    pub fn encode(&self) -> String {
+    pub(crate) fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -2,6 +2,8 @@
 //! and HTTP servers.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,33 +11,73 @@ use axum::serve::ListenerExt;
 use ed25519_dalek::SigningKey;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use wick_proto::v1::AuditEvidence;
 use wick_proto::v1::inference_server::InferenceServer;
 
+use crate::audit::{AuditQueue, Auditor};
 use crate::auth::Auth;
 use crate::config::RouterConfig;
+use crate::forward::{Forwarder, Limits};
 use crate::grpc::RouterService;
 use crate::metrics::RouterMetrics;
 use crate::peer_table::PeerTable;
 use crate::state::RouterState;
-use crate::store::{RouterStore, SYNC_INTERVAL};
+use crate::store::{LogWriter, RouterStore, SYNC_INTERVAL, StoreError};
+
+/// Evidence published and not yet read before new evidence is only kept in the log.
+const EVIDENCE_FEED: usize = 1024;
 
 /// Why a router could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Key, sockets or the receipt log.
-    #[error("{context}: {reason}")]
-    Setup {
-        /// What was being done.
-        context: String,
-        /// Why it failed.
-        reason: String,
+    /// The node key could not be read or created.
+    #[error("router key {}", path.display())]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
-}
-
-fn setup(context: impl Into<String>) -> impl FnOnce(String) -> StartError {
-    let context = context.into();
-    move |reason| StartError::Setup { context, reason }
+    /// The receipt log could not be opened.
+    #[error("receipt log {}", path.display())]
+    Store {
+        /// The log's folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: StoreError,
+    },
+    /// A configured libp2p address does not parse.
+    #[error("{flag} address `{addr}`")]
+    Multiaddr {
+        /// Which list it is in (`--p2p`, `--bootstrap`).
+        flag: &'static str,
+        /// The address as written.
+        addr: String,
+        /// What is wrong with it.
+        #[source]
+        source: <wick_net::Multiaddr as FromStr>::Err,
+    },
+    /// The peer network did not start or listen.
+    #[error("peer network")]
+    Net(#[source] wick_net::NetError),
+    /// A server socket could not be bound or read back.
+    #[error("binding {what} on {addr}")]
+    Bind {
+        /// `gRPC` or `HTTP`.
+        what: &'static str,
+        /// The configured address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The gRPC reflection service could not be built.
+    #[error("reflection")]
+    Reflection(#[source] tonic_reflection::server::Error),
 }
 
 /// A started router.
@@ -52,121 +94,80 @@ pub struct Router {
     pub state: Arc<RouterState>,
     /// The peer network (the swarm task lives as long as this handle).
     pub net: wick_net::NetHandle,
+    evidence_feed: Option<mpsc::Receiver<AuditEvidence>>,
+    log: LogWriter,
     shutdown: CancellationToken,
-    grpc: tokio::task::JoinHandle<()>,
+    servers: [JoinHandle<()>; 2],
 }
 
 impl Router {
     /// Starts every part of the router.
     pub async fn start(config: RouterConfig, shutdown: CancellationToken) -> Result<Self, StartError> {
-        let key = wick_net::identity::load_or_create(&config.key_path())
-            .map_err(|e| e.to_string())
-            .map_err(setup(format!("router key {}", config.key_path().display())))?;
-        let store = Arc::new(
-            RouterStore::open(&config.db_path())
-                .map_err(|e| e.to_string())
-                .map_err(setup(format!("receipt log {}", config.db_path().display())))?,
-        );
+        let key_path = config.key_path();
+        let key = wick_net::identity::load_or_create(&key_path)
+            .map_err(|source| StartError::Key { path: key_path, source })?;
+        let db_path = config.db_path();
+        let (store, log) =
+            RouterStore::open(&db_path).map_err(|source| StartError::Store { path: db_path, source })?;
+        spawn_log_sync(log.clone(), shutdown.clone());
         let peers = Arc::new(PeerTable::new());
-        let (audit_tx, audit_rx) = mpsc::channel(64);
-        let state = Arc::new(RouterState {
+        let metrics = RouterMetrics::new();
+        let (audits, audit_jobs) = AuditQueue::new(config.audit_fraction, metrics.clone());
+        let (feed, evidence_feed) = mpsc::channel(EVIDENCE_FEED);
+        let auditor = Auditor {
             key: key.clone(),
             peers: peers.clone(),
-            auth: Auth::new(&config.api_keys),
-            config: config.clone(),
-            metrics: RouterMetrics::new(),
-            store: store.clone(),
-            audits: audit_tx,
+            metrics: metrics.clone(),
+            log: log.clone(),
+            feed,
+        };
+        tokio::spawn(auditor.run(audit_jobs));
+        let forwarder = Forwarder {
+            key: key.clone(),
+            peers: peers.clone(),
+            metrics: metrics.clone(),
+            log: log.clone(),
+            audits,
+            limits: Limits::from(&config),
+        };
+        let state = Arc::new(RouterState {
+            peers: peers.clone(),
+            store: Arc::new(store),
+            forwarder: Arc::new(forwarder),
+            auth: Arc::new(Auth::new(&config.api_keys)),
+            metrics,
+            max_body_bytes: config.max_body_bytes,
         });
-        tokio::spawn(crate::audit::run(state.clone(), audit_rx));
         if let Some(url) = &config.ledger {
             // Nobody gets traffic until the ledger has vouched for them.
             peers.set_eligible(Default::default());
             tokio::spawn(crate::eligibility::run(url.clone(), peers.clone(), shutdown.clone()));
         }
-        spawn_wal_sync(store, shutdown.clone());
-
-        let parse = |list: &[String], what: &str| -> Result<Vec<wick_net::Multiaddr>, StartError> {
-            list.iter()
-                .map(|a| {
-                    a.parse().map_err(|e| format!("`{a}`: {e}")).map_err(setup(format!("{what} address")))
-                })
-                .collect()
-        };
-        let net_config = wick_net::NetConfig {
-            listen: parse(&config.p2p, "--p2p")?,
-            bootstrap: parse(&config.bootstrap, "--bootstrap")?,
-            ..wick_net::NetConfig::default()
-        };
-        let net = wick_net::start(key.to_bytes(), net_config, None, shutdown.clone())
-            .await
-            .map_err(|e| e.to_string())
-            .map_err(setup("peer network"))?;
-        feed_peer_table(&net, peers, shutdown.clone());
-        let p2p_addrs = net
-            .wait_listening(Duration::from_secs(10))
-            .await
-            .map_err(|e| e.to_string())
-            .map_err(setup("peer network"))?;
-
-        let grpc_listener = TcpListener::bind(config.grpc)
-            .await
-            .map_err(|e| e.to_string())
-            .map_err(setup(format!("binding gRPC on {}", config.grpc)))?;
-        let grpc_addr =
-            grpc_listener.local_addr().map_err(|e| e.to_string()).map_err(setup("gRPC address"))?;
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health.set_serving::<InferenceServer<RouterService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(wick_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| e.to_string())
-            .map_err(setup("reflection"))?;
-        let stop = shutdown.clone();
-        let grpc = tokio::spawn({
-            let service = InferenceServer::new(RouterService::new(state.clone()));
-            async move {
-                let served = tonic::transport::Server::builder()
-                    .add_service(health_service)
-                    .add_service(reflection)
-                    .add_service(service)
-                    .serve_with_incoming_shutdown(
-                        tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
-                        stop.cancelled_owned(),
-                    )
-                    .await;
-                if let Err(e) = served {
-                    tracing::error!(error = %e, "gRPC server failed");
-                }
-            }
-        });
-
-        let http_listener = TcpListener::bind(config.http)
-            .await
-            .map_err(|e| e.to_string())
-            .map_err(setup(format!("binding HTTP on {}", config.http)))?;
-        let http_addr =
-            http_listener.local_addr().map_err(|e| e.to_string()).map_err(setup("HTTP address"))?;
-        let app = crate::openai::app(state.clone());
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            // Small SSE chunks must not wait for Nagle's algorithm.
-            let listener = http_listener.tap_io(|tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
-            let served = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "HTTP server failed");
-            }
-        });
-        Ok(Self { grpc_addr, http_addr, key, p2p_addrs, state, net, shutdown, grpc })
+        let (net, p2p_addrs) = start_net(&config, &key, peers, shutdown.clone()).await?;
+        let (grpc_addr, grpc) = serve_grpc(config.grpc, state.clone(), shutdown.clone()).await?;
+        let (http_addr, http) = serve_http(config.http, state.clone(), shutdown.clone()).await?;
+        let evidence_feed = Some(evidence_feed);
+        let servers = [grpc, http];
+        Ok(Self { grpc_addr, http_addr, key, p2p_addrs, state, net, evidence_feed, log, shutdown, servers })
     }
 
-    /// Waits until the servers stop (after the shutdown token is cancelled).
+    /// New audit evidence, each piece once it is in the log (the first call only). Evidence from
+    /// before the call waits in the feed; evidence from earlier runs is only in the log
+    /// ([`RouterStore::evidence`]): read the log after taking the feed, and expect a piece in
+    /// both (same ticket `job_id`).
+    pub fn take_evidence_feed(&mut self) -> Option<mpsc::Receiver<AuditEvidence>> {
+        self.evidence_feed.take()
+    }
+
+    /// Waits until the servers stop (after the shutdown token is cancelled), then fsyncs the
+    /// receipt log.
     pub async fn wait(self) {
-        let _ = self.grpc.await;
-        let _ = self.state.store.sync();
+        for server in self.servers {
+            let _ = server.await;
+        }
+        if let Err(e) = self.log.sync().await {
+            tracing::error!(error = &e as &dyn std::error::Error, "final receipt log sync failed");
+        }
     }
 
     /// Stops the router.
@@ -174,6 +175,93 @@ impl Router {
         self.shutdown.cancel();
         self.wait().await;
     }
+}
+
+fn parse_addrs(list: &[String], flag: &'static str) -> Result<Vec<wick_net::Multiaddr>, StartError> {
+    list.iter()
+        .map(|a| a.parse().map_err(|source| StartError::Multiaddr { flag, addr: a.clone(), source }))
+        .collect()
+}
+
+/// Joins the peer network; verified capability records from it become peer table entries.
+async fn start_net(
+    config: &RouterConfig,
+    key: &SigningKey,
+    peers: Arc<PeerTable>,
+    shutdown: CancellationToken,
+) -> Result<(wick_net::NetHandle, Vec<wick_net::Multiaddr>), StartError> {
+    let net_config = wick_net::NetConfig {
+        listen: parse_addrs(&config.p2p, "--p2p")?,
+        bootstrap: parse_addrs(&config.bootstrap, "--bootstrap")?,
+        ..wick_net::NetConfig::default()
+    };
+    let net =
+        wick_net::start(key.to_bytes(), net_config, None, shutdown.clone()).await.map_err(StartError::Net)?;
+    feed_peer_table(&net, peers, shutdown);
+    let addrs = net.wait_listening(Duration::from_secs(10)).await.map_err(StartError::Net)?;
+    Ok((net, addrs))
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bind_error = |source| StartError::Bind { what, addr, source };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
+}
+
+/// The `wick.v1.Inference` service (behind the API-key interceptor), health and reflection.
+async fn serve_grpc(
+    addr: SocketAddr,
+    state: Arc<RouterState>,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    let (listener, bound) = bind("gRPC", addr).await?;
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<InferenceServer<RouterService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(wick_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(StartError::Reflection)?;
+    let auth = state.auth.clone();
+    let service =
+        InferenceServer::with_interceptor(RouterService::new(state), move |req| auth.intercept(req));
+    let server = tokio::spawn(async move {
+        let served = tonic::transport::Server::builder()
+            .add_service(health_service)
+            .add_service(reflection)
+            .add_service(service)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shutdown.cancelled_owned(),
+            )
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "gRPC server failed");
+        }
+    });
+    Ok((bound, server))
+}
+
+/// The OpenAI-compatible API, /metrics and /health.
+async fn serve_http(
+    addr: SocketAddr,
+    state: Arc<RouterState>,
+    shutdown: CancellationToken,
+) -> Result<(SocketAddr, JoinHandle<()>), StartError> {
+    let (listener, bound) = bind("HTTP", addr).await?;
+    let app = crate::http::app(state);
+    let server = tokio::spawn(async move {
+        // Small SSE chunks must not wait for Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let served = axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "HTTP server failed");
+        }
+    });
+    Ok((bound, server))
 }
 
 /// Verified capability records from the network become peer table entries; expired ones leave.
@@ -201,20 +289,17 @@ fn feed_peer_table(net: &wick_net::NetHandle, peers: Arc<PeerTable>, shutdown: C
     });
 }
 
-fn spawn_wal_sync(store: Arc<RouterStore>, shutdown: CancellationToken) {
+/// Asks the log's writer thread for an fsync every [`SYNC_INTERVAL`], and once more at shutdown.
+fn spawn_log_sync(log: LogWriter, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(SYNC_INTERVAL);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => {
-                    let _ = store.sync();
+                    log.request_sync();
                     return;
                 }
-                _ = tick.tick() => {
-                    if let Err(e) = store.sync() {
-                        tracing::error!(error = %e, "receipt log sync failed");
-                    }
-                }
+                _ = tick.tick() => log.request_sync(),
             }
         }
     });

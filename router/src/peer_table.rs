@@ -11,7 +11,7 @@ use wick_proto::time::now_unix_ms;
 use wick_proto::v1::CapabilityRecord;
 
 /// A worker's ed25519 public key.
-pub type WorkerKey = [u8; 32];
+pub(crate) type WorkerKey = [u8; 32];
 
 /// Longest back-off of a failing worker.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
@@ -27,33 +27,33 @@ struct Entry {
 
 /// Why a worker can't be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Excluded {
+pub(crate) struct Excluded {
     /// What it did.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 /// A worker chosen for one request.
 #[derive(Debug, Clone)]
-pub struct Picked {
+pub(crate) struct Picked {
     /// Its key.
-    pub key: WorkerKey,
+    pub(crate) key: WorkerKey,
     /// A gRPC channel to it.
-    pub channel: Channel,
+    pub(crate) channel: Channel,
     /// The model's id (sha256 hex) on that worker.
-    pub model_id: String,
+    pub(crate) model_id: String,
     /// Its gRPC endpoint, for logs.
-    pub endpoint: String,
+    pub(crate) endpoint: String,
 }
 
 /// A model some live worker serves.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ServedModel {
+pub(crate) struct ServedModel {
     /// Catalog name.
-    pub name: String,
+    pub(crate) name: String,
     /// sha256 of the weights.
-    pub id: String,
+    pub(crate) id: String,
     /// chat | embedding.
-    pub kind: String,
+    pub(crate) kind: String,
 }
 
 /// All known workers.
@@ -86,7 +86,7 @@ impl PeerTable {
 
     /// Adds or refreshes a worker from a record whose signature was already verified. Expired,
     /// stale (older sequence) and excluded records are ignored; returns whether it was used.
-    pub fn upsert(&self, record: CapabilityRecord) -> bool {
+    pub(crate) fn upsert(&self, record: CapabilityRecord) -> bool {
         let Some(key) = key_of(&record) else { return false };
         if record.expires_unix_ms <= now_unix_ms() || record.version.is_empty() {
             return false;
@@ -116,7 +116,7 @@ impl PeerTable {
     }
 
     /// Drops workers whose last record expired.
-    pub fn expire(&self) -> usize {
+    pub(crate) fn expire(&self) -> usize {
         let now = now_unix_ms();
         let mut t = self.lock();
         let before = t.workers.len();
@@ -125,7 +125,7 @@ impl PeerTable {
     }
 
     /// Records a failure: the worker is skipped for a back-off that doubles with each failure.
-    pub fn mark_failed(&self, key: &WorkerKey) {
+    pub(crate) fn mark_failed(&self, key: &WorkerKey) {
         let mut t = self.lock();
         if let Some(e) = t.workers.get_mut(key) {
             e.failures = e.failures.saturating_add(1);
@@ -138,7 +138,7 @@ impl PeerTable {
     }
 
     /// Records a success: the worker is live again.
-    pub fn mark_ok(&self, key: &WorkerKey) {
+    pub(crate) fn mark_ok(&self, key: &WorkerKey) {
         if let Some(e) = self.lock().workers.get_mut(key) {
             e.failures = 0;
             e.down_until = None;
@@ -146,7 +146,7 @@ impl PeerTable {
     }
 
     /// Never uses this worker again (failed an audit).
-    pub fn exclude(&self, key: WorkerKey, reason: String) {
+    pub(crate) fn exclude(&self, key: WorkerKey, reason: String) {
         let mut t = self.lock();
         t.workers.remove(&key);
         tracing::warn!(worker = %hex::encode(key), %reason, "worker excluded");
@@ -154,12 +154,13 @@ impl PeerTable {
     }
 
     /// Only these workers may get traffic from now on (the ledger's registered, staked ones).
-    pub fn set_eligible(&self, keys: HashSet<WorkerKey>) {
+    pub(crate) fn set_eligible(&self, keys: HashSet<WorkerKey>) {
         self.lock().eligible = Some(keys);
     }
 
     /// Whether a worker is excluded.
-    pub fn is_excluded(&self, key: &WorkerKey) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_excluded(&self, key: &WorkerKey) -> bool {
         self.lock().excluded.contains_key(key)
     }
 
@@ -176,12 +177,12 @@ impl PeerTable {
     }
 
     /// Keys of all known workers.
-    pub fn keys(&self) -> Vec<WorkerKey> {
+    pub(crate) fn keys(&self) -> Vec<WorkerKey> {
         self.lock().workers.keys().copied().collect()
     }
 
     /// Models served by live workers, deduplicated.
-    pub fn models(&self) -> Vec<ServedModel> {
+    pub(crate) fn models(&self) -> Vec<ServedModel> {
         let mut out: Vec<ServedModel> = self
             .lock()
             .workers
@@ -196,7 +197,7 @@ impl PeerTable {
 
     /// Picks a worker for `model` (name or id), never one in `avoid`, down, or excluded: the
     /// better of two random candidates by expected latency (power of two choices).
-    pub fn pick(&self, model: &str, avoid: &[WorkerKey]) -> Option<Picked> {
+    pub(crate) fn pick(&self, model: &str, avoid: &[WorkerKey]) -> Option<Picked> {
         let now = Instant::now();
         let mut t = self.lock();
         let candidates: Vec<WorkerKey> = t
@@ -239,7 +240,7 @@ impl PeerTable {
     }
 
     /// A request to a picked worker ended.
-    pub fn release(&self, key: &WorkerKey) {
+    pub(crate) fn release(&self, key: &WorkerKey) {
         if let Some(e) = self.lock().workers.get_mut(key) {
             e.in_flight = e.in_flight.saturating_sub(1);
         }

@@ -1,71 +1,107 @@
 //! The router's durable log (rocksdb): every countersigned receipt, for the ledger's work
 //! attestation, and the evidence of failed audits, for fraud proofs.
 //!
-//! Writes go through rocksdb's write-ahead log, so a crashed process loses nothing it
-//! acknowledged; the log is fsynced in the background every [`SYNC_INTERVAL`] rather than per
-//! request.
+//! Writes never run on the async runtime: [`LogWriter`] hands them over a bounded channel to
+//! one writer thread, which puts what has queued up in one write batch and answers each caller
+//! once its record is in rocksdb's write-ahead log. So, as before the thread, a record is in the
+//! log before the client sees its receipt, and a crash of the process loses nothing the log
+//! acknowledged; the thread fsyncs the log at most [`SYNC_INTERVAL`] after a write (a crash of
+//! the machine can lose that much), and once more when the router stops.
+//!
+//! Reads ([`RouterStore::receipts_between`], [`RouterStore::evidence`]) go straight to rocksdb,
+//! which is safe beside the writer thread; they block, so async callers run them with
+//! `spawn_blocking`.
 
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use prost::Message;
-use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options};
+use rocksdb::{ColumnFamilyDescriptor, DB, IteratorMode, Options, WriteBatch};
+use tokio::sync::{mpsc, oneshot};
 use wick_proto::v1::{AuditEvidence, SignedReceipt};
 
-/// How often the write-ahead log is fsynced.
-pub const SYNC_INTERVAL: Duration = Duration::from_millis(200);
+/// Longest time a write waits in the write-ahead log before it is fsynced.
+pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Writes waiting for the writer thread before callers wait for room.
+const QUEUE: usize = 1024;
+/// Most writes put in one batch.
+const MAX_BATCH: usize = 256;
 
 const RECEIPTS: &str = "receipts";
 const EVIDENCE: &str = "evidence";
 
 /// Errors of the log.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// rocksdb failed.
-    #[error("receipt log: {0}")]
+    #[error("receipt log")]
     Db(#[from] rocksdb::Error),
     /// A stored value did not decode.
-    #[error("receipt log holds a malformed value: {0}")]
+    #[error("receipt log holds a malformed value")]
     Decode(#[from] prost::DecodeError),
+    /// The writer thread could not start.
+    #[error("starting the receipt log's writer thread")]
+    Thread(#[source] Arc<std::io::Error>),
+    /// The writer thread has stopped (the router is shutting down).
+    #[error("the receipt log's writer has stopped")]
+    Closed,
 }
 
-/// The receipt and evidence log.
+/// The receipt and evidence log, for reading; [`LogWriter`] writes it.
 pub struct RouterStore {
-    db: DB,
+    db: Arc<DB>,
+}
+
+/// The writing side of the log: a cloneable handle to its writer thread. The thread ends, after
+/// a last fsync, when every handle is dropped.
+#[derive(Clone)]
+pub(crate) struct LogWriter {
+    tx: mpsc::Sender<Op>,
+}
+
+type Ack = oneshot::Sender<Result<(), StoreError>>;
+
+enum Op {
+    Put {
+        family: &'static str,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ack: Ack,
+    },
+    /// Fsync what was written; `ack` (if any) is told when it is done.
+    Sync(Option<Ack>),
+}
+
+fn family<'a>(db: &'a DB, name: &str) -> &'a rocksdb::ColumnFamily {
+    // Both families are created by `open`.
+    db.cf_handle(name).unwrap_or_else(|| unreachable!("column family {name} exists"))
 }
 
 impl RouterStore {
-    /// Opens (or creates) the log at `path`.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
+    /// Opens (or creates) the log at `path` and starts its writer thread.
+    pub(crate) fn open(path: &Path) -> Result<(Self, LogWriter), StoreError> {
         let mut options = Options::default();
         options.create_if_missing(true);
         options.create_missing_column_families(true);
         let cfs = [RECEIPTS, EVIDENCE].map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
-        Ok(Self { db: DB::open_cf_descriptors(&options, path, cfs)? })
+        let db = Arc::new(DB::open_cf_descriptors(&options, path, cfs)?);
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("router-log".into())
+            .spawn(move || write_loop(&writer_db, rx))
+            .map_err(|e| StoreError::Thread(Arc::new(e)))?;
+        Ok((Self { db }, LogWriter { tx }))
     }
 
-    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
-        // Both families are created by `open`.
-        self.db.cf_handle(name).unwrap_or_else(|| unreachable!("column family {name} exists"))
-    }
-
-    /// Appends a countersigned receipt, keyed by finish time then job hash.
-    pub fn put_receipt(&self, signed: &SignedReceipt) -> Result<(), StoreError> {
-        let r = signed.receipt.clone().unwrap_or_default();
-        let mut key = r.finished_unix_ms.to_be_bytes().to_vec();
-        key.extend_from_slice(&r.job_hash);
-        key.extend_from_slice(&r.worker_public_key);
-        self.db.put_cf(self.cf(RECEIPTS), key, signed.encode_to_vec())?;
-        Ok(())
-    }
-
-    /// Receipts finished in `[from_ms, to_ms)`.
+    /// Receipts finished in `[from_ms, to_ms)`. Blocks on disk reads.
     pub fn receipts_between(&self, from_ms: u64, to_ms: u64) -> Result<Vec<SignedReceipt>, StoreError> {
         let start = from_ms.to_be_bytes();
-        let iter =
-            self.db.iterator_cf(self.cf(RECEIPTS), IteratorMode::From(&start, rocksdb::Direction::Forward));
+        let mode = IteratorMode::From(&start, rocksdb::Direction::Forward);
         let mut out = Vec::new();
-        for item in iter {
+        for item in self.db.iterator_cf(family(&self.db, RECEIPTS), mode) {
             let (key, value) = item?;
             let finished = u64::from_be_bytes(key[..8].try_into().unwrap_or([0xff; 8]));
             if finished >= to_ms {
@@ -76,28 +112,154 @@ impl RouterStore {
         Ok(out)
     }
 
-    /// Keeps the evidence of a failed audit.
-    pub fn put_evidence(&self, evidence: &AuditEvidence) -> Result<(), StoreError> {
-        let job = evidence.ticket.as_ref().map(|t| t.job_id.clone()).unwrap_or_default();
-        let mut key = evidence.detected_unix_ms.to_be_bytes().to_vec();
-        key.extend_from_slice(&job);
-        self.db.put_cf(self.cf(EVIDENCE), key, evidence.encode_to_vec())?;
-        Ok(())
-    }
-
-    /// All kept evidence, oldest first.
+    /// All kept evidence, oldest first. Blocks on disk reads.
     pub fn evidence(&self) -> Result<Vec<AuditEvidence>, StoreError> {
         let mut out = Vec::new();
-        for item in self.db.iterator_cf(self.cf(EVIDENCE), IteratorMode::Start) {
+        for item in self.db.iterator_cf(family(&self.db, EVIDENCE), IteratorMode::Start) {
             let (_, value) = item?;
             out.push(AuditEvidence::decode(&*value)?);
         }
         Ok(out)
     }
+}
 
-    /// Fsyncs the write-ahead log.
-    pub fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush_wal(true)?;
-        Ok(())
+impl LogWriter {
+    /// Logs a countersigned receipt, keyed by finish time, job hash and worker; returns once it
+    /// is in the write-ahead log.
+    pub(crate) async fn put_receipt(&self, signed: &SignedReceipt) -> Result<(), StoreError> {
+        let r = signed.receipt.as_ref();
+        let mut key = r.map_or(0, |r| r.finished_unix_ms).to_be_bytes().to_vec();
+        key.extend_from_slice(r.map_or(&[][..], |r| &r.job_hash));
+        key.extend_from_slice(r.map_or(&[][..], |r| &r.worker_public_key));
+        self.put(RECEIPTS, key, signed.encode_to_vec()).await
+    }
+
+    /// [`put_receipt`](Self::put_receipt) for callers that go on either way: a failure is
+    /// logged, and the client still gets its receipt.
+    pub(crate) async fn keep_receipt(&self, signed: &SignedReceipt) {
+        if let Err(e) = self.put_receipt(signed).await {
+            tracing::error!(error = &e as &dyn std::error::Error, "could not log a receipt");
+        }
+    }
+
+    /// Keeps the evidence of a failed audit, keyed by detection time and job id; returns once
+    /// it is in the write-ahead log.
+    pub(crate) async fn put_evidence(&self, evidence: &AuditEvidence) -> Result<(), StoreError> {
+        let mut key = evidence.detected_unix_ms.to_be_bytes().to_vec();
+        key.extend_from_slice(evidence.ticket.as_ref().map_or(&[][..], |t| &t.job_id));
+        self.put(EVIDENCE, key, evidence.encode_to_vec()).await
+    }
+
+    async fn put(&self, family: &'static str, key: Vec<u8>, value: Vec<u8>) -> Result<(), StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.tx.send(Op::Put { family, key, value, ack }).await.map_err(|_| StoreError::Closed)?;
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Fsyncs everything written so far; returns when it is on disk.
+    pub(crate) async fn sync(&self) -> Result<(), StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.tx.send(Op::Sync(Some(ack))).await.map_err(|_| StoreError::Closed)?;
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Asks for an fsync without waiting; skipped when the queue is full (the thread is busy
+    /// and fsyncs on its own once [`SYNC_INTERVAL`] has passed).
+    pub(crate) fn request_sync(&self) {
+        let _ = self.tx.try_send(Op::Sync(None));
+    }
+}
+
+/// The writer thread: batches what has queued up, writes it, acknowledges it, and fsyncs when
+/// asked or when the oldest unsynced write is [`SYNC_INTERVAL`] old.
+fn write_loop(db: &DB, mut rx: mpsc::Receiver<Op>) {
+    let mut unsynced: Option<Instant> = None;
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = WriteBatch::default();
+        let mut acks = Vec::new();
+        let mut sync_acks = Vec::new();
+        let mut sync_asked = false;
+        let mut next = Some(first);
+        while let Some(write) = next {
+            match write {
+                Op::Put { family: name, key, value, ack } => {
+                    batch.put_cf(family(db, name), key, value);
+                    acks.push(ack);
+                }
+                Op::Sync(ack) => {
+                    sync_asked = true;
+                    sync_acks.extend(ack);
+                }
+            }
+            next = if acks.len() + sync_acks.len() < MAX_BATCH { rx.try_recv().ok() } else { None };
+        }
+        if !batch.is_empty() {
+            let written = db.write(batch).map_err(StoreError::from);
+            if let Err(e) = &written {
+                tracing::error!(error = e as &dyn std::error::Error, "could not write to the receipt log");
+            } else {
+                unsynced.get_or_insert_with(Instant::now);
+            }
+            acks.into_iter().for_each(|ack| drop(ack.send(written.clone())));
+        }
+        if sync_asked || unsynced.is_some_and(|t| t.elapsed() >= SYNC_INTERVAL) {
+            let synced = sync(db, &mut unsynced);
+            sync_acks.into_iter().for_each(|ack| drop(ack.send(synced.clone())));
+        }
+    }
+    // Every handle is gone: the router is stopping.
+    let _ = sync(db, &mut unsynced);
+}
+
+fn sync(db: &DB, unsynced: &mut Option<Instant>) -> Result<(), StoreError> {
+    if unsynced.is_none() {
+        return Ok(());
+    }
+    let synced = db.flush_wal(true).map_err(StoreError::from);
+    match &synced {
+        Ok(()) => *unsynced = None,
+        Err(e) => tracing::error!(error = e as &dyn std::error::Error, "receipt log sync failed"),
+    }
+    synced
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wick_proto::v1::{JobTicket, Receipt};
+
+    fn receipt(finished_unix_ms: u64, job: u8) -> SignedReceipt {
+        SignedReceipt {
+            receipt: Some(Receipt { finished_unix_ms, job_hash: vec![job; 32], ..Default::default() }),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn written_records_are_read_back_after_a_reopen() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, writer) = RouterStore::open(dir.path()).expect("open");
+        for (t, job) in [(10, 1), (20, 2), (30, 3)] {
+            writer.put_receipt(&receipt(t, job)).await.expect("put");
+        }
+        let evidence = AuditEvidence {
+            ticket: Some(JobTicket { job_id: vec![9; 16], ..Default::default() }),
+            detected_unix_ms: 5,
+            ..Default::default()
+        };
+        writer.put_evidence(&evidence).await.expect("evidence");
+        assert_eq!(store.receipts_between(15, 30).expect("read"), vec![receipt(20, 2)]);
+        writer.sync().await.expect("sync");
+        drop((store, writer));
+
+        // The writer thread lets go of the database once it has seen every handle dropped.
+        let reopened = loop {
+            match RouterStore::open(dir.path()) {
+                Ok(opened) => break opened.0,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        };
+        assert_eq!(reopened.receipts_between(0, 100).expect("read").len(), 3);
+        assert_eq!(reopened.evidence().expect("evidence"), vec![evidence]);
     }
 }

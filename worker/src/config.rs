@@ -1,9 +1,32 @@
 //! Worker configuration: a TOML file, overridden by flags and environment variables.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+
+/// Why a config file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("reading {}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid worker config.
+    #[error("{}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        #[source]
+        source: toml::de::Error,
+    },
+}
 
 /// Everything a worker needs to start.
 #[derive(Debug, Clone, Deserialize)]
@@ -43,7 +66,9 @@ pub struct WorkerConfig {
     pub announce_interval_secs: u64,
     /// Receipt log for the ledger's work claims; default: beside the key, `<key>.receipts`.
     pub receipt_log: Option<PathBuf>,
-    /// Test-only: produce wrong outputs (another seed, always sampling), to exercise audits.
+    /// Fault injection for tests (feature `fault-injection`): produce wrong outputs (another
+    /// seed, always sampling), to exercise audits.
+    #[cfg(feature = "fault-injection")]
     pub corrupt_outputs: bool,
 }
 
@@ -70,6 +95,7 @@ impl Default for WorkerConfig {
             price_per_1k_tokens: 10,
             announce_interval_secs: 2,
             receipt_log: None,
+            #[cfg(feature = "fault-injection")]
             corrupt_outputs: false,
         }
     }
@@ -77,9 +103,10 @@ impl Default for WorkerConfig {
 
 impl WorkerConfig {
     /// Reads a TOML file; missing keys keep their defaults.
-    pub fn from_toml_file(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
     }
 
     /// Where the node key lives.

@@ -55,6 +55,9 @@ pub struct Job {
     pub deadline: Option<Instant>,
     /// Where the engine reports progress; a closed channel cancels the job.
     pub events: UnboundedSender<Event>,
+    /// The job's tracing span (its `job` id), entered by the engine thread when it logs about
+    /// the job.
+    pub span: tracing::Span,
 }
 
 /// What the engine reports about a job.
@@ -271,6 +274,9 @@ impl Engine {
             return;
         }
         let prompt_len = job.prompt.len();
+        job.span.in_scope(|| {
+            tracing::info!(prompt_tokens = prompt_len, running = self.running.len(), "admitted to the batch")
+        });
         let seq = self.model.new_sequence(job.prompt, job.params).and_then(|mut seq| {
             seq.replay(&self.model, &job.resume)?;
             Ok(seq)

@@ -138,30 +138,34 @@ impl Worker {
         self.wait().await;
     }
 
-    /// Waits until the server stops (after the shutdown token is cancelled).
+    /// Waits until the server stops (after the shutdown token is cancelled), then fsyncs the
+    /// receipt log.
     pub async fn wait(self) {
         match self.server.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "gRPC server failed"),
             Err(e) => tracing::error!(error = %e, "gRPC server task panicked"),
         }
+        if let Some(log) = &self.state.receipts
+            && let Err(e) = log.sync().await
+        {
+            tracing::error!(error = &e as &dyn std::error::Error, "final receipt log sync failed");
+        }
     }
 }
 
-/// Fsyncs the receipt log periodically and once more at shutdown.
+/// Asks the receipt log's writer thread for an fsync every
+/// [`SYNC_INTERVAL`](crate::receipt_log::SYNC_INTERVAL), and once more at shutdown.
 fn spawn_log_sync(log: Arc<ReceiptLog>, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(crate::receipt_log::SYNC_INTERVAL);
         loop {
-            let stopping = tokio::select! {
-                () = shutdown.cancelled() => true,
-                _ = tick.tick() => false,
-            };
-            if let Err(e) = log.sync() {
-                tracing::error!(error = %e, "receipt log sync failed");
-            }
-            if stopping {
-                return;
+            tokio::select! {
+                () = shutdown.cancelled() => {
+                    log.request_sync();
+                    return;
+                }
+                _ = tick.tick() => log.request_sync(),
             }
         }
     });

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ed25519_dalek::SigningKey;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 use wick_models::sampling::SamplingParams as ModelSampling;
 use wick_models::{ChatMessage, Embedder, FinishReason, GenerationParams};
 use wick_proto::signing;
@@ -17,7 +19,7 @@ use wick_proto::v1::{
 };
 
 use crate::config::WorkerConfig;
-use crate::engine::{EngineHandle, Event, Job, JobError, SubmitError};
+use crate::engine::{Completion, EngineHandle, Event, Job, JobError, SubmitError};
 use crate::metrics::Metrics;
 use crate::receipt::{self, JobRecord};
 use crate::receipt_log::ReceiptLog;
@@ -45,9 +47,9 @@ pub struct WorkerState {
 
 impl WorkerState {
     /// Keeps the receipt of a router's job (one with a ticket) for the epoch's work claim.
-    fn keep_receipt(&self, ticketed: bool, signed: &v1::SignedReceipt) {
+    async fn keep_receipt(&self, ticketed: bool, signed: &v1::SignedReceipt) {
         if let (true, Some(log)) = (ticketed, &self.receipts)
-            && let Err(e) = log.append(signed)
+            && let Err(e) = log.append(signed).await
         {
             tracing::error!(error = %e, path = %log.path().display(), "could not log a receipt");
         }
@@ -188,6 +190,7 @@ impl Inference for InferenceService {
         let arrived = Instant::now();
         let mut deadline = grpc_deadline(&request);
         let req = request.into_inner();
+        let span = job_span(req.ticket.as_ref());
         let state = &self.state;
         let result = self.prepare(&req, &mut deadline);
         let (engine, job_hash, prompt, params) = match result {
@@ -197,8 +200,12 @@ impl Inference for InferenceService {
                 return Err(status);
             }
         };
-        let (events_tx, mut events) = mpsc::unbounded_channel();
-        let job = Job { prompt, params, resume: req.resume_tokens.clone(), deadline, events: events_tx };
+        let (events_tx, events) = mpsc::unbounded_channel();
+        let resume = req.resume_tokens.clone();
+        span.in_scope(|| {
+            tracing::info!(prompt_tokens = prompt.len(), resumed = resume.len(), "job accepted")
+        });
+        let job = Job { prompt, params, resume, deadline, events: events_tx, span: span.clone() };
         if let Err(e) = engine.submit(job) {
             let status = match e {
                 SubmitError::QueueFull { .. } => Status::resource_exhausted(e.to_string()),
@@ -208,80 +215,20 @@ impl Inference for InferenceService {
             return Err(status);
         }
         let (out, out_rx) = mpsc::channel(64);
-        let state = self.state.clone();
-        let model_id = engine.model().id().to_string();
-        let ticketed = req.ticket.is_some();
-        tokio::spawn(async move {
-            let mut first = true;
-            loop {
-                let event = tokio::select! {
-                    event = events.recv() => event,
-                    // The client went away: dropping `events` frees the batch slot.
-                    () = out.closed() => {
-                        state.metrics.finished("Cancelled");
-                        return;
-                    }
-                };
-                let Some(event) = event else {
-                    let _ = out.send(Err(Status::unavailable("the engine stopped"))).await;
-                    return;
-                };
-                let message = match event {
-                    Event::Delta { text, token_ids } => {
-                        if first {
-                            first = false;
-                            state.metrics.ttft.observe(arrived.elapsed().as_secs_f64());
-                        }
-                        Ok(generate_response::Event::Delta(TokenDelta { text, token_ids }))
-                    }
-                    Event::Done(done) => {
-                        let hashed = &done.output_tokens;
-                        let signed = receipt::sign(
-                            &state.key,
-                            &JobRecord {
-                                job_hash,
-                                model_id: &model_id,
-                                output_tokens: hashed,
-                                tokens_in: done.usage.prompt_tokens,
-                                started: done.started,
-                                finished: done.finished,
-                            },
-                        );
-                        state.keep_receipt(ticketed, &signed);
-                        state.metrics.finished("Ok");
-                        Ok(generate_response::Event::Done(GenerateDone {
-                            finish_reason: match done.finish_reason {
-                                FinishReason::Stop => v1::FinishReason::Stop,
-                                FinishReason::Length => v1::FinishReason::Length,
-                            } as i32,
-                            usage: Some(v1::Usage {
-                                prompt_tokens: done.usage.prompt_tokens as u32,
-                                completion_tokens: done.usage.completion_tokens as u32,
-                            }),
-                            receipt: Some(signed),
-                        }))
-                    }
-                    Event::Failed(e) => {
-                        let status = status_of(&e);
-                        state.metrics.finished(&format!("{:?}", status.code()));
-                        Err(status)
-                    }
-                };
-                let end = !matches!(message, Ok(generate_response::Event::Delta(_)));
-                if out.send(message.map(|event| GenerateResponse { event: Some(event) })).await.is_err() {
-                    state.metrics.finished("Cancelled");
-                    return;
-                }
-                if end {
-                    return;
-                }
-            }
-        });
+        let relay = Relay {
+            state: self.state.clone(),
+            job_hash,
+            model_id: engine.model().id().to_string(),
+            ticketed: req.ticket.is_some(),
+            arrived,
+        };
+        tokio::spawn(relay.run(events, out).instrument(span));
         Ok(Response::new(ReceiverStream::new(out_rx)))
     }
 
     async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
         let req = request.into_inner();
+        let span = job_span(req.ticket.as_ref());
         let state = self.state.clone();
         let embedder = state.embedder(&req.model)?.clone();
         if req.inputs.is_empty() {
@@ -329,7 +276,8 @@ impl Inference for InferenceService {
                 finished: SystemTime::now(),
             },
         );
-        state.keep_receipt(req.ticket.is_some(), &signed);
+        tracing::info!(parent: &span, inputs = req.inputs.len(), "receipt signed");
+        state.keep_receipt(req.ticket.is_some(), &signed).await;
         state.metrics.finished("Ok");
         Ok(Response::new(EmbedResponse {
             embeddings: vectors.into_iter().map(|values| Embedding { values }).collect(),
@@ -359,6 +307,98 @@ impl Inference for InferenceService {
     }
 }
 
+/// The span of one job: its ticket's id (hex) as the `job` field, as on the router.
+fn job_span(ticket: Option<&v1::JobTicket>) -> tracing::Span {
+    let job = ticket.map(|t| hex::encode(&t.job_id));
+    tracing::info_span!("job", job = %job.as_deref().unwrap_or("-"))
+}
+
+/// Relays one generation's engine events to its gRPC stream, signing the receipt at the end.
+struct Relay {
+    state: Arc<WorkerState>,
+    job_hash: [u8; 32],
+    model_id: String,
+    ticketed: bool,
+    arrived: Instant,
+}
+
+impl Relay {
+    async fn run(
+        self,
+        mut events: UnboundedReceiver<Event>,
+        out: mpsc::Sender<Result<GenerateResponse, Status>>,
+    ) {
+        let state = &self.state;
+        let mut first = true;
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                // The client went away: dropping `events` frees the batch slot.
+                () = out.closed() => {
+                    state.metrics.finished("Cancelled");
+                    return;
+                }
+            };
+            let Some(event) = event else {
+                let _ = out.send(Err(Status::unavailable("the engine stopped"))).await;
+                return;
+            };
+            let message = match event {
+                Event::Delta { text, token_ids } => {
+                    if first {
+                        first = false;
+                        state.metrics.ttft.observe(self.arrived.elapsed().as_secs_f64());
+                    }
+                    Ok(generate_response::Event::Delta(TokenDelta { text, token_ids }))
+                }
+                Event::Done(done) => Ok(generate_response::Event::Done(self.finish(done).await)),
+                Event::Failed(e) => {
+                    let status = status_of(&e);
+                    state.metrics.finished(&format!("{:?}", status.code()));
+                    Err(status)
+                }
+            };
+            let end = !matches!(message, Ok(generate_response::Event::Delta(_)));
+            if out.send(message.map(|event| GenerateResponse { event: Some(event) })).await.is_err() {
+                state.metrics.finished("Cancelled");
+                return;
+            }
+            if end {
+                return;
+            }
+        }
+    }
+
+    /// Signs (and, for a router's job, logs) the receipt of a finished generation.
+    async fn finish(&self, done: Completion) -> GenerateDone {
+        let signed = receipt::sign(
+            &self.state.key,
+            &JobRecord {
+                job_hash: self.job_hash,
+                model_id: &self.model_id,
+                output_tokens: &done.output_tokens,
+                tokens_in: done.usage.prompt_tokens,
+                started: done.started,
+                finished: done.finished,
+            },
+        );
+        tracing::info!(tokens_out = done.output_tokens.len(), "receipt signed");
+        self.state.keep_receipt(self.ticketed, &signed).await;
+        self.state.metrics.finished("Ok");
+        GenerateDone {
+            finish_reason: match done.finish_reason {
+                FinishReason::Stop => v1::FinishReason::Stop,
+                FinishReason::Length => v1::FinishReason::Length,
+            } as i32,
+            usage: Some(v1::Usage {
+                prompt_tokens: done.usage.prompt_tokens as u32,
+                completion_tokens: done.usage.completion_tokens as u32,
+            }),
+            receipt: Some(signed),
+        }
+    }
+}
+
 impl InferenceService {
     #[allow(clippy::type_complexity)]
     fn prepare(
@@ -370,13 +410,9 @@ impl InferenceService {
         let engine = state.chat_engine(&req.model)?;
         let msgs =
             if req.prompt.is_empty() || !req.messages.is_empty() { messages(req)? } else { Vec::new() };
-        let mut params = generation_params(req.params.as_ref(), &state.config)?;
-        if state.config.corrupt_outputs {
-            // Test-only: behave like a worker that cuts corners (another seed, always sampling),
-            // with stream and receipt consistent, so only re-execution can tell.
-            params.sampling.temperature = params.sampling.temperature.max(1.0);
-            params.sampling.seed ^= 0x5eed_5eed;
-        }
+        let params = generation_params(req.params.as_ref(), &state.config)?;
+        #[cfg(feature = "fault-injection")]
+        let params = if state.config.corrupt_outputs { corrupted(params) } else { params };
         let model_id = engine.model().id().to_string();
         let job_hash = match &req.ticket {
             Some(ticket) => {
@@ -405,6 +441,15 @@ impl InferenceService {
         }
         Ok((engine, job_hash, prompt, params))
     }
+}
+
+/// Fault injection: behave like a worker that cuts corners (another seed, always sampling),
+/// with stream and receipt consistent, so only re-execution can tell.
+#[cfg(feature = "fault-injection")]
+fn corrupted(mut params: GenerationParams) -> GenerationParams {
+    params.sampling.temperature = params.sampling.temperature.max(1.0);
+    params.sampling.seed ^= 0x5eed_5eed;
+    params
 }
 
 fn verified_ticket_hash(ticket: &v1::JobTicket, model_id: &str) -> Result<[u8; 32], Status> {

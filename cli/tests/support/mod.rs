@@ -29,13 +29,19 @@ impl Drop for Node {
 impl Node {
     /// Starts `wick ARGS` and waits (bounded) for its JSON ready line on stdout.
     pub fn start(args: &[&str]) -> Node {
-        Self::start_in(tempfile::tempdir().expect("node dir"), args)
+        Self::start_with_env(args, &[])
     }
 
-    fn start_in(dir: tempfile::TempDir, args: &[&str]) -> Node {
+    /// [`Node::start`] with extra environment variables (such as `RUST_LOG`).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Node {
+        Self::start_in(tempfile::tempdir().expect("node dir"), args, env)
+    }
+
+    fn start_in(dir: tempfile::TempDir, args: &[&str], env: &[(&str, &str)]) -> Node {
         let log = tempfile::NamedTempFile::new().expect("log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_wick"))
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log.reopen().expect("log"))
@@ -62,14 +68,18 @@ impl Node {
         }
     }
 
-    /// A worker on ephemeral ports.
     /// A worker on ephemeral ports with its own key (models come from the shared data dir).
     pub fn worker(extra: &[&str]) -> Node {
+        Self::worker_with_env(extra, &[])
+    }
+
+    /// [`Node::worker`] with extra environment variables (such as `RUST_LOG`).
+    pub fn worker_with_env(extra: &[&str], env: &[(&str, &str)]) -> Node {
         let dir = tempfile::tempdir().expect("node dir");
         let key = dir.path().join("worker.pem").to_string_lossy().into_owned();
         let mut args = vec!["worker", "--grpc", "127.0.0.1:0", "--metrics", "127.0.0.1:0", "--key", &key];
         args.extend_from_slice(extra);
-        Node::start_in(dir, &args)
+        Node::start_in(dir, &args, env)
     }
 
     pub fn grpc(&self) -> String {

@@ -1,0 +1,184 @@
+//! The forwarder driven without HTTP, against fake workers on loopback: retries before the first
+//! token, resumption mid-stream, bad receipts, audits and embedding tickets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use wick_proto::signing;
+use wick_proto::v1::{
+    AuditEvidence, ChatMessage, EmbedRequest, GenerateRequest, SamplingParams, SignedReceipt,
+    generate_response,
+};
+
+use super::{Forwarder, Limits};
+use crate::audit::{AuditJob, AuditQueue, Auditor};
+use crate::fake_worker::{Behaviour, FakeWorker, MODEL};
+use crate::metrics::RouterMetrics;
+use crate::peer_table::PeerTable;
+use crate::store::RouterStore;
+use crate::ticket::JobId;
+
+/// A forwarder over fake workers; each worker's queue depth orders the router's preference
+/// (the shortest first). Jobs picked for audit wait until [`Harness::start_audits`].
+struct Harness {
+    forwarder: Arc<Forwarder>,
+    peers: Arc<PeerTable>,
+    metrics: Arc<RouterMetrics>,
+    store: RouterStore,
+    evidence: mpsc::Receiver<AuditEvidence>,
+    audits: Option<(Auditor, mpsc::Receiver<AuditJob>)>,
+    workers: Vec<FakeWorker>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    async fn add_worker(&mut self, behaviour: Behaviour, queue: u32) {
+        let fake = FakeWorker::start(self.workers.len() as u8 + 1, behaviour).await;
+        assert!(self.peers.upsert(fake.record(queue)));
+        self.workers.push(fake);
+    }
+
+    fn start_audits(&mut self) {
+        let (auditor, jobs) = self.audits.take().expect("audits not started yet");
+        tokio::spawn(auditor.run(jobs));
+    }
+}
+
+async fn harness(workers: &[(Behaviour, u32)], audit_fraction: f64, request_timeout: Duration) -> Harness {
+    let dir = tempfile::tempdir().expect("dir");
+    let (store, log) = RouterStore::open(dir.path()).expect("receipt log");
+    let peers = Arc::new(PeerTable::new());
+    let metrics = RouterMetrics::new();
+    let key = ed25519_dalek::SigningKey::from_bytes(&[99; 32]);
+    let (audits, jobs) = AuditQueue::new(audit_fraction, metrics.clone());
+    let (feed, evidence) = mpsc::channel(8);
+    let auditor =
+        Auditor { key: key.clone(), peers: peers.clone(), metrics: metrics.clone(), log: log.clone(), feed };
+    let limits = Limits { max_attempts: 3, request_timeout, connect_timeout: Duration::from_secs(5) };
+    let forwarder =
+        Arc::new(Forwarder { key, peers: peers.clone(), metrics: metrics.clone(), log, audits, limits });
+    let audits = Some((auditor, jobs));
+    let mut h =
+        Harness { forwarder, peers, metrics, store, evidence, audits, workers: Vec::new(), _dir: dir };
+    for &(behaviour, queue) in workers {
+        h.add_worker(behaviour, queue).await;
+    }
+    h
+}
+
+fn request(max_tokens: u32) -> GenerateRequest {
+    GenerateRequest {
+        model: MODEL.into(),
+        messages: vec![ChatMessage { role: "user".into(), content: "hi".into() }],
+        params: Some(SamplingParams { max_tokens: Some(max_tokens), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+/// What a client of one generation saw.
+struct Seen {
+    tokens: Vec<u32>,
+    receipt: Option<SignedReceipt>,
+    error: Option<tonic::Status>,
+}
+
+async fn run(h: &Harness, req: GenerateRequest) -> Seen {
+    let mut events = h.forwarder.stream(JobId::random(), req);
+    let mut seen = Seen { tokens: Vec::new(), receipt: None, error: None };
+    while let Some(event) = events.recv().await {
+        match event.map(|m| m.event) {
+            Ok(Some(generate_response::Event::Delta(d))) => seen.tokens.extend(d.token_ids),
+            Ok(Some(generate_response::Event::Done(d))) => seen.receipt = d.receipt,
+            Ok(None) => {}
+            Err(status) => seen.error = Some(status),
+        }
+    }
+    seen
+}
+
+fn counter(metrics: &RouterMetrics, series: &str) -> f64 {
+    let page = metrics.encode();
+    page.lines()
+        .find(|l| l.starts_with(series))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_worker_that_fails_before_the_first_token_is_retried_elsewhere() {
+    let h = harness(&[(Behaviour::Down, 0), (Behaviour::Honest, 50)], 0.0, Duration::from_secs(60)).await;
+    let seen = run(&h, request(5)).await;
+    assert!(seen.error.is_none(), "{:?}", seen.error);
+    assert_eq!(seen.tokens, vec![1, 2, 3, 4, 5]);
+    let receipt = seen.receipt.expect("receipt");
+    signing::verify_countersigned(&receipt).expect("worker signature and countersignature");
+    assert_eq!(h.workers[0].generations().len(), 1, "the preferred worker was tried first");
+    assert_eq!(h.workers[1].generations().len(), 1);
+    assert_eq!(counter(&h.metrics, "wick_router_retries_total{value=\"retry\"}"), 1.0);
+    assert_eq!(
+        h.store.receipts_between(0, u64::MAX).expect("log"),
+        vec![receipt],
+        "logged before the answer"
+    );
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_mid_stream_is_resumed_on_another() {
+    let h =
+        harness(&[(Behaviour::DiesAfter(3), 0), (Behaviour::Honest, 50)], 0.0, Duration::from_secs(60)).await;
+    let seen = run(&h, request(8)).await;
+    assert!(seen.error.is_none(), "{:?}", seen.error);
+    assert_eq!(seen.tokens, (1..=8).collect::<Vec<u32>>(), "the client sees one uninterrupted stream");
+    let receipt = seen.receipt.expect("receipt");
+    assert_eq!(receipt.receipt.expect("body").worker_public_key, h.workers[1].key());
+    let (first, second) = (&h.workers[0].generations()[0], &h.workers[1].generations()[0]);
+    assert_eq!(second.resume_tokens, vec![1, 2, 3], "resumed from the tokens already sent");
+    assert_eq!(first.ticket, second.ticket, "one job, one ticket");
+    assert_eq!(counter(&h.metrics, "wick_router_retries_total{value=\"failover\"}"), 1.0);
+}
+
+#[tokio::test]
+async fn a_bad_receipt_fails_the_job_and_excludes_the_worker() {
+    let h = harness(&[(Behaviour::BadReceipt, 0)], 0.0, Duration::from_secs(60)).await;
+    let seen = run(&h, request(3)).await;
+    let error = seen.error.expect("an error");
+    assert_eq!(error.code(), tonic::Code::Internal);
+    assert!(error.message().contains("receipt was invalid"), "{}", error.message());
+    assert!(seen.receipt.is_none());
+    assert!(h.peers.is_excluded(&h.workers[0].key()));
+    assert!(h.store.receipts_between(0, u64::MAX).expect("log").is_empty());
+}
+
+#[tokio::test]
+async fn an_audit_accuses_the_odd_worker_out_and_publishes_the_evidence() {
+    let mut h = harness(&[(Behaviour::Liar, 0)], 1.0, Duration::from_secs(60)).await;
+    let seen = run(&h, request(4)).await;
+    assert_eq!(seen.tokens, vec![101, 102, 103, 104], "the liar served the job");
+    // Two honest workers join: one audits, the other breaks the tie.
+    h.add_worker(Behaviour::Honest, 10).await;
+    h.add_worker(Behaviour::Honest, 20).await;
+    h.start_audits();
+    let evidence = tokio::time::timeout(Duration::from_secs(20), h.evidence.recv())
+        .await
+        .expect("evidence in time")
+        .expect("evidence");
+    assert_eq!(evidence.accused_worker, h.workers[0].key().to_vec());
+    assert_eq!(evidence.tiebreakers.len(), 1);
+    assert!(h.peers.is_excluded(&h.workers[0].key()));
+    assert_eq!(h.store.evidence().expect("log"), vec![evidence], "in the log before the feed");
+    assert_eq!(counter(&h.metrics, "wick_router_audits_total{value=\"fraud\"}"), 1.0);
+}
+
+#[tokio::test]
+async fn embedding_tickets_live_as_long_as_the_configured_request_timeout() {
+    let timeout = Duration::from_secs(1234);
+    let h = harness(&[(Behaviour::Honest, 0)], 0.0, timeout).await;
+    let before = wick_proto::time::unix_ms_after(timeout);
+    let req = EmbedRequest { model: MODEL.into(), inputs: vec!["a".into(), "b".into()], ticket: None };
+    let resp = h.forwarder.embed(JobId::random(), req).await.expect("embedding");
+    let after = wick_proto::time::unix_ms_after(timeout);
+    signing::verify_countersigned(&resp.receipt.expect("receipt")).expect("countersigned");
+    let ticket = h.workers[0].embeddings()[0].ticket.clone().expect("ticket");
+    assert!((before..=after).contains(&ticket.deadline_unix_ms), "deadline {}", ticket.deadline_unix_ms);
+}
