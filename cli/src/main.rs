@@ -1,6 +1,7 @@
 //! `wick`: the one binary. It parses flags and calls into the library crates.
 
 mod bench;
+mod config_file;
 mod devnet;
 mod devnet_process;
 mod embed;

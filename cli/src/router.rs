@@ -3,13 +3,14 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use wick_ledger::client::Session;
 use wick_router::{Router, RouterConfig};
-use wick_settle::fraud::EvidenceSource;
+use wick_settle::eligibility::{KnownWorkers, SetEligible};
 use wick_settle::work::{ReceiptSource, Role};
 
 use crate::GlobalArgs;
@@ -45,7 +46,8 @@ pub struct RouterArgs {
 
 pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
     let mut c = match &args.config {
-        Some(path) => RouterConfig::from_toml_file(path).context("while reading the router's config file")?,
+        Some(path) => crate::config_file::load::<RouterConfig>(path)
+            .context("while reading the router's config file")?,
         None => RouterConfig::default(),
     };
     c.home = args.dir.clone().unwrap_or_else(|| global.store().home().join("router"));
@@ -67,10 +69,10 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
     crate::node_runtime()?.block_on(async move {
         let shutdown = CancellationToken::new();
         let ledger = c.ledger.clone();
-        let router = Router::start(c, shutdown.clone()).await.context("while starting the router")?;
+        let mut router = Router::start(c, shutdown.clone()).await.context("while starting the router")?;
         if let Some(url) = ledger {
             let store = router.state.store.clone();
-            let source: ReceiptSource = std::sync::Arc::new(move |from, to| {
+            let source: ReceiptSource = Arc::new(move |from, to| {
                 store.receipts_between(from, to).unwrap_or_else(|e| {
                     tracing::error!(error = %e, "could not read the receipt log");
                     Vec::new()
@@ -78,9 +80,21 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
             });
             let session = Session::new(vec![url.clone()]);
             tokio::spawn(wick_settle::work::run(session, router.key.clone(), Role::Router, source, shutdown.clone()));
+            let peers = router.state.peers.clone();
+            let known: KnownWorkers = Arc::new(move || peers.keys());
+            let peers = router.state.peers.clone();
+            let set: SetEligible = Arc::new(move |keys| peers.set_eligible(keys));
+            let session = Session::new(vec![url.clone()]);
+            tokio::spawn(wick_settle::eligibility::run(session, known, set, shutdown.clone()));
+            // The feed first, then the log: a piece stored in between is in both, reported once.
+            let feed = router.take_evidence_feed().context("the router's evidence feed was taken")?;
             let store = router.state.store.clone();
-            let evidence: EvidenceSource = std::sync::Arc::new(move || store.evidence().unwrap_or_default());
-            tokio::spawn(wick_settle::fraud::run(Session::new(vec![url]), router.key.clone(), evidence, shutdown.clone()));
+            let backlog = tokio::task::spawn_blocking(move || store.evidence())
+                .await
+                .context("while reading the router's evidence log")?
+                .context("while reading the router's evidence log")?;
+            let session = Session::new(vec![url]);
+            tokio::spawn(wick_settle::fraud::run(session, router.key.clone(), backlog, feed, shutdown.clone()));
         }
         let ready = serde_json::json!({
             "event": "ready",

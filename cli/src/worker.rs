@@ -66,9 +66,8 @@ pub struct WorkerArgs {
 impl WorkerArgs {
     fn into_config(self, global: &GlobalArgs) -> anyhow::Result<WorkerConfig> {
         let mut c = match &self.config {
-            Some(path) => {
-                WorkerConfig::from_toml_file(path).context("while reading the worker's config file")?
-            }
+            Some(path) => crate::config_file::load::<WorkerConfig>(path)
+                .context("while reading the worker's config file")?,
             None => WorkerConfig::default(),
         };
         if let Some(home) = &global.home {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
-use wick_ledger::client::Client;
+use wick_ledger::client::{Client, Session};
 use wick_ledger::node::{LedgerNode, NodeConfig};
 use wick_ledger::service::spawn_server;
 use wick_proto::v1::StreamBlocksRequest;
@@ -125,4 +125,38 @@ async fn submits_streams_ends_epochs_and_reopens() {
     }
     assert_eq!(c.account(&addr(&alice)).await.expect("acc").nonce, 1);
     shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_fails_over_to_the_endpoint_that_answers_and_keeps_rejections_final() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (mut node, shutdown, url, server) = start(dir.path()).await;
+    // Nothing listens on the first endpoint (a port just bound and released).
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}", l.local_addr().expect("addr"))
+    };
+    let mut session = Session::new(vec![dead.clone(), url.clone()]);
+    let epoch = session.call(|c| Box::pin(c.epoch())).await.expect("the live endpoint answers");
+    assert_eq!(epoch.epoch, 0);
+    let alice = key(0);
+    let done = session
+        .send(&alice, Amount(1), TxBody::Transfer { to: addr(&key(3)), amount: Amount(5) })
+        .await
+        .expect("transfer");
+    assert!(done.height >= 1);
+    // A rejection is not retried elsewhere: it comes back with its code.
+    let err = session
+        .send(&alice, Amount(1), TxBody::Transfer { to: addr(&key(3)), amount: Amount(1 << 100) })
+        .await
+        .expect_err("more than the balance");
+    assert_eq!(err.code(), Some("insufficient_balance"));
+    assert!(!err.is_transient());
+    // With every endpoint down, the error says so and is transient.
+    let mut down = Session::new(vec![dead]);
+    let err = down.call(|c| Box::pin(c.epoch())).await.expect_err("nobody answers");
+    assert!(err.is_transient(), "{err}");
+    shutdown.cancel();
+    node.wait().await.expect("clean stop");
+    let _ = server.await;
 }

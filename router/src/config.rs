@@ -1,33 +1,10 @@
 //! Router configuration: a TOML file, overridden by flags and environment variables.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-
-/// Why a config file could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("reading {}", path.display())]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not a valid router config.
-    #[error("{}", path.display())]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong, and where.
-        #[source]
-        source: toml::de::Error,
-    },
-}
 
 /// An application's API key and its rate limit.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -112,13 +89,6 @@ impl Default for RouterConfig {
 }
 
 impl RouterConfig {
-    /// Reads a TOML file; missing keys keep their defaults.
-    pub fn from_toml_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })
-    }
-
     /// Where the node key lives.
     pub fn key_path(&self) -> PathBuf {
         self.home.join("keys").join("router.pem")

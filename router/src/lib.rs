@@ -13,7 +13,6 @@
 mod audit;
 mod auth;
 mod config;
-mod eligibility;
 #[cfg(test)]
 mod fake_worker;
 mod forward;
@@ -27,7 +26,7 @@ mod state;
 mod store;
 mod ticket;
 
-pub use config::{ApiKey, ConfigError, RouterConfig};
+pub use config::{ApiKey, RouterConfig};
 pub use node::{Router, StartError};
 pub use peer_table::PeerTable;
 pub use state::RouterState;

@@ -138,10 +138,10 @@ impl Router {
             metrics,
             max_body_bytes: config.max_body_bytes,
         });
-        if let Some(url) = &config.ledger {
-            // Nobody gets traffic until the ledger has vouched for them.
+        if config.ledger.is_some() {
+            // Nobody gets traffic until the ledger has vouched for them (the `wick` binary runs
+            // the check, `wick_settle::eligibility`, and feeds the result to the peer table).
             peers.set_eligible(Default::default());
-            tokio::spawn(crate::eligibility::run(url.clone(), peers.clone(), shutdown.clone()));
         }
         let (net, p2p_addrs) = start_net(&config, &key, peers, shutdown.clone()).await?;
         let (grpc_addr, grpc) = serve_grpc(config.grpc, state.clone(), shutdown.clone()).await?;

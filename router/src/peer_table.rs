@@ -154,7 +154,7 @@ impl PeerTable {
     }
 
     /// Only these workers may get traffic from now on (the ledger's registered, staked ones).
-    pub(crate) fn set_eligible(&self, keys: HashSet<WorkerKey>) {
+    pub fn set_eligible(&self, keys: HashSet<WorkerKey>) {
         self.lock().eligible = Some(keys);
     }
 
@@ -177,7 +177,7 @@ impl PeerTable {
     }
 
     /// Keys of all known workers.
-    pub(crate) fn keys(&self) -> Vec<WorkerKey> {
+    pub fn keys(&self) -> Vec<WorkerKey> {
         self.lock().workers.keys().copied().collect()
     }
 

@@ -14,6 +14,7 @@
 //! This crate is glue: workers and routers never import it (nor the ledger); the `wick` binary
 //! wires them together through closures that read their receipt logs.
 
+pub mod eligibility;
 pub mod fraud;
 pub mod merkle;
 pub mod window;

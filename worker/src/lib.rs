@@ -15,5 +15,5 @@ pub mod receipt;
 pub mod receipt_log;
 pub mod service;
 
-pub use config::{ConfigError, WorkerConfig};
+pub use config::WorkerConfig;
 pub use node::{StartError, Worker};

@@ -38,36 +38,26 @@ impl Session {
     /// answers.
     pub async fn client(&mut self) -> Result<&mut Client, ClientError> {
         if self.current.is_none() {
-            let mut last = None;
-            for _ in 0..self.endpoints.len().max(1) {
-                let Some(url) = self.endpoints.get(self.next % self.endpoints.len().max(1)) else {
-                    return Err(ClientError::Connect {
-                        url: String::new(),
-                        reason: "no ledger endpoint".into(),
-                    });
-                };
-                match Client::connect(url).await {
-                    Ok(c) => {
-                        self.current = Some(c);
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::debug!(ledger = %url, error = %e, "ledger endpoint unreachable; trying the next");
-                        self.next = self.next.wrapping_add(1);
-                        last = Some(e);
-                    }
+            self.current = Some(self.connect_next().await?);
+        }
+        self.current.as_mut().ok_or_else(no_endpoint)
+    }
+
+    /// Tries each endpoint once, from the next one on; the error is the last endpoint's.
+    async fn connect_next(&mut self) -> Result<Client, ClientError> {
+        let mut last = no_endpoint();
+        for _ in 0..self.endpoints.len() {
+            let url = &self.endpoints[self.next % self.endpoints.len()];
+            match Client::connect(url).await {
+                Ok(c) => return Ok(c),
+                Err(e) => {
+                    tracing::debug!(ledger = %url, error = %e, "ledger endpoint unreachable; trying the next");
+                    self.next = self.next.wrapping_add(1);
+                    last = e;
                 }
             }
-            if self.current.is_none() {
-                return Err(last.unwrap_or_else(|| ClientError::Connect {
-                    url: String::new(),
-                    reason: "no ledger endpoint".into(),
-                }));
-            }
         }
-        self.current
-            .as_mut()
-            .ok_or_else(|| ClientError::Connect { url: String::new(), reason: "unreachable".into() })
+        Err(last)
     }
 
     /// Runs `call` on a connected client. A transient failure drops the connection and runs
@@ -121,4 +111,8 @@ impl Session {
             self.next = self.next.wrapping_add(1);
         }
     }
+}
+
+fn no_endpoint() -> ClientError {
+    ClientError::Connect { url: String::new(), reason: "no ledger endpoint is configured".into() }
 }
