@@ -24,8 +24,8 @@ use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::inference_server::{Inference, InferenceServer};
 use wick_proto::v1::{
     CapabilityRecord, ChatMessage, EmbedRequest, EmbedResponse, FinishReason, GenerateDone, GenerateRequest,
-    GenerateResponse, ListModelsRequest, ListModelsResponse, ModelAd, Receipt, SamplingParams, TokenDelta,
-    Usage, generate_response,
+    GenerateResponse, ListModelsRequest, ListModelsResponse, ModelAd, SamplingParams, TokenDelta, Usage,
+    generate_response,
 };
 use wick_router::{Router, RouterConfig};
 
@@ -323,22 +323,13 @@ impl Inference for Echo {
         request: Request<GenerateRequest>,
     ) -> Result<Response<Self::GenerateStream>, Status> {
         let req = request.into_inner();
-        let job_hash = match &req.ticket {
-            Some(t) => signing::ticket_hash(t),
-            None => signing::request_hash(MODEL_ID, &req.messages, &req.prompt, req.params.as_ref()),
-        };
+        let request_hash = signing::request_hash(MODEL_ID, &req.messages, &req.prompt, req.params.as_ref());
         let tokens = [42u32];
         let now = unix_ms(SystemTime::now());
-        let receipt = Receipt {
-            job_hash: job_hash.to_vec(),
-            model_id: vec![0; 32],
-            output_hash: signing::output_hash(&tokens).to_vec(),
-            tokens_in: 1,
-            tokens_out: 1,
-            started_unix_ms: now,
-            finished_unix_ms: now,
-            worker_public_key: Vec::new(),
-        };
+        let mut receipt = signing::receipt_for(req.ticket.as_ref(), request_hash);
+        receipt.output_hash = signing::output_hash(&tokens, "!").to_vec();
+        (receipt.tokens_in, receipt.tokens_out) = (1, 1);
+        (receipt.started_unix_ms, receipt.finished_unix_ms) = (now, now);
         let signed = signing::sign_receipt(&self.key, receipt);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let delta = TokenDelta { text: "!".into(), token_ids: tokens.to_vec() };

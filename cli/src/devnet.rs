@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
 use wick_staking::genesis::{
-    Genesis, GenesisAccount, GenesisAmount, GenesisDelegation, GenesisParams, GenesisWorker,
+    Genesis, GenesisAccount, GenesisAmount, GenesisDelegation, GenesisParams, GenesisRouter, GenesisWorker,
 };
 
 use crate::GlobalArgs;
@@ -21,6 +21,10 @@ const BALANCE: u128 = 1_000_000_000;
 const WORKER_STAKE: u128 = 100_000;
 /// Each staker's delegation to each worker.
 const DELEGATION: u128 = 50_000;
+/// The router's own bonded stake (workers serve only bonded routers' tickets).
+const ROUTER_STAKE: u128 = 100_000;
+/// The router's escrow: what pays for the work it attests.
+const ROUTER_ESCROW: u128 = 100_000_000;
 /// Stakers (delegators) in a new devnet.
 const STAKERS: usize = 2;
 
@@ -327,6 +331,11 @@ fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Resul
                 })
             })
             .collect(),
+        routers: vec![GenesisRouter {
+            address: hex_of(&router_key),
+            stake: GenesisAmount(ROUTER_STAKE),
+            escrow: GenesisAmount(ROUTER_ESCROW),
+        }],
     };
     std::fs::write(&path, genesis.to_toml()).with_context(|| format!("while writing {}", path.display()))?;
     Ok(path)

@@ -1,14 +1,14 @@
 //! Governance and wallet commands that send transactions to a ledger: `transfer`, `stake`,
 //! `unstake`, `delegate`, `undelegate`, `rewards withdraw`, `worker register`,
-//! `proposal submit|vote`. Each signs with a key from `wick keys`, takes the nonce from the
-//! ledger, and with `--dry-run` prints the signed transaction instead of sending it.
+//! `proposal submit|vote`, `unjail` (the router's and escrow's are in [`crate::router_ledger`]).
+//! Each signs with a key from `wick keys`, takes the nonce and the required fee from the ledger,
+//! and with `--dry-run` prints the signed transaction instead of sending it.
 
 use std::future::Future;
 
 use anyhow::{Context, bail};
 use wick_ledger::client::{Client, ClientError};
-use wick_staking::wire::{self, param_from_name, param_name};
-use wick_staking::{Address, Amount, Tx, TxBody};
+use wick_staking::{Address, Amount, ParamKey, TxBody};
 
 use crate::GlobalArgs;
 use crate::keys;
@@ -32,9 +32,10 @@ pub struct TxOpts {
     /// Signing key: a name from `wick keys list`, or a .pem file.
     #[arg(long, env = "WICK_KEY", default_value = "default")]
     pub key: String,
-    /// Fee, burned.
-    #[arg(long, default_value_t = 0)]
-    pub fee: u128,
+    /// Fee, burned (default: the smallest the ledger accepts, `min_fee + fee_per_byte × size`;
+    /// see `wick params`).
+    #[arg(long)]
+    pub fee: Option<u128>,
     /// Check and print the signed transaction without sending it.
     #[arg(long)]
     pub dry_run: bool,
@@ -84,8 +85,7 @@ pub struct TxOptsOnly {
 pub enum ProposalCommand {
     /// Propose a parameter change (applies from the epoch after voting ends, if it passes).
     Submit {
-        /// Parameter: epoch_reward, unbonding_epochs, slash_bps, reporter_bps, quorum_bps,
-        /// threshold_bps or voting_epochs.
+        /// Parameter, as `wick params` names it (each has bounds the ledger enforces).
         param: String,
         /// New value.
         value: u128,
@@ -170,6 +170,19 @@ fn hint(code: &str) -> &'static str {
         "already_voted" => "each key votes once per proposal",
         "no_rewards" => "rewards accrue at epoch ends to workers with credited work and their delegators",
         "wrong_chain" => "the ledger runs another chain; check --ledger",
+        "fee_too_low" => "leave --fee out to pay the required fee, or see `wick params`",
+        "cannot_pay_fee" => "the account cannot pay the fee; fund it first (`wick balance` shows it)",
+        "not_router" => "register first with `wick router register`, or check the router address",
+        "already_router" => "this key is already a registered router",
+        "not_bonded" => "bond stake first (`wick stake` for a worker, `wick router bond` for a router)",
+        "jailed" => "jailed keys cannot do this; wait for the jail to end, then `wick unjail`",
+        "still_jailed" => "the jail has not ended yet; `wick worker show` / `wick router show` say when",
+        "not_jailed" => "nothing to unjail",
+        "jailed_unbonding" => "a jailed key cannot unbond until its jail ends and it unjails",
+        "insufficient_escrow" => "fund the router's escrow with `wick escrow fund`",
+        "bad_param" => "see `wick params` for each parameter's bounds",
+        "self_report" => "a key cannot report itself",
+        "evidence_too_old" => "evidence must land within the window `wick params` shows",
         _ => "",
     }
 }
@@ -187,62 +200,13 @@ pub fn explain(e: ClientError) -> anyhow::Error {
 /// What a transaction takes from the balance besides the fee.
 fn spend(body: &TxBody) -> u128 {
     match body {
-        TxBody::Transfer { amount, .. } | TxBody::Stake { amount } | TxBody::Delegate { amount, .. } => {
-            amount.0
-        }
+        TxBody::Transfer { amount, .. }
+        | TxBody::Stake { amount }
+        | TxBody::Delegate { amount, .. }
+        | TxBody::BondRouter { amount }
+        | TxBody::FundEscrow { amount } => amount.0,
         _ => 0,
     }
-}
-
-/// A readable description of a transaction (what `--dry-run` and `--json` print).
-pub fn describe(tx: &wick_staking::SignedTx) -> serde_json::Value {
-    use serde_json::json;
-    let t = &tx.tx;
-    let (kind, fields) = match &t.body {
-        TxBody::Transfer { to, amount } => {
-            ("transfer", json!({"to": to.to_string(), "amount": amount.to_string()}))
-        }
-        TxBody::RegisterWorker { commission_bps } => {
-            ("register_worker", json!({"commission_bps": commission_bps}))
-        }
-        TxBody::Stake { amount } => ("stake", json!({"amount": amount.to_string()})),
-        TxBody::Unstake { amount } => ("unstake", json!({"amount": amount.to_string()})),
-        TxBody::Delegate { worker, amount } => {
-            ("delegate", json!({"worker": worker.to_string(), "amount": amount.to_string()}))
-        }
-        TxBody::Undelegate { worker, amount } => {
-            ("undelegate", json!({"worker": worker.to_string(), "amount": amount.to_string()}))
-        }
-        TxBody::WithdrawRewards => ("withdraw_rewards", json!({})),
-        TxBody::WorkClaim { epoch, receipts_root, count, tokens } => (
-            "work_claim",
-            json!({"epoch": epoch, "receipts_root": hex::encode(receipts_root), "count": count, "tokens": tokens}),
-        ),
-        TxBody::Attestation { epoch, worker, receipts_root, count, tokens } => (
-            "attestation",
-            json!({"epoch": epoch, "worker": worker.to_string(), "receipts_root": hex::encode(receipts_root),
-                   "count": count, "tokens": tokens}),
-        ),
-        TxBody::FraudProof { .. } => ("fraud_proof", json!({})),
-        TxBody::AuditProof { accused, receipts, .. } => {
-            ("audit_proof", json!({"accused": accused.to_string(), "receipts": receipts.len()}))
-        }
-        TxBody::Propose { key, value } => {
-            ("propose", json!({"param": param_name(*key), "value": value.to_string()}))
-        }
-        TxBody::Vote { proposal, yes } => ("vote", json!({"proposal": proposal, "yes": yes})),
-    };
-    let bytes = wire::encode(tx);
-    json!({
-        "kind": kind,
-        "chain_id": t.chain_id,
-        "signer": t.signer.to_string(),
-        "nonce": t.nonce,
-        "fee": t.fee.to_string(),
-        "body": fields,
-        "hash": hex::encode(wire::tx_hash(&bytes)),
-        "bytes": hex::encode(&bytes),
-    })
 }
 
 /// Signs `body` with the options' key and sends it (or prints it with `--dry-run`).
@@ -251,28 +215,21 @@ pub fn send(global: &GlobalArgs, opts: &TxOpts, body: TxBody) -> anyhow::Result<
     block_on(async move {
         let signer = keys::address(&key);
         let mut client = connect(&opts.query.ledger).await?;
+        let out = spend(&body);
+        let tx = client.sign(&key, opts.fee.map(Amount), body).await?;
+        let fee = tx.tx.fee.0;
         let acc = client.account(&signer).await?;
         let balance: u128 = acc.balance.parse().context("the ledger sent a malformed balance")?;
-        let out = spend(&body);
-        let Some(needed) = out.checked_add(opts.fee) else {
-            bail!("amount {out} + fee {} overflows a u128", opts.fee);
+        let Some(needed) = out.checked_add(fee) else {
+            bail!("amount {out} + fee {fee} overflows a u128");
         };
         if balance < needed {
             bail!(
-                "insufficient balance: {signer} has {balance}, this needs {needed} ({out} + fee {}); \
-                 fund the account or lower the amount",
-                opts.fee
+                "insufficient balance: {signer} has {balance}, this needs {needed} ({out} + fee {fee}); \
+                 fund the account or lower the amount"
             );
         }
-        let tx = Tx {
-            chain_id: client.chain_id().to_string(),
-            signer,
-            nonce: acc.nonce,
-            fee: Amount(opts.fee),
-            body,
-        }
-        .sign(&key);
-        let mut desc = describe(&tx);
+        let mut desc = crate::tx_describe::describe(&tx);
         if opts.dry_run {
             desc["dry_run"] = true.into();
             println!("{}", if opts.query.json { desc.to_string() } else { pretty(&desc) });
@@ -327,6 +284,10 @@ pub fn delegate(global: &GlobalArgs, a: DelegateArgs, undelegate: bool) -> anyho
     send(global, &a.tx, body)
 }
 
+pub fn unjail(global: &GlobalArgs, a: TxOptsOnly) -> anyhow::Result<()> {
+    send(global, &a.tx, TxBody::Unjail)
+}
+
 pub fn rewards(global: &GlobalArgs, cmd: RewardsCommand) -> anyhow::Result<()> {
     match cmd {
         RewardsCommand::Withdraw(a) => send(global, &a.tx, TxBody::WithdrawRewards),
@@ -336,11 +297,9 @@ pub fn rewards(global: &GlobalArgs, cmd: RewardsCommand) -> anyhow::Result<()> {
 pub fn proposal(global: &GlobalArgs, cmd: ProposalCommand) -> anyhow::Result<()> {
     match cmd {
         ProposalCommand::Submit { param, value, tx } => {
-            let Some(key) = param_from_name(&param) else {
-                bail!(
-                    "unknown parameter {param:?}; one of epoch_reward, unbonding_epochs, slash_bps, reporter_bps, \
-                     quorum_bps, threshold_bps, voting_epochs"
-                );
+            let Some(key) = ParamKey::from_name(&param) else {
+                let names: Vec<&str> = ParamKey::ALL.iter().map(|k| k.name()).collect();
+                bail!("unknown parameter {param:?}; one of {}", names.join(", "));
             };
             send(global, &tx, TxBody::Propose { key, value })
         }

@@ -1,5 +1,5 @@
 //! Read-only ledger commands: `balance`, `params`, `epoch`, `proposal list|show`,
-//! `worker show`. Each prints `key: value` lines, or one JSON object with `--json`.
+//! `worker show`, `router show`. Each prints `key: value` lines, or one JSON object with `--json`.
 
 use serde_json::{Value, json};
 use wick_ledger::client::ClientError;
@@ -56,7 +56,10 @@ pub fn balance(global: &GlobalArgs, a: BalanceArgs) -> anyhow::Result<()> {
         let unb: Vec<Value> = acc
             .unbonding
             .iter()
-            .map(|u| json!({"release_epoch": u.release_epoch, "amount": u.amount}))
+            .map(|u| {
+                json!({"release_epoch": u.release_epoch, "amount": u.amount, "kind": u.kind,
+                       "bonded_to": hex_addr(&u.bonded_to), "started_epoch": u.started_epoch})
+            })
             .collect();
         let dels: Vec<Value> = st
             .delegations
@@ -84,18 +87,24 @@ pub fn params(q: QueryOpts) -> anyhow::Result<()> {
     block_on(async move {
         let mut c = connect(&q.ledger).await?;
         let p = c.params().await?;
-        let v = json!({
-            "chain_id": p.chain_id,
-            "epoch_reward": p.epoch_reward,
-            "unbonding_epochs": p.unbonding_epochs,
-            "slash_bps": p.slash_bps,
-            "reporter_bps": p.reporter_bps,
-            "quorum_bps": p.quorum_bps,
-            "threshold_bps": p.threshold_bps,
-            "voting_epochs": p.voting_epochs,
-            "epoch_seconds": p.epoch_seconds,
-        });
-        print(&q, &v);
+        let mut v = json!({"chain_id": p.chain_id, "epoch_seconds": p.epoch_seconds});
+        for b in &p.bounds {
+            v[b.param.as_str()] = b.value.clone().into();
+        }
+        if q.json {
+            v["bounds"] = p
+                .bounds
+                .iter()
+                .map(|b| json!({"param": b.param, "min": b.min, "max": b.max}))
+                .collect::<Vec<_>>()
+                .into();
+            println!("{v}");
+        } else {
+            println!("chain_id: {}\nepoch_seconds: {}", p.chain_id, p.epoch_seconds);
+            for b in &p.bounds {
+                println!("{}: {}  (governance may set {} ..= {})", b.param, b.value, b.min, b.max);
+            }
+        }
         Ok(())
     })?
 }
@@ -113,6 +122,8 @@ pub fn epoch(q: QueryOpts) -> anyhow::Result<()> {
             "height": e.height,
             "state_root": hex::encode(&head.state_root),
             "last_epoch_minted": e.last_epoch_minted,
+            "last_epoch_paid": e.last_epoch_paid,
+            "last_epoch_burned": e.last_epoch_burned,
             "last_epoch_credited_workers": e.last_epoch_credited_workers,
             "supply": head.supply,
         });
@@ -132,8 +143,10 @@ pub fn proposals(q: &QueryOpts, id: Option<u64>) -> anyhow::Result<()> {
             .proposals
             .iter()
             .map(|p| {
-                json!({"id": p.id, "param": p.param, "value": p.value, "voting_end": p.voting_end,
-                       "status": p.status, "yes_power": p.yes_power, "no_power": p.no_power, "voters": p.voters})
+                json!({"id": p.id, "param": p.param, "value": p.value, "voting_start": p.voting_start,
+                       "voting_end": p.voting_end, "effective_epoch": p.effective_epoch, "status": p.status,
+                       "yes_power": p.yes_power, "no_power": p.no_power, "voters": p.voters,
+                       "proposer": hex_addr(&p.proposer)})
             })
             .collect();
         match (id, list.first()) {
@@ -171,8 +184,27 @@ pub fn worker(q: &QueryOpts, a: Address) -> anyhow::Result<()> {
             "delegated": w.delegated,
             "bonded": w.bonded,
             "jailed": w.jailed,
+            "jailed_until": w.jailed_until,
             "claimed_this_epoch": w.claimed_this_epoch,
             "epoch": w.epoch,
+        });
+        print(q, &v);
+        Ok(())
+    })?
+}
+
+pub fn router(q: &QueryOpts, a: Address) -> anyhow::Result<()> {
+    block_on(async move {
+        let mut c = connect(&q.ledger).await?;
+        let r = c.router(&a).await?;
+        let v = json!({
+            "address": a.to_string(),
+            "registered": r.registered,
+            "stake": r.stake,
+            "escrow": r.escrow,
+            "jailed": r.jailed,
+            "jailed_until": r.jailed_until,
+            "epoch": r.epoch,
         });
         print(q, &v);
         Ok(())

@@ -13,6 +13,8 @@ mod ledger_query;
 mod models;
 mod progress;
 mod router;
+mod router_ledger;
+mod tx_describe;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -61,8 +63,9 @@ enum Command {
     /// worker's ledger account).
     Worker(gov::WorkerCli),
     /// Run a router: serve applications (gRPC and an OpenAI-compatible API) over the workers
-    /// found on the peer network.
-    Router(router::RouterArgs),
+    /// found on the peer network (`wick router register|bond|unbond|show`: the router's ledger
+    /// identity).
+    Router(router_ledger::RouterCli),
     /// Run a ledger node: stores blocks in rocksdb and serves wick.v1.Ledger over gRPC.
     Ledger(ledger::LedgerArgs),
     /// Run a whole network on this machine: a ledger, a router and workers on loopback.
@@ -83,6 +86,11 @@ enum Command {
     Delegate(gov::DelegateArgs),
     /// Start unbonding a delegation.
     Undelegate(gov::DelegateArgs),
+    /// Fund or withdraw your router's escrow (it pays for the work the router attests).
+    #[command(subcommand)]
+    Escrow(router_ledger::EscrowCommand),
+    /// Leave jail once its term has ended (worker or router).
+    Unjail(gov::TxOptsOnly),
     /// Withdraw accrued rewards.
     #[command(subcommand)]
     Rewards(gov::RewardsCommand),
@@ -135,7 +143,12 @@ fn main() {
             Some(cmd) => gov::worker(&cli.global, cmd),
             None => worker::run(&cli.global, w.run),
         },
-        Command::Router(args) => router::run(&cli.global, args),
+        Command::Router(r) => match r.command {
+            Some(cmd) => router_ledger::router(&cli.global, cmd),
+            None => router::run(&cli.global, r.run),
+        },
+        Command::Escrow(cmd) => router_ledger::escrow(&cli.global, cmd),
+        Command::Unjail(a) => gov::unjail(&cli.global, a),
         Command::Ledger(args) => ledger::run(&cli.global, args),
         Command::Devnet(args) => devnet::run(&cli.global, args),
         Command::Keys(cmd) => keys::run(&cli.global, cmd),

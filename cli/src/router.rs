@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use wick_ledger::client::Session;
 use wick_router::{Router, RouterConfig};
-use wick_settle::eligibility::{KnownWorkers, SetEligible};
+use wick_settle::eligibility::{Known, SetAllowed, SetEpoch};
 use wick_settle::work::{ReceiptSource, Role};
 
 use crate::GlobalArgs;
@@ -81,11 +81,14 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
             let session = Session::new(vec![url.clone()]);
             tokio::spawn(wick_settle::work::run(session, router.key.clone(), Role::Router, source, shutdown.clone()));
             let peers = router.state.peers.clone();
-            let known: KnownWorkers = Arc::new(move || peers.keys());
+            let known: Known = Arc::new(move || peers.keys());
             let peers = router.state.peers.clone();
-            let set: SetEligible = Arc::new(move |keys| peers.set_eligible(keys));
+            let set: SetAllowed = Arc::new(move |keys| peers.set_eligible(keys));
+            let now = router.state.epoch.clone();
+            let epoch: SetEpoch = Arc::new(move |e| now.store(e, std::sync::atomic::Ordering::Relaxed));
             let session = Session::new(vec![url.clone()]);
-            tokio::spawn(wick_settle::eligibility::run(session, known, set, shutdown.clone()));
+            let eligibility = wick_settle::eligibility::for_router(session, known, set, epoch, shutdown.clone());
+            tokio::spawn(eligibility);
             // The feed first, then the log: a piece stored in between is in both, reported once.
             let feed = router.take_evidence_feed().context("the router's evidence feed was taken")?;
             let store = router.state.store.clone();

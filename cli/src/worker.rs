@@ -2,11 +2,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use wick_ledger::client::Session;
+use wick_settle::eligibility::{SetAllowed, SetEpoch};
 use wick_settle::work::{ReceiptSource, Role};
 use wick_worker::{Worker, WorkerConfig};
 
@@ -54,9 +56,17 @@ pub struct WorkerArgs {
     /// Largest max_tokens a request may ask for.
     #[arg(long, env = "WICK_WORKER_MAX_TOKENS_LIMIT")]
     max_tokens_limit: Option<usize>,
-    /// Ledger gRPC endpoint: when set, the worker claims its work there at each epoch's end.
+    /// Ledger gRPC endpoint: when set, the worker serves only tickets of routers the ledger
+    /// vouches for (registered, bonded, unjailed, with escrow) and claims its work there.
     #[arg(long, env = "WICK_WORKER_LEDGER")]
     ledger: Option<String>,
+    /// Price per 1000 tokens (in and out) in base units: advertised, and required of tickets.
+    #[arg(long, env = "WICK_WORKER_PRICE")]
+    price_per_1k_tokens: Option<u64>,
+    /// Development only: serve calls that carry no router ticket (never paid; they bypass the
+    /// routers' API keys and rate limits). Benchmarks and tools that call the worker directly.
+    #[arg(long, env = "WICK_WORKER_DEV_UNTICKETED")]
+    dev_unticketed: bool,
     /// Test-only: produce wrong outputs (with consistent receipts), to exercise audits.
     #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
@@ -91,11 +101,35 @@ impl WorkerArgs {
         c.max_queue = self.max_queue.unwrap_or(c.max_queue);
         c.max_context = self.max_context.unwrap_or(c.max_context);
         c.max_tokens_limit = self.max_tokens_limit.unwrap_or(c.max_tokens_limit);
+        c.price_per_1k_tokens = self.price_per_1k_tokens.unwrap_or(c.price_per_1k_tokens);
+        c.dev_unticketed |= self.dev_unticketed;
+        c.follows_ledger = self.ledger.is_some();
         #[cfg(feature = "fault-injection")]
         {
             c.corrupt_outputs |= self.corrupt_outputs;
         }
         Ok(c)
+    }
+}
+
+/// Feeds the worker's ticket gate from the ledger and claims its work there.
+fn follow_ledger(worker: &Worker, url: String, shutdown: &CancellationToken) {
+    let state = worker.state.clone();
+    let set: SetAllowed = Arc::new(move |routers| state.gate.set_routers(routers));
+    let state = worker.state.clone();
+    let epoch: SetEpoch = Arc::new(move |e| state.gate.set_epoch(e));
+    let session = Session::new(vec![url.clone()]);
+    tokio::spawn(wick_settle::eligibility::for_worker(session, set, epoch, shutdown.clone()));
+    if let Some(log) = worker.state.receipts.clone() {
+        let source: ReceiptSource = Arc::new(move |from, to| log.between(from, to));
+        let session = Session::new(vec![url]);
+        tokio::spawn(wick_settle::work::run(
+            session,
+            worker.key.clone(),
+            Role::Worker,
+            source,
+            shutdown.clone(),
+        ));
     }
 }
 
@@ -106,9 +140,8 @@ pub fn run(global: &GlobalArgs, args: WorkerArgs) -> anyhow::Result<()> {
     crate::node_runtime()?.block_on(async move {
         let shutdown = CancellationToken::new();
         let worker = Worker::start(config, shutdown.clone()).await.context("while starting the worker")?;
-        if let (Some(url), Some(log)) = (ledger, worker.state.receipts.clone()) {
-            let source: ReceiptSource = std::sync::Arc::new(move |from, to| log.between(from, to));
-            tokio::spawn(wick_settle::work::run(Session::new(vec![url]), worker.key.clone(), Role::Worker, source, shutdown.clone()));
+        if let Some(url) = ledger {
+            follow_ledger(&worker, url, &shutdown);
         }
         let ready = serde_json::json!({
             "event": "ready",

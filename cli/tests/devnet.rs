@@ -125,8 +125,9 @@ async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
         let done =
             generate(&mut router, chat(&format!("Say a number ({i})."), 8, 0.0, 0)).await.expect("chat");
         let r = done.done.and_then(|d| d.receipt).and_then(|r| r.receipt).expect("receipt");
+        // Token-thousandths at the ticket's price: what the pair is paid, floored once.
         *tokens_by_worker.entry(r.worker_public_key.clone()).or_default() +=
-            u128::from(r.tokens_in + r.tokens_out);
+            u128::from(r.tokens_in + r.tokens_out) * u128::from(r.price_per_1k_tokens);
         let cut = epoch.ends_unix_ms - epoch.epoch_seconds * 1000 / 4;
         assert!(r.finished_unix_ms < cut, "jobs took too long to stay in one epoch window");
     }
@@ -142,15 +143,21 @@ async fn work_is_claimed_attested_and_paid_by_the_documented_formula() {
     // The formula of the staking crate's docs, from the genesis stakes.
     let params = ledger.raw().params(wick_proto::v1::ParamsRequest {}).await.expect("params").into_inner();
     let reward = amount(&params.epoch_reward);
+    let work_fee_bps = u128::from(params.work_fee_bps);
     let stake_of = |w: &str| -> u128 {
         let own = genesis.workers.iter().find(|g| g.address == w).map_or(0, |g| g.stake.0);
         own + genesis.delegations.iter().filter(|d| d.worker == w).map(|d| d.amount.0).sum::<u128>()
     };
-    let weight = |w: &str| tokens_by_worker.get(&support::hex_decode(w)).copied().unwrap_or(0) * stake_of(w);
-    let total: u128 = genesis.workers.iter().map(|w| weight(&w.address)).sum();
+    // Step 1: each (worker, router) pair is paid its receipts' worth from the router's escrow.
+    let paid_to = |w: &str| tokens_by_worker.get(&support::hex_decode(w)).copied().unwrap_or(0) / 1000;
+    let total: u128 = genesis.workers.iter().map(|w| paid_to(&w.address)).sum();
     let mut expected: BTreeMap<String, u128> = BTreeMap::new();
     for w in &genesis.workers {
-        let paid = reward * weight(&w.address) / total;
+        // Steps 2–4: the work fee is burned, the inflation share (capped by it) minted.
+        let p = paid_to(&w.address);
+        let fee = p * work_fee_bps / 10_000;
+        let minted = (reward * p).checked_div(total).unwrap_or(0).min(fee);
+        let paid = p - fee + minted;
         let commission = paid * u128::from(w.commission_bps) / 10_000;
         let mut to_delegators = 0;
         for d in genesis.delegations.iter().filter(|d| d.worker == w.address) {

@@ -17,7 +17,7 @@ use wick_ledger::client::{Client, ClientError};
 use wick_ledger::store::Store;
 use wick_proto::v1::SubmitTxRequest;
 use wick_staking::genesis::Genesis;
-use wick_staking::{Address, Amount, Tx, TxBody, wire};
+use wick_staking::{Address, Amount, Params, Tx, TxBody, WorkReport, wire};
 
 fn load_key(w: &Wallet, name: &str) -> SigningKey {
     SigningKey::from_pkcs8_pem(&std::fs::read_to_string(w.key_path(name)).expect("pem")).expect("key")
@@ -73,10 +73,16 @@ fn governance_round_trip_through_the_cli() {
     assert_eq!(ledger.ready["chain_id"], "wick-cli-test");
     w.ledger = ledger.grpc();
 
-    w.ok(&["transfer", "bob", "1000", "--key", "alice"]);
+    let sent = w.json(&["transfer", "bob", "1000", "--key", "alice"]);
+    let fee = amount(&sent["fee"]);
+    assert!(fee >= 10, "the required fee was paid: {sent}");
     let b = w.json(&["balance", &bob]);
     assert_eq!(amount(&b["balance"]), 1000);
-    assert_eq!(amount(&w.json(&["balance", "--key", "alice"])["balance"]), 999_000);
+    assert_eq!(amount(&w.json(&["balance", "--key", "alice"])["balance"]), 999_000 - fee);
+    // A fee below the required one is refused, and the CLI says what to do.
+    let e = w.fail(&["transfer", "bob", "1", "--key", "alice", "--fee", "0"]);
+    assert!(e.contains("below the required") && e.contains("leave --fee out"), "{e}");
+    assert_eq!(w.json(&["balance", "alice"])["nonce"], 1, "a refused transaction uses no nonce");
 
     // Dry run: prints the signed transaction, sends nothing.
     let dry = w.json(&["transfer", "bob", "5", "--key", "alice", "--dry-run"]);
@@ -98,7 +104,7 @@ fn governance_round_trip_through_the_cli() {
 
     // Errors say what to fix.
     let e = w.fail(&["transfer", "alice", "5000", "--key", "bob"]);
-    assert!(e.contains("insufficient balance") && e.contains("has 1000") && e.contains("needs 5000"), "{e}");
+    assert!(e.contains("insufficient balance") && e.contains("has 1000") && e.contains("5000 + fee"), "{e}");
     let e = w.fail(&["unstake", "999999", "--key", "worker1"]);
     assert!(e.contains("cannot unbond 999999: only 5000 bonded"), "{e}");
     let e = w.fail(&["stake", "1", "--key", "bob"]);
@@ -108,21 +114,31 @@ fn governance_round_trip_through_the_cli() {
         w.fail(&["proposal", "submit", "gas", "1", "--key", "alice"]).contains("unknown parameter \"gas\"")
     );
 
-    // A parameter change: proposed and voted in one epoch, in force from the next.
+    // Out of bounds: refused with the bounds named.
+    let e = w.fail(&["proposal", "submit", "quorum_bps", "0", "--key", "alice"]);
+    assert!(e.contains("quorum_bps") && e.contains("wick params"), "{e}");
+    // A parameter change: proposed in e0, voted in e0 + 1 on the power snapshotted when voting
+    // opened, tallied at its end, in force after a one-epoch timelock.
     assert_eq!(w.json(&["params"])["epoch_reward"], "1000000");
-    let e0 = wait_fresh_epoch(&w, 3);
+    let e0 = wait_fresh_epoch(&w, 2);
     w.ok(&["proposal", "submit", "epoch_reward", "777", "--key", "alice"]);
+    let e = w.fail(&["proposal", "vote", "0", "yes", "--key", "alice"]);
+    assert!(e.contains(&format!("open in epochs {} to {}", e0 + 1, e0 + 1)), "{e}");
+    wait_epoch_after(&w, e0);
     w.ok(&["proposal", "vote", "0", "yes", "--key", "alice"]);
     w.ok(&["proposal", "vote", "0", "yes", "--key", "worker1"]);
     let p = w.json(&["proposal", "show", "0"]);
-    assert_eq!((p["status"].as_str(), p["voting_end"].as_u64()), (Some("open"), Some(e0)), "{p}");
+    assert_eq!((p["status"].as_str(), p["voting_end"].as_u64()), (Some("voting"), Some(e0 + 1)), "{p}");
     assert_eq!(amount(&p["yes_power"]), 7000);
-    assert_eq!(w.json(&["params"])["epoch_reward"], "1000000", "not before the epoch ends");
-    wait_epoch_after(&w, e0);
-    assert_eq!(w.json(&["proposal", "list"])[0]["status"], "passed");
+    wait_epoch_after(&w, e0 + 1);
+    let p = w.json(&["proposal", "show", "0"]);
+    assert_eq!((p["status"].as_str(), p["effective_epoch"].as_u64()), (Some("passed"), Some(e0 + 3)), "{p}");
+    assert_eq!(w.json(&["params"])["epoch_reward"], "1000000", "the timelock holds it");
+    wait_epoch_after(&w, e0 + 2);
+    assert_eq!(w.json(&["proposal", "list"])[0]["status"], "applied");
     assert_eq!(w.json(&["params"])["epoch_reward"], "777");
     let e = w.fail(&["proposal", "vote", "0", "no", "--key", "bob"]);
-    assert!(e.contains(&format!("voting on proposal 0 ended in epoch {e0}")), "{e}");
+    assert!(e.contains("voting on proposal 0 is open in epochs"), "{e}");
 }
 
 /// Expects a rejection with `code` and a message containing `text`.
@@ -137,28 +153,30 @@ fn rejected(r: Result<wick_ledger::node::Committed, ClientError>, status: Code, 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_transactions_are_rejected_precisely_and_change_nothing() {
+async fn bad_transactions_are_refused_precisely_and_failures_pay_their_fee() {
     let w = Wallet::fresh();
     w.new_key("a");
     w.new_key("wk");
-    let (a, wk) = (load_key(&w, "a"), load_key(&w, "wk"));
+    w.new_key("r");
+    let (a, wk, r) = (load_key(&w, "a"), load_key(&w, "wk"), load_key(&w, "r"));
     let dir = tempfile::tempdir().expect("dir");
     let genesis = dir.path().join("genesis.toml");
-    write_genesis(
-        &genesis,
-        "wick-bad",
-        3,
-        &[(addr(&a).to_string(), 10_000), (addr(&wk).to_string(), 10_000)],
-    );
+    let funded =
+        [(addr(&a).to_string(), 10_000), (addr(&wk).to_string(), 10_000), (addr(&r).to_string(), 10_000)];
+    write_genesis(&genesis, "wick-bad", 3, &funded);
     let ledger = start_ledger(&genesis, &dir.path().join("db"), &["--block-ms", "10"]);
     let mut c = Client::connect(&ledger.grpc()).await.expect("connect");
-    c.send(&wk, Amount::ZERO, TxBody::RegisterWorker { commission_bps: 0 }).await.expect("register");
-    c.send(&wk, Amount::ZERO, TxBody::Stake { amount: Amount(100) }).await.expect("stake");
+    c.send(&wk, TxBody::RegisterWorker { commission_bps: 0 }).await.expect("register");
+    c.send(&wk, TxBody::Stake { amount: Amount(100) }).await.expect("stake");
+    c.send(&r, TxBody::RegisterRouter).await.expect("register router");
+    c.send(&r, TxBody::BondRouter { amount: Amount(100) }).await.expect("bond router");
     let stake_of = |w: wick_proto::v1::WorkerResponse| (w.self_stake, w.delegated, w.jailed);
     let before = (c.account(&addr(&a)).await.expect("a"), stake_of(c.worker(&addr(&wk)).await.expect("w")));
+    let (height, epoch) = (c.head().await.expect("head").height, c.epoch().await.expect("epoch").epoch);
 
+    // Refusals: nothing stored, nothing paid, no nonce used.
     let to = Address([7; 32]);
-    let good = c.sign(&a, Amount(1), TxBody::Transfer { to, amount: Amount(5) }).await.expect("sign");
+    let good = c.sign(&a, None, TxBody::Transfer { to, amount: Amount(5) }).await.expect("sign");
     let mut other_chain = good.tx.clone();
     other_chain.chain_id = "other".into();
     rejected(c.submit(&other_chain.sign(&a)).await, Code::InvalidArgument, "wrong_chain", "wrong chain id");
@@ -171,31 +189,46 @@ async fn bad_transactions_are_rejected_precisely_and_change_nothing() {
     let junk = c.raw().submit_tx(SubmitTxRequest { tx: vec![1, 2, 3] }).await.expect_err("junk");
     assert_eq!(junk.code(), Code::InvalidArgument);
     assert!(junk.message().contains("malformed transaction"), "{}", junk.message());
-    let overflow =
-        c.sign(&a, Amount(1), TxBody::Transfer { to, amount: Amount(u128::MAX) }).await.expect("sign");
+    let free =
+        c.sign(&a, Some(Amount::ZERO), TxBody::Transfer { to, amount: Amount(5) }).await.expect("sign");
+    rejected(c.submit(&free).await, Code::FailedPrecondition, "fee_too_low", "below the required");
+    let stranger = SigningKey::from_bytes(&[99; 32]);
+    let r2 = c.send(&stranger, TxBody::Transfer { to, amount: Amount(0) }).await;
+    rejected(r2, Code::FailedPrecondition, "cannot_pay_fee", "cannot pay the fee");
+    let after = (c.account(&addr(&a)).await.expect("a"), stake_of(c.worker(&addr(&wk)).await.expect("w")));
+    assert_eq!(after, before, "refusals changed nothing");
+    // Only epoch ends made blocks meanwhile.
+    let (height_now, epoch_now) =
+        (c.head().await.expect("head").height, c.epoch().await.expect("epoch").epoch);
+    assert!(height_now - height <= epoch_now - epoch, "refusals made no block");
+    assert_eq!(c.account(&addr(&stranger)).await.expect("stranger").nonce, 0);
+
+    // Replay: the same bytes twice.
+    c.submit(&good).await.expect("first time");
+    rejected(c.submit(&good).await, Code::FailedPrecondition, "bad_nonce", "bad nonce: expected 1, got 0");
+
+    // Failures: stored, the fee paid and the nonce used, nothing else changed.
+    let balance = |acc: wick_proto::v1::AccountResponse| acc.balance.parse::<u128>().expect("balance");
+    let start = balance(c.account(&addr(&a)).await.expect("a"));
+    let overflow = c.sign(&a, None, TxBody::Transfer { to, amount: Amount(u128::MAX) }).await.expect("sign");
     rejected(c.submit(&overflow).await, Code::FailedPrecondition, "overflow", "amount overflow");
-    let too_much =
-        c.sign(&a, Amount::ZERO, TxBody::Transfer { to, amount: Amount(10_001) }).await.expect("s");
+    let too_much = c.sign(&a, None, TxBody::Transfer { to, amount: Amount(start) }).await.expect("s");
     rejected(
         c.submit(&too_much).await,
         Code::FailedPrecondition,
         "insufficient_balance",
-        "have 10000, need 10001",
+        "insufficient balance",
     );
-    let unstake = c.sign(&wk, Amount::ZERO, TxBody::Unstake { amount: Amount(101) }).await.expect("sign");
+    let fees = overflow.tx.fee.0 + too_much.tx.fee.0;
+    let acc = c.account(&addr(&a)).await.expect("a");
+    assert_eq!((acc.nonce, balance(acc)), (3, start - fees));
+    let unstake = c.sign(&wk, None, TxBody::Unstake { amount: Amount(101) }).await.expect("sign");
     rejected(
         c.submit(&unstake).await,
         Code::FailedPrecondition,
         "insufficient_stake",
         "cannot unbond 101: only 100",
     );
-    let after = (c.account(&addr(&a)).await.expect("a"), stake_of(c.worker(&addr(&wk)).await.expect("w")));
-    assert_eq!(after, before, "rejections changed nothing");
-
-    // Replay: the same bytes twice.
-    c.submit(&good).await.expect("first time");
-    rejected(c.submit(&good).await, Code::FailedPrecondition, "bad_nonce", "bad nonce: expected 1, got 0");
-    assert_eq!(c.account(&addr(&a)).await.expect("a").nonce, 1);
 
     // Claims: only for the current epoch, once.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -204,23 +237,21 @@ async fn bad_transactions_are_rejected_precisely_and_change_nothing() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let epoch = c.epoch().await.expect("epoch").epoch;
-    let claim = |e: u64| TxBody::WorkClaim { epoch: e, receipts_root: [3; 32], count: 1, tokens: 10 };
+    let claim = |e: u64| TxBody::WorkClaim {
+        router: addr(&r),
+        work: WorkReport { epoch: e, receipts_root: [3; 32], count: 1, tokens: 10, amount: 1 },
+    };
     let msg = format!("epoch {} is not the current epoch {epoch}", epoch + 1);
-    rejected(
-        c.send(&wk, Amount::ZERO, claim(epoch + 1)).await,
-        Code::FailedPrecondition,
-        "wrong_epoch",
-        &msg,
-    );
+    rejected(c.send(&wk, claim(epoch + 1)).await, Code::FailedPrecondition, "wrong_epoch", &msg);
     let past = epoch - 1;
-    let r = c.send(&wk, Amount::ZERO, claim(past)).await;
-    rejected(r, Code::FailedPrecondition, "wrong_epoch", &format!("epoch {past} is not the current epoch"));
-    match c.send(&wk, Amount::ZERO, claim(epoch)).await {
+    let r3 = c.send(&wk, claim(past)).await;
+    rejected(r3, Code::FailedPrecondition, "wrong_epoch", &format!("epoch {past} is not the current epoch"));
+    match c.send(&wk, claim(epoch)).await {
         Ok(_) => {
-            let r = c.send(&wk, Amount::ZERO, claim(epoch)).await;
+            let again = c.send(&wk, claim(epoch)).await;
             // Unless the epoch ended in between, a second claim is a duplicate.
             if c.epoch().await.expect("epoch").epoch == epoch {
-                rejected(r, Code::FailedPrecondition, "duplicate", "already submitted for this epoch");
+                rejected(again, Code::FailedPrecondition, "duplicate", "already submitted");
             }
         }
         Err(e) => assert_eq!(e.code(), Some("wrong_epoch"), "{e}"),
@@ -252,7 +283,8 @@ async fn sigkill_under_load_loses_no_acknowledged_transaction() {
             let chain = c.chain_id().to_string();
             for nonce in 0..TXS_PER_CLIENT {
                 let body = TxBody::Transfer { to, amount: Amount(1 + nonce as u128) };
-                let tx = Tx { chain_id: chain.clone(), signer: addr(&key), nonce, fee: Amount(1), body }
+                let tx = Tx { chain_id: chain.clone(), signer: addr(&key), nonce, fee: Amount::ZERO, body }
+                    .paying(&Params::default())
                     .sign(&key);
                 match c.submit(&tx).await {
                     Ok(done) => acked.lock().expect("lock").entry(i).or_default().push(done.hash),

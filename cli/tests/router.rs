@@ -77,11 +77,6 @@ fn start_router(dir: &str, extra: &[&str], env: &[(&str, &str)]) -> Node {
 }
 
 /// Router + two chat workers, auditing the given fraction of jobs.
-async fn network(audit: &str) -> Network {
-    let chat: &[&str] = &["--model", "smollm2-135m-instruct"];
-    network_of(&[chat, chat], &["--audit-fraction", audit]).await
-}
-
 fn base(router: &Node) -> String {
     router.ready["openai_base_url"].as_str().expect("base url").to_string()
 }
@@ -190,7 +185,9 @@ async fn openai_chat_through_discovered_workers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_worker_mid_stream_keeps_the_text_identical() {
-    let mut net = network("0").await;
+    // The workers also serve direct calls, for the fault-free reference below.
+    let dev: &[&str] = &["--model", "smollm2-135m-instruct", "--dev-unticketed"];
+    let mut net = network_of(&[dev, dev], &["--audit-fraction", "0"]).await;
     let router_grpc = net.router.grpc();
     let mut client =
         wick_proto::v1::inference_client::InferenceClient::connect(router_grpc).await.expect("connect");
@@ -357,6 +354,7 @@ async fn only_workers_staked_on_the_ledger_get_traffic() {
         accounts: vec![GenesisAccount { address: address.clone(), balance: GenesisAmount(1_000) }],
         workers: vec![GenesisWorker { address, commission_bps: 0, stake: GenesisAmount(1_000) }],
         delegations: Vec::new(),
+        routers: Vec::new(),
     };
     let genesis_path = dir.path().join("genesis.toml");
     std::fs::write(&genesis_path, genesis.to_toml()).expect("genesis");

@@ -11,7 +11,7 @@ use wick_proto::v1::{EmbedRequest, ListModelsRequest};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_a_generation_with_a_verifiable_receipt() {
-    let worker = Node::worker(&[]);
+    let worker = Node::dev_worker(&[]);
     let mut client = worker.client().await;
     let out =
         generate(&mut client, chat("What is the capital of France?", 48, 0.0, 0)).await.expect("generate");
@@ -24,7 +24,7 @@ async fn streams_a_generation_with_a_verifiable_receipt() {
     signing::verify_receipt(&signed).expect("receipt verifies");
     let receipt = signed.receipt.as_ref().expect("receipt body");
     assert_eq!(receipt.worker_public_key, worker.public_key(), "signed by this worker's key");
-    assert_eq!(receipt.output_hash, signing::output_hash(&out.tokens));
+    assert_eq!(receipt.output_hash, signing::output_hash(&out.tokens, &out.text));
     assert_eq!(receipt.tokens_out as usize, out.tokens.len());
     let mut tampered = signed.clone();
     if let Some(r) = tampered.receipt.as_mut() {
@@ -35,7 +35,7 @@ async fn streams_a_generation_with_a_verifiable_receipt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embeds_lists_models_and_reports_health() {
-    let worker = Node::worker(&[]);
+    let worker = Node::dev_worker(&[]);
     let mut client = worker.client().await;
     let req = EmbedRequest {
         model: "minilm-l6-v2".into(),
@@ -65,7 +65,7 @@ async fn embeds_lists_models_and_reports_health() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batching_does_not_change_outputs() {
-    let worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let worker = Node::dev_worker(&["--model", "smollm2-135m-instruct"]);
     const PROMPTS: [&str; 8] = [
         "Hi!",
         "What is the capital of France?",
@@ -112,7 +112,8 @@ async fn batching_does_not_change_outputs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_answers_resource_exhausted() {
-    let worker = Node::worker(&["--model", "smollm2-135m-instruct", "--max-batch", "1", "--max-queue", "1"]);
+    let worker =
+        Node::dev_worker(&["--model", "smollm2-135m-instruct", "--max-batch", "1", "--max-queue", "1"]);
     let client = worker.client().await;
     let handles: Vec<_> = (0..6)
         .map(|_| {
@@ -137,7 +138,7 @@ async fn full_queue_answers_resource_exhausted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelled_stream_frees_its_slot() {
-    let worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let worker = Node::dev_worker(&["--model", "smollm2-135m-instruct"]);
     let mut client = worker.client().await;
     let mut stream = client
         .generate(chat("Write a very long essay about rivers.", 1000, 0.0, 0))
@@ -163,7 +164,7 @@ async fn cancelled_stream_frees_its_slot() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_precise_status_codes() {
-    let worker = Node::worker(&[]);
+    let worker = Node::dev_worker(&[]);
     let mut client = worker.client().await;
     let expect = |r: Result<support::Streamed, tonic::Status>, code: Code, needle: &str| {
         let s = r.expect_err("must fail");
@@ -204,7 +205,7 @@ async fn bad_input_gets_precise_status_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_in_flight_streams_finish() {
-    let mut worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let mut worker = Node::dev_worker(&["--model", "smollm2-135m-instruct"]);
     let mut client = worker.client().await;
     let mut stream =
         client.generate(chat("Describe a forest.", 40, 0.0, 0)).await.expect("start").into_inner();
@@ -225,10 +226,10 @@ async fn sigterm_lets_in_flight_streams_finish() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_see_each_others_capability_records() {
-    let first = Node::worker(&["--model", "minilm-l6-v2"]);
+    let first = Node::dev_worker(&["--model", "minilm-l6-v2"]);
     let p2p = first.ready["p2p"][0].as_str().expect("p2p address").to_string();
     assert!(p2p.contains("/p2p/"), "{p2p}");
-    let second = Node::worker(&["--model", "minilm-l6-v2", "--bootstrap", &p2p]);
+    let second = Node::dev_worker(&["--model", "minilm-l6-v2", "--bootstrap", &p2p]);
     for node in [&first, &second] {
         let started = Instant::now();
         loop {
@@ -265,7 +266,7 @@ struct RawGenerateRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_utf8_is_an_invalid_argument() {
-    let worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let worker = Node::dev_worker(&["--model", "smollm2-135m-instruct"]);
     let channel =
         tonic::transport::Channel::from_shared(worker.grpc()).expect("uri").connect().await.expect("ch");
     let mut grpc = tonic::client::Grpc::new(channel);
@@ -286,7 +287,7 @@ async fn invalid_utf8_is_an_invalid_argument() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deadlines_end_the_job_and_free_its_slot() {
-    let worker = Node::worker(&["--model", "smollm2-135m-instruct"]);
+    let worker = Node::dev_worker(&["--model", "smollm2-135m-instruct"]);
     let mut client = worker.client().await;
     let mut req = tonic::Request::new(chat("Write a very long essay about mountains.", 2000, 0.0, 0));
     req.set_timeout(Duration::from_millis(400));

@@ -17,11 +17,9 @@ pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Resu
     results
 }
 
-/// [`execute`] for transactions whose signatures the caller has already checked, on all cores
-/// ([`State::apply_verified_block`]: same results and root as serial execution).
+/// [`execute`] for transactions whose signatures the caller has already checked.
 pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
-    let sigs = vec![Ok(()); txs.len()];
-    let results = state.apply_verified_block(txs, sigs, 2 * rayon::current_num_threads());
+    let results = state.apply_block(txs, vec![Ok(()); txs.len()]);
     if epoch_end {
         state.end_epoch();
     }
@@ -34,8 +32,10 @@ pub fn decode_verify(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxError)>
     decode_verify_all(wire, OsRng)
 }
 
-/// The record of a block just executed on `state` at `time_unix_ms`: its wire transactions,
-/// each one's result code, and the state root after it (the one full-state hash of the block).
+/// The record of a block just executed on `state` at `time_unix_ms`: the wire transactions it
+/// keeps (applied or failed, which paid their fee; refused ones changed nothing and are left
+/// out), each one's result code, and the state root after it (the one full-state hash of the
+/// block).
 pub fn block_record(
     state: &State,
     txs: Vec<Vec<u8>>,
@@ -43,17 +43,23 @@ pub fn block_record(
     epoch_end: bool,
     time_unix_ms: u64,
 ) -> Block {
+    let (txs, results) = txs
+        .into_iter()
+        .zip(results)
+        .filter(|(_, r)| !r.as_ref().is_err_and(TxError::is_refusal))
+        .map(|(tx, r)| {
+            let result = match r {
+                Ok(()) => TxResult::default(),
+                Err(e) => TxResult { code: e.code().into(), message: e.to_string() },
+            };
+            (tx, result)
+        })
+        .unzip();
     Block {
         height: state.height,
         time_unix_ms,
         txs,
-        results: results
-            .iter()
-            .map(|r| match r {
-                Ok(()) => TxResult::default(),
-                Err(e) => TxResult { code: e.code().into(), message: e.to_string() },
-            })
-            .collect(),
+        results,
         epoch_end,
         state_root: state.root().to_vec(),
         epoch: state.epoch,

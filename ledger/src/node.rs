@@ -84,6 +84,9 @@ pub enum SubmitError {
     /// Refused before any block: malformed bytes, wrong chain or bad signature.
     #[error("{0}")]
     Invalid(TxError),
+    /// Refused by the state (wrong nonce, fee too low or unpayable): not stored, nothing paid.
+    #[error("{0}")]
+    Refused(TxError),
     /// The node is stopping or its storage failed.
     #[error("ledger unavailable: {0}")]
     Unavailable(String),
@@ -107,8 +110,6 @@ pub struct View {
     pub epoch_started_unix_ms: u64,
     /// Epoch length.
     pub epoch_seconds: u64,
-    /// Rewards minted by the last epoch end.
-    pub last_epoch_minted: u128,
 }
 
 impl View {
@@ -207,7 +208,6 @@ impl LedgerNode {
             state: Arc::new(rec.state.clone()),
             epoch_started_unix_ms: rec.epoch_started_unix_ms,
             epoch_seconds,
-            last_epoch_minted: rec.last_epoch_minted,
         };
         let (view_tx, view_rx) = watch::channel(view.clone());
         let (submit, rx) = mpsc::channel(config.max_block_txs.max(1) * 4);
@@ -329,14 +329,19 @@ impl Actor {
         let bytes: Vec<Vec<u8>> = batch.iter().map(|p| p.bytes.clone()).collect();
         let store = self.store.clone();
         let (state, executed) = tokio::task::spawn_blocking(move || {
-            let minted_before = state.minted.0;
             // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
             let results = execute_verified(&mut state, &txs, epoch_end);
+            if !epoch_end && results.iter().all(|r| r.as_ref().is_err_and(TxError::is_refusal)) {
+                // Nothing but refusals: they changed nothing, so no block is made at all (a flood
+                // of unpayable transactions costs the chain no storage).
+                state.height -= 1;
+                let snapshot = Arc::new(state.clone());
+                return (state, Ok(Executed { results, block: None, snapshot }));
+            }
             let block = block_record(&state, bytes, &results, epoch_end, now);
             let committed = store.commit(&block);
             let snapshot = Arc::new(state.clone());
-            let minted = state.minted.0 - minted_before;
-            (state, committed.map(|()| Executed { results, block, snapshot, minted }))
+            (state, committed.map(|()| Executed { results, block: Some(block), snapshot }))
         })
         .await
         .map_err(|source| NodeError::Task { during: "executing a block", source })?;
@@ -349,18 +354,28 @@ impl Actor {
 
     /// Answers each submitter with its result, then shows readers the new state and block.
     fn publish(&mut self, batch: Vec<Pending>, executed: Executed, epoch_end: bool) {
-        let Executed { results, block, snapshot, minted } = executed;
+        let Executed { results, block, snapshot } = executed;
+        let Some(block) = block else {
+            // Every result is a refusal (see `execute`).
+            for (p, r) in batch.into_iter().zip(results) {
+                if let Err(error) = r {
+                    let _ = p.reply.send(Err(SubmitError::Refused(error)));
+                }
+            }
+            return;
+        };
         self.view.state = snapshot;
         if epoch_end {
             self.view.epoch_started_unix_ms = block.time_unix_ms;
-            self.view.last_epoch_minted = minted;
-            tracing::info!(epoch = block.epoch, height = block.height, minted = %minted, "epoch ended");
+            let s = &self.view.state.last_epoch;
+            tracing::info!(epoch = block.epoch, height = block.height, paid = %s.paid, minted = %s.minted, "epoch ended");
         }
         self.view_tx.send_replace(self.view.clone());
         for (p, r) in batch.into_iter().zip(results) {
             let hash = wire::tx_hash(&p.bytes);
             let reply = match r {
                 Ok(()) => Ok(Committed { height: block.height, hash }),
+                Err(error) if error.is_refusal() => Err(SubmitError::Refused(error)),
                 Err(error) => Err(SubmitError::Rejected { height: block.height, hash, error }),
             };
             let _ = p.reply.send(reply);
@@ -372,7 +387,7 @@ impl Actor {
 /// A block executed and committed: what its submitters and readers are told.
 struct Executed {
     results: Vec<Result<(), TxError>>,
-    block: Block,
+    /// None when every transaction was refused (no block is made).
+    block: Option<Block>,
     snapshot: Arc<State>,
-    minted: u128,
 }

@@ -8,17 +8,16 @@ use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
+use wick_proto::time::now_unix_ms;
 use wick_proto::v1::ledger_server::{Ledger, LedgerServer};
 use wick_proto::v1::{
     AccountRequest, AccountResponse, Block, Delegation, EpochRequest, EpochResponse, HeadRequest,
-    HeadResponse, ParamsRequest, ParamsResponse, Proposal, ProposalsRequest, ProposalsResponse, StakeRequest,
-    StakeResponse, StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, Unbonding, WorkerRequest,
-    WorkerResponse,
+    HeadResponse, ParamBounds, ParamsRequest, ParamsResponse, Proposal, ProposalsRequest, ProposalsResponse,
+    RouterRequest, RouterResponse, RoutersRequest, RoutersResponse, StakeRequest, StakeResponse,
+    StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, Unbonding, WorkerRequest, WorkerResponse,
 };
-
-use wick_proto::time::now_unix_ms;
-use wick_staking::wire::param_name;
-use wick_staking::{Address, State};
+use wick_staking::state::{Bond, Jail, ProposalStatus};
+use wick_staking::{Address, ParamKey, State};
 
 use crate::node::{LedgerHandle, SubmitError};
 
@@ -73,9 +72,37 @@ fn unbonding(state: &State, a: &Address) -> Vec<Unbonding> {
     state
         .unbonding
         .iter()
-        .filter(|((_, owner), _)| owner == a)
-        .map(|((e, _), v)| Unbonding { release_epoch: *e, amount: v.0.to_string() })
+        .filter(|((_, owner, _, _), _)| owner == a)
+        .map(|((e, _, from, bond), u)| Unbonding {
+            release_epoch: *e,
+            amount: u.amount.to_string(),
+            bonded_to: from.0.to_vec(),
+            kind: match bond {
+                Bond::Worker => "worker",
+                Bond::Router => "router",
+                Bond::Escrow => "escrow",
+            }
+            .into(),
+            started_epoch: u.started,
+        })
         .collect()
+}
+
+fn jail_until(j: Option<Jail>) -> u64 {
+    j.map_or(0, |j| j.until)
+}
+
+fn router_view(s: &State, a: &Address) -> RouterResponse {
+    let r = s.routers.get(a).cloned().unwrap_or_default();
+    RouterResponse {
+        registered: s.routers.contains_key(a),
+        stake: r.stake.to_string(),
+        escrow: r.escrow.to_string(),
+        jailed: r.jail.is_some(),
+        jailed_until: jail_until(r.jail),
+        epoch: s.epoch,
+        address: a.0.to_vec(),
+    }
 }
 
 fn rejection(e: SubmitError) -> Status {
@@ -97,8 +124,12 @@ fn rejection(e: SubmitError) -> Status {
             }
             status
         }
-        SubmitError::Invalid(error) => {
-            let mut status = Status::invalid_argument(error.to_string());
+        SubmitError::Invalid(error) | SubmitError::Refused(error) => {
+            let mut status = if error.is_invalid_argument() {
+                Status::invalid_argument(error.to_string())
+            } else {
+                Status::failed_precondition(error.to_string())
+            };
             if let Ok(v) = error.code().parse() {
                 status.metadata_mut().insert("wick-error", v);
             }
@@ -167,16 +198,30 @@ impl Ledger for LedgerService {
         let a = address(&req.get_ref().address)?;
         let s = self.node.view().state;
         let w = s.workers.get(&a).cloned().unwrap_or_default();
+        let claims = (s.epoch, a, Address::MIN)..=(s.epoch, a, Address::MAX);
         Ok(Response::new(WorkerResponse {
             registered: s.workers.contains_key(&a),
             commission_bps: w.commission_bps,
             self_stake: w.self_stake.to_string(),
             delegated: w.delegated.to_string(),
-            bonded: w.self_stake.0.saturating_add(w.delegated.0).to_string(),
-            jailed: w.jailed,
-            claimed_this_epoch: s.claims.contains_key(&(s.epoch, a)),
+            bonded: w.bonded().to_string(),
+            jailed: w.jailed(),
+            claimed_this_epoch: s.claims.range(claims).next().is_some(),
             epoch: s.epoch,
+            jailed_until: jail_until(w.jail),
         }))
+    }
+
+    async fn router(&self, req: Request<RouterRequest>) -> Result<Response<RouterResponse>, Status> {
+        let a = address(&req.get_ref().address)?;
+        let s = self.node.view().state;
+        Ok(Response::new(router_view(&s, &a)))
+    }
+
+    async fn routers(&self, _: Request<RoutersRequest>) -> Result<Response<RoutersResponse>, Status> {
+        let s = self.node.view().state;
+        let routers = s.routers.keys().map(|a| router_view(&s, a)).collect();
+        Ok(Response::new(RoutersResponse { routers, epoch: s.epoch }))
     }
 
     async fn epoch(&self, _: Request<EpochRequest>) -> Result<Response<EpochResponse>, Status> {
@@ -188,8 +233,10 @@ impl Ledger for LedgerService {
             ends_unix_ms: ends,
             epoch_seconds: v.epoch_seconds,
             height: v.state.height,
-            last_epoch_minted: v.last_epoch_minted.to_string(),
-            last_epoch_credited_workers: v.state.last_epoch_credited,
+            last_epoch_minted: v.state.last_epoch.minted.to_string(),
+            last_epoch_credited_workers: v.state.last_epoch.credited_workers,
+            last_epoch_paid: v.state.last_epoch.paid.to_string(),
+            last_epoch_burned: v.state.last_epoch.burned.to_string(),
         }))
     }
 
@@ -207,6 +254,24 @@ impl Ledger for LedgerService {
             threshold_bps: bps(p.threshold_bps),
             voting_epochs: p.voting_epochs,
             epoch_seconds: v.epoch_seconds,
+            timelock_epochs: p.timelock_epochs,
+            evidence_epochs: p.evidence_epochs,
+            jail_epochs: p.jail_epochs,
+            min_fee: p.min_fee.to_string(),
+            fee_per_byte: p.fee_per_byte.to_string(),
+            work_fee_bps: bps(p.work_fee_bps),
+            bounds: ParamKey::ALL
+                .iter()
+                .map(|k| {
+                    let (min, max) = p.bounds(*k, v.state.supply.0);
+                    ParamBounds {
+                        param: k.name().into(),
+                        value: p.get(*k).to_string(),
+                        min: min.to_string(),
+                        max: max.to_string(),
+                    }
+                })
+                .collect(),
         }))
     }
 
@@ -222,30 +287,7 @@ impl Ledger for LedgerService {
             .proposals
             .iter()
             .filter(|(id, _)| only.is_none_or(|o| o == **id))
-            .map(|(id, p)| {
-                let power = |yes: bool| {
-                    p.votes
-                        .iter()
-                        .filter(|(_, v)| **v == yes)
-                        .fold(0u128, |acc, (a, _)| acc.saturating_add(s.voting_power(a)))
-                        .to_string()
-                };
-                Proposal {
-                    id: *id,
-                    param: param_name(p.key).into(),
-                    value: p.value.to_string(),
-                    voting_end: p.voting_end,
-                    status: match p.passed {
-                        None => "open",
-                        Some(true) => "passed",
-                        Some(false) => "rejected",
-                    }
-                    .into(),
-                    yes_power: power(true),
-                    no_power: power(false),
-                    voters: p.votes.len() as u32,
-                }
-            })
+            .map(|(id, p)| proposal_view(&s, *id, p))
             .collect();
         Ok(Response::new(ProposalsResponse { proposals }))
     }
@@ -261,6 +303,40 @@ impl Ledger for LedgerService {
         let node = self.node.clone();
         tokio::spawn(follow_blocks(node, from, tx));
         Ok(Response::new(ReceiverStream::new(rx)))
+    }
+}
+
+/// A proposal as the `Proposals` query shows it: votes weighed by the snapshotted power.
+fn proposal_view(s: &State, id: u64, p: &wick_staking::state::Proposal) -> Proposal {
+    let snapshot = s.snapshots.get(&p.voting_start);
+    let power = |yes: bool| {
+        p.votes
+            .iter()
+            .filter(|(_, v)| **v == yes)
+            .map(|(a, _)| snapshot.and_then(|s| s.power.get(a)).copied().unwrap_or(0))
+            .fold(0u128, u128::saturating_add)
+            .to_string()
+    };
+    let (status, effective_epoch) = match p.status {
+        ProposalStatus::Pending => ("pending", 0),
+        ProposalStatus::Voting => ("voting", 0),
+        ProposalStatus::Rejected => ("rejected", 0),
+        ProposalStatus::Passed { effective } => ("passed", effective),
+        ProposalStatus::Applied => ("applied", 0),
+        ProposalStatus::Void => ("void", 0),
+    };
+    Proposal {
+        id,
+        param: p.key.name().into(),
+        value: p.value.to_string(),
+        voting_end: p.voting_end,
+        status: status.into(),
+        yes_power: power(true),
+        no_power: power(false),
+        voters: p.votes.len() as u32,
+        voting_start: p.voting_start,
+        effective_epoch,
+        proposer: p.proposer.0.to_vec(),
     }
 }
 

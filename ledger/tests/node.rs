@@ -9,8 +9,10 @@ use wick_ledger::client::{Client, Session};
 use wick_ledger::node::{LedgerNode, NodeConfig};
 use wick_ledger::service::spawn_server;
 use wick_proto::v1::StreamBlocksRequest;
-use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisWorker};
-use wick_staking::{Address, Amount, TxBody};
+use wick_staking::genesis::{
+    Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisRouter, GenesisWorker,
+};
+use wick_staking::{Address, Amount, TxBody, WorkReport};
 
 fn key(i: u8) -> SigningKey {
     SigningKey::from_bytes(&[i + 1; 32])
@@ -25,13 +27,20 @@ fn genesis() -> Genesis {
         chain_id: "node-test".into(),
         epoch_seconds: 1,
         params: GenesisParams::default(),
-        accounts: vec![GenesisAccount { address: addr(&key(0)).to_string(), balance: GenesisAmount(1_000) }],
+        accounts: (0..3)
+            .map(|i| GenesisAccount { address: addr(&key(i)).to_string(), balance: GenesisAmount(1_000) })
+            .collect(),
         workers: vec![GenesisWorker {
             address: addr(&key(1)).to_string(),
             commission_bps: 100,
             stake: GenesisAmount(500),
         }],
         delegations: Vec::new(),
+        routers: vec![GenesisRouter {
+            address: addr(&key(2)).to_string(),
+            stake: GenesisAmount(100),
+            escrow: GenesisAmount(10_000),
+        }],
     }
 }
 
@@ -62,11 +71,15 @@ async fn submits_streams_ends_epochs_and_reopens() {
 
     let mut blocks =
         c.raw().stream_blocks(StreamBlocksRequest { from_height: 1 }).await.expect("stream").into_inner();
-    let done = c
-        .send(&alice, Amount(2), TxBody::Delegate { worker: addr(&worker), amount: Amount(100) })
+    let delegate = c
+        .sign(&alice, None, TxBody::Delegate { worker: addr(&worker), amount: Amount(100) })
         .await
-        .expect("delegate");
-    assert_eq!(c.account(&addr(&alice)).await.expect("acc").balance, "898");
+        .expect("sign");
+    let fee = delegate.tx.fee.0;
+    assert!(fee >= 10, "at least min_fee");
+    let done = c.submit(&delegate).await.expect("delegate");
+    let balance = c.account(&addr(&alice)).await.expect("acc").balance;
+    assert_eq!(balance, (1_000 - 100 - fee).to_string());
     let block = loop {
         let b = blocks.message().await.expect("stream").expect("block");
         if b.height == done.height {
@@ -76,33 +89,36 @@ async fn submits_streams_ends_epochs_and_reopens() {
     assert_eq!(block.txs.len(), 1);
     assert_eq!(wick_staking::wire::tx_hash(&block.txs[0]), done.hash);
 
-    // A claim and a matching attestation, then the epoch ends on its own and pays.
+    // A claim and a matching attestation in one epoch (1 s long: retried if it ends between
+    // them), then the epoch ends on its own and the router's escrow pays.
     let router = key(2);
-    let e = c.epoch().await.expect("epoch").epoch;
-    let root = [9; 32];
-    let claim = c
-        .send(
-            &worker,
-            Amount::ZERO,
-            TxBody::WorkClaim { epoch: e, receipts_root: root, count: 3, tokens: 30 },
-        )
-        .await;
-    let att =
-        TxBody::Attestation { epoch: e, worker: addr(&worker), receipts_root: root, count: 3, tokens: 30 };
-    let att = c.send(&router, Amount::ZERO, att).await;
-    if claim.is_ok() && att.is_ok() {
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while c.epoch().await.expect("epoch").epoch == e {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-        .await
-        .expect("epoch ended");
-        let ep = c.epoch().await.expect("epoch");
-        assert_eq!(ep.last_epoch_credited_workers, 1);
-        assert_eq!(ep.last_epoch_minted, "1000000");
-        assert_ne!(c.account(&addr(&worker)).await.expect("acc").rewards, "0");
+    let mut paid_epoch = None;
+    for _ in 0..5 {
+        let e = c.epoch().await.expect("epoch").epoch;
+        let work = WorkReport { epoch: e, receipts_root: [9; 32], count: 3, tokens: 30, amount: 1_000 };
+        let claim = c.send(&worker, TxBody::WorkClaim { router: addr(&router), work }).await;
+        let att = c.send(&router, TxBody::Attestation { worker: addr(&worker), work }).await;
+        if claim.is_ok() && att.is_ok() {
+            paid_epoch = Some(e);
+            break;
+        }
     }
+    let e = paid_epoch.expect("a claim and its attestation landed in one epoch");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while c.epoch().await.expect("epoch").epoch == e {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("epoch ended");
+    let ep = c.epoch().await.expect("epoch");
+    assert_eq!(ep.last_epoch_credited_workers, 1);
+    assert_eq!(ep.last_epoch_paid, "1000");
+    // The work fee (10 %) is burned and as much minted: the inflation share is capped by it.
+    assert_eq!((ep.last_epoch_burned.as_str(), ep.last_epoch_minted.as_str()), ("100", "100"));
+    // Commission 1 % of 1000; alice delegated 100 of the 600 bonded: 990·100/600 = 165.
+    assert_eq!(c.account(&addr(&worker)).await.expect("acc").rewards, "835");
+    assert_eq!(c.router(&addr(&router)).await.expect("router").escrow, "9000");
 
     let head = c.head().await.expect("head");
     drop((c, blocks));
@@ -141,13 +157,13 @@ async fn a_session_fails_over_to_the_endpoint_that_answers_and_keeps_rejections_
     assert_eq!(epoch.epoch, 0);
     let alice = key(0);
     let done = session
-        .send(&alice, Amount(1), TxBody::Transfer { to: addr(&key(3)), amount: Amount(5) })
+        .send(&alice, TxBody::Transfer { to: addr(&key(3)), amount: Amount(5) })
         .await
         .expect("transfer");
     assert!(done.height >= 1);
     // A rejection is not retried elsewhere: it comes back with its code.
     let err = session
-        .send(&alice, Amount(1), TxBody::Transfer { to: addr(&key(3)), amount: Amount(1 << 100) })
+        .send(&alice, TxBody::Transfer { to: addr(&key(3)), amount: Amount(1 << 100) })
         .await
         .expect_err("more than the balance");
     assert_eq!(err.code(), Some("insufficient_balance"));

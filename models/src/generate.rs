@@ -337,6 +337,11 @@ impl Sequence {
         self.finish
     }
 
+    /// The text of the tokens generated so far, as streamed (resumed tokens' text included).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Tokens generated so far.
     pub fn generated(&self) -> &[u32] {
         &self.tokens[self.prompt_len..]

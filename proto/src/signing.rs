@@ -21,6 +21,10 @@ pub const COUNTERSIGN_TAG: &str = "wick.v1.Countersign";
 pub const TICKET_TAG: &str = "wick.v1.JobTicket";
 /// Domain tag of request hashes.
 pub const REQUEST_TAG: &str = "wick.v1.Request";
+/// Domain tag of embedding request hashes.
+pub const EMBED_REQUEST_TAG: &str = "wick.v1.EmbedRequest";
+/// Domain tag of output hashes.
+pub const OUTPUT_TAG: &str = "wick.v1.Output";
 /// Domain tag of capability record signatures.
 pub const CAPABILITY_TAG: &str = "wick.v1.CapabilityRecord";
 
@@ -131,7 +135,7 @@ pub fn receipt_bytes(r: &Receipt) -> Vec<u8> {
     let mut w = CanonicalWriter::new(RECEIPT_TAG);
     w.bytes(&r.job_hash).bytes(&r.model_id).bytes(&r.output_hash);
     w.u32(r.tokens_in).u32(r.tokens_out).u64(r.started_unix_ms).u64(r.finished_unix_ms);
-    w.bytes(&r.worker_public_key);
+    w.bytes(&r.worker_public_key).bytes(&r.router_public_key).u64(r.price_per_1k_tokens).bytes(&r.job_id);
     w.finish()
 }
 
@@ -147,7 +151,7 @@ pub fn ticket_bytes(t: &JobTicket) -> Vec<u8> {
     let mut w = CanonicalWriter::new(TICKET_TAG);
     w.bytes(&t.job_id).bytes(&t.request_hash).bytes(&t.model_id);
     sampling(&mut w, t.params.as_ref());
-    w.u64(t.deadline_unix_ms).bytes(&t.router_public_key);
+    w.u64(t.deadline_unix_ms).bytes(&t.router_public_key).u64(t.price_per_1k_tokens).u64(t.epoch);
     w.finish()
 }
 
@@ -183,12 +187,30 @@ pub fn request_hash(
     Sha256::digest(w.finish()).into()
 }
 
-/// sha256 of the output token ids, each as u32 little-endian.
-pub fn output_hash(tokens: &[u32]) -> [u8; 32] {
+/// sha256 of an embedding request's canonical bytes (model id, inputs): an embedding ticket's
+/// `request_hash`.
+pub fn embed_request_hash(model_id: &str, inputs: &[String]) -> [u8; 32] {
+    let mut w = CanonicalWriter::new(EMBED_REQUEST_TAG);
+    w.str(model_id).u32(inputs.len() as u32);
+    for i in inputs {
+        w.str(i);
+    }
+    Sha256::digest(w.finish()).into()
+}
+
+/// The output hash a receipt carries: sha256 over a tag, the output token ids (u32
+/// little-endian each, after their count) and the text the client received. An embedding's
+/// "tokens" are its floats' bits and its text is empty.
+pub fn output_hash(tokens: &[u32], text: &str) -> [u8; 32] {
     let mut h = Sha256::new();
+    h.update((OUTPUT_TAG.len() as u32).to_le_bytes());
+    h.update(OUTPUT_TAG.as_bytes());
+    h.update((tokens.len() as u32).to_le_bytes());
     for t in tokens {
         h.update(t.to_le_bytes());
     }
+    h.update((text.len() as u32).to_le_bytes());
+    h.update(text.as_bytes());
     h.finalize().into()
 }
 
@@ -210,6 +232,22 @@ fn signature(bytes: &[u8], what: &'static str) -> Result<Signature, SignatureErr
 /// Verifies `sig` by the key `public_key` over `msg`.
 pub fn verify(public_key: &[u8], msg: &[u8], sig: &[u8], what: &'static str) -> Result<(), SignatureError> {
     key(public_key, what)?.verify(msg, &signature(sig, what)?).map_err(|_| SignatureError::Invalid(what))
+}
+
+/// A receipt's job fields for `ticket`: its hash, router, price, job id and model. Without a
+/// ticket (a development call) the job hash is `request_hash` and the rest is empty.
+pub fn receipt_for(ticket: Option<&JobTicket>, request_hash: [u8; 32]) -> Receipt {
+    match ticket {
+        Some(t) => Receipt {
+            job_hash: ticket_hash(t).to_vec(),
+            model_id: t.model_id.clone(),
+            router_public_key: t.router_public_key.clone(),
+            price_per_1k_tokens: t.price_per_1k_tokens,
+            job_id: t.job_id.clone(),
+            ..Default::default()
+        },
+        None => Receipt { job_hash: request_hash.to_vec(), ..Default::default() },
+    }
 }
 
 /// Signs a receipt with the worker's key (which must match `worker_public_key`).
@@ -292,12 +330,15 @@ mod tests {
         Receipt {
             job_hash: vec![1; 32],
             model_id: vec![2; 32],
-            output_hash: output_hash(&[5, 6, 7]).to_vec(),
+            output_hash: output_hash(&[5, 6, 7], "abc").to_vec(),
             tokens_in: 10,
             tokens_out: 3,
             started_unix_ms: 1_000,
             finished_unix_ms: 2_000,
             worker_public_key: Vec::new(),
+            router_public_key: vec![9; 32],
+            price_per_1k_tokens: 10,
+            job_id: vec![4; 16],
         }
     }
 
@@ -305,7 +346,7 @@ mod tests {
     fn receipt_verifies_and_any_field_change_breaks_it() {
         let signed = sign_receipt(&key(1), receipt());
         assert_eq!(verify_receipt(&signed), Ok(()));
-        let mutations: [fn(&mut Receipt); 8] = [
+        let mutations: [fn(&mut Receipt); 11] = [
             (|r: &mut Receipt| r.job_hash[0] ^= 1),
             (|r: &mut Receipt| r.model_id[31] ^= 1),
             (|r: &mut Receipt| r.output_hash[3] ^= 1),
@@ -314,6 +355,9 @@ mod tests {
             (|r: &mut Receipt| r.started_unix_ms += 1),
             (|r: &mut Receipt| r.finished_unix_ms += 1),
             (|r: &mut Receipt| r.worker_public_key = key(2).verifying_key().to_bytes().to_vec()),
+            (|r: &mut Receipt| r.router_public_key[0] ^= 1),
+            (|r: &mut Receipt| r.price_per_1k_tokens += 1),
+            (|r: &mut Receipt| r.job_id[0] ^= 1),
         ];
         for m in mutations {
             let mut bad = signed.clone();
@@ -338,13 +382,34 @@ mod tests {
         let mut t = JobTicket { job_id: vec![3; 16], deadline_unix_ms: 99, ..Default::default() };
         sign_ticket(&key(4), &mut t);
         assert_eq!(verify_ticket(&t), Ok(()));
-        t.deadline_unix_ms += 1;
-        assert!(verify_ticket(&t).is_err());
+        for change in [
+            (|t: &mut JobTicket| t.deadline_unix_ms += 1) as fn(&mut JobTicket),
+            |t| t.price_per_1k_tokens += 1,
+            |t| t.epoch += 1,
+            |t| t.job_id[0] ^= 1,
+        ] {
+            let mut bad = t.clone();
+            change(&mut bad);
+            assert!(verify_ticket(&bad).is_err());
+        }
         let c = sign_capability(
             &key(5),
             CapabilityRecord { grpc_endpoint: "http://x".into(), ..Default::default() },
         );
         assert!(verify_capability(&c).is_ok());
+    }
+
+    #[test]
+    fn output_hashes_cover_tokens_and_text() {
+        let h = output_hash(&[1, 2], "ab");
+        assert_ne!(h, output_hash(&[1, 2], "ac"));
+        assert_ne!(h, output_hash(&[1, 3], "ab"));
+        // The count and lengths are in the hash: no two splits of the same bytes agree.
+        assert_ne!(output_hash(&[], "\u{1}\0\0\0\u{2}\0\0\0ab"), output_hash(&[1, 2], "ab"));
+        assert_ne!(
+            embed_request_hash("m", &["a".into(), "b".into()]),
+            embed_request_hash("m", &["ab".into()])
+        );
     }
 
     #[test]

@@ -19,7 +19,7 @@ use wick_proto::v1::{AuditEvidence, GenerateRequest, JobTicket, SignedReceipt, g
 
 use crate::metrics::RouterMetrics;
 use crate::peer_table::{PeerTable, WorkerKey};
-use crate::receipt_check;
+use crate::receipt_check::{self, Seen};
 use crate::store::LogWriter;
 use crate::ticket::JobId;
 
@@ -135,7 +135,7 @@ impl Auditor {
     async fn audit(&self, job: &AuditJob) -> Result<Outcome, Status> {
         let mut used = vec![job.worker];
         let Some(auditor) = self.reexecute(job, &mut used).await? else { return Ok(Outcome::NoAuditor) };
-        if output_hash(&auditor) == output_hash(&job.receipt) {
+        if what_it_says(&auditor) == what_it_says(&job.receipt) {
             tracing::info!("audit passed");
             return Ok(Outcome::Passed);
         }
@@ -143,8 +143,8 @@ impl Auditor {
         let third = self.reexecute(job, &mut used).await?;
         let accused = match &third {
             // The auditor was the odd one out.
-            Some(t) if output_hash(t) == output_hash(&job.receipt) => key_of(&auditor),
-            Some(t) if output_hash(t) == output_hash(&auditor) => Some(job.worker),
+            Some(t) if what_it_says(t) == what_it_says(&job.receipt) => key_of(&auditor),
+            Some(t) if what_it_says(t) == what_it_says(&auditor) => Some(job.worker),
             // All three differ, or nobody could decide.
             _ => None,
         };
@@ -165,7 +165,9 @@ impl Auditor {
         job: &AuditJob,
         used: &mut Vec<WorkerKey>,
     ) -> Result<Option<SignedReceipt>, Status> {
-        let Some(picked) = self.peers.pick(&job.request.model, used) else { return Ok(None) };
+        // The ticket's price is fixed: only workers that ask no more can re-run it.
+        let price = job.ticket.price_per_1k_tokens;
+        let Some(picked) = self.peers.pick_within(&job.request.model, used, price) else { return Ok(None) };
         used.push(picked.key);
         let mut req = job.request.clone();
         req.ticket = Some(job.ticket.clone());
@@ -173,17 +175,20 @@ impl Auditor {
         let mut client = InferenceClient::new(picked.channel.clone());
         let result = async {
             let mut stream = client.generate(req).await?.into_inner();
-            let mut tokens = Vec::new();
+            let (mut tokens, mut text) = (Vec::new(), String::new());
             while let Some(msg) = stream.message().await? {
                 match msg.event {
-                    Some(generate_response::Event::Delta(d)) => tokens.extend(d.token_ids),
+                    Some(generate_response::Event::Delta(d)) => {
+                        tokens.extend(d.token_ids);
+                        text.push_str(&d.text);
+                    }
                     Some(generate_response::Event::Done(done)) => {
                         let signed = receipt_check::accept(
                             &self.key,
                             done.receipt,
                             &job.ticket,
                             &picked.key,
-                            Some(&tokens),
+                            Seen::Generation { tokens: &tokens, text: &text },
                         )
                         .map_err(|e| Status::internal(e.to_string()))?;
                         // The auditor did real work: it is attested like any other job.
@@ -201,8 +206,10 @@ impl Auditor {
     }
 }
 
-fn output_hash(r: &SignedReceipt) -> Vec<u8> {
-    r.receipt.as_ref().map(|r| r.output_hash.clone()).unwrap_or_default()
+/// What a receipt says about the job's output: audits compare whole receipts (the output hash,
+/// which covers the token ids and the text, and the tokens in and out), as the ledger does.
+fn what_it_says(r: &SignedReceipt) -> Option<(Vec<u8>, u32, u32)> {
+    r.receipt.as_ref().map(|r| (r.output_hash.clone(), r.tokens_in, r.tokens_out))
 }
 
 fn key_of(r: &SignedReceipt) -> Option<WorkerKey> {

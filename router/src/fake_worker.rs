@@ -15,7 +15,7 @@ use wick_proto::time::{now_unix_ms, unix_ms};
 use wick_proto::v1::inference_server::{Inference, InferenceServer};
 use wick_proto::v1::{
     CapabilityRecord, EmbedRequest, EmbedResponse, Embedding, FinishReason, GenerateDone, GenerateRequest,
-    GenerateResponse, ListModelsRequest, ListModelsResponse, ModelAd, Receipt, SignedReceipt, TokenDelta,
+    GenerateResponse, JobTicket, ListModelsRequest, ListModelsResponse, ModelAd, SignedReceipt, TokenDelta,
     Usage, generate_response,
 };
 
@@ -112,18 +112,21 @@ struct Service {
 }
 
 impl Service {
-    fn receipt(&self, ticket: Option<&wick_proto::v1::JobTicket>, output: &[u32]) -> SignedReceipt {
+    /// A receipt over `output` and `text` with these token counts.
+    fn receipt(
+        &self,
+        ticket: Option<&JobTicket>,
+        output: &[u32],
+        text: &str,
+        tokens: (u32, u32),
+    ) -> SignedReceipt {
         let now = unix_ms(SystemTime::now());
-        let receipt = Receipt {
-            job_hash: ticket.map(signing::ticket_hash).unwrap_or_default().to_vec(),
-            model_id: hex::decode(MODEL_ID).unwrap_or_default(),
-            output_hash: signing::output_hash(output).to_vec(),
-            tokens_in: 1,
-            tokens_out: output.len() as u32,
-            started_unix_ms: now,
-            finished_unix_ms: now,
-            worker_public_key: Vec::new(),
-        };
+        let mut receipt = signing::receipt_for(ticket, [0; 32]);
+        receipt.model_id = hex::decode(MODEL_ID).unwrap_or_default();
+        receipt.output_hash = signing::output_hash(output, text).to_vec();
+        (receipt.tokens_in, receipt.tokens_out) = tokens;
+        receipt.started_unix_ms = now;
+        receipt.finished_unix_ms = now;
         signing::sign_receipt(&self.key, receipt)
     }
 }
@@ -165,10 +168,11 @@ impl Inference for Service {
         } else {
             let hashed: Vec<u32> =
                 if self.behaviour == Behaviour::BadReceipt { vec![7] } else { all.clone() };
+            let text: String = hashed.iter().map(|t| format!("t{t} ")).collect();
             let done = GenerateDone {
                 finish_reason: FinishReason::Length as i32,
                 usage: Some(Usage { prompt_tokens: 1, completion_tokens: total }),
-                receipt: Some(self.receipt(req.ticket.as_ref(), &hashed)),
+                receipt: Some(self.receipt(req.ticket.as_ref(), &hashed, &text, (1, hashed.len() as u32))),
             };
             let _ = tx.try_send(message(generate_response::Event::Done(done)));
         }
@@ -183,7 +187,7 @@ impl Inference for Service {
         Ok(Response::new(EmbedResponse {
             embeddings: req.inputs.iter().map(|_| Embedding { values: vector.clone() }).collect(),
             usage: Some(Usage { prompt_tokens: req.inputs.len() as u32, completion_tokens: 0 }),
-            receipt: Some(self.receipt(req.ticket.as_ref(), &bits)),
+            receipt: Some(self.receipt(req.ticket.as_ref(), &bits, "", (req.inputs.len() as u32, 0))),
         }))
     }
 

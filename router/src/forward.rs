@@ -4,6 +4,7 @@
 //! receipt at the end, logs it and offers the job for audit. The fronts call nothing else.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
@@ -12,7 +13,7 @@ use tonic::{Code, Status};
 use tracing::Instrument;
 use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::{
-    EmbedRequest, EmbedResponse, GenerateDone, GenerateRequest, GenerateResponse, SignedReceipt,
+    EmbedRequest, EmbedResponse, GenerateDone, GenerateRequest, GenerateResponse, JobTicket, SignedReceipt,
     generate_response,
 };
 
@@ -20,9 +21,9 @@ use crate::audit::{AuditJob, AuditQueue};
 use crate::config::RouterConfig;
 use crate::metrics::RouterMetrics;
 use crate::peer_table::{PeerTable, Picked, WorkerKey};
-use crate::receipt_check;
+use crate::receipt_check::{self, Seen};
 use crate::store::LogWriter;
-use crate::ticket::{self, JobId, Ticketed};
+use crate::ticket::{self, JobId, Terms, Ticketed};
 
 #[cfg(test)]
 mod tests;
@@ -68,6 +69,9 @@ pub(crate) struct Forwarder {
     pub(crate) audits: AuditQueue,
     /// Attempts and timeouts.
     pub(crate) limits: Limits,
+    /// The ledger epoch as last seen (set by whoever follows the ledger; 0 without one): every
+    /// ticket carries it.
+    pub(crate) epoch: Arc<AtomicU64>,
 }
 
 fn no_worker(model: &str) -> Status {
@@ -98,6 +102,13 @@ enum Failure {
     Worker(Status),
 }
 
+/// What the client was sent so far, over every attempt: the receipt must cover exactly this.
+#[derive(Default)]
+struct Streamed {
+    tokens: Vec<u32>,
+    text: String,
+}
+
 impl Forwarder {
     /// Starts job `job` on a task of its own (in the caller's tracing span) and returns its
     /// events.
@@ -118,24 +129,23 @@ impl Forwarder {
     ) -> Option<SignedReceipt> {
         let model = req.model.clone();
         let mut tried: Vec<WorkerKey> = Vec::new();
-        let mut tokens: Vec<u32> = Vec::new();
+        let mut seen = Streamed::default();
         let mut last_error = None;
         for attempt in 0..self.limits.max_attempts {
             let Some(picked) = self.peers.pick(&model, &tried) else { break };
             tried.push(picked.key);
-            if req.ticket.is_none() {
-                let what = Ticketed::Generation(&req);
-                req.ticket =
-                    Some(ticket::sign(&self.key, job, &picked.model_id, what, self.limits.request_timeout));
-            }
-            req.resume_tokens.clone_from(&tokens);
-            self.note_attempt(attempt, &picked, tokens.len());
-            let result = self.stream_from(&picked, req.clone(), &mut tokens, &out).await;
+            // Each attempt has its own ticket (the worker's price) and so its own job id.
+            let attempt_job = if attempt == 0 { job } else { JobId::random() };
+            req.ticket = None;
+            req.ticket = Some(self.ticket(attempt_job, &picked, Ticketed::Generation(&req)));
+            req.resume_tokens.clone_from(&seen.tokens);
+            self.note_attempt(attempt, &picked, attempt_job, seen.tokens.len());
+            let result = self.stream_from(&picked, req.clone(), &mut seen, &out).await;
             self.peers.release(&picked.key);
             match result {
                 Ok(done) => {
                     self.peers.mark_ok(&picked.key);
-                    return self.finish(done, &picked, &tokens, req, &out).await;
+                    return self.finish(done, &picked, &seen, req, &out).await;
                 }
                 Err(Failure::ClientGone) => return None,
                 Err(Failure::Worker(status)) => {
@@ -155,23 +165,33 @@ impl Forwarder {
         None
     }
 
-    fn note_attempt(&self, attempt: usize, picked: &Picked, resumed: usize) {
+    /// A ticket for `job` on `picked`, at its price, in the current epoch.
+    fn ticket(&self, job: JobId, picked: &Picked, what: Ticketed<'_>) -> JobTicket {
+        let terms = Terms {
+            price_per_1k_tokens: picked.price_per_1k_tokens,
+            epoch: self.epoch.load(Ordering::Relaxed),
+            lifetime: self.limits.request_timeout,
+        };
+        ticket::sign(&self.key, job, &picked.model_id, what, terms)
+    }
+
+    fn note_attempt(&self, attempt: usize, picked: &Picked, ticket_job: JobId, resumed: usize) {
         if attempt > 0 {
             let kind = if resumed == 0 { "retry" } else { "failover" };
             self.metrics.retry(kind);
-            tracing::info!(endpoint = %picked.endpoint, resumed, kind, "re-sending the job");
+            tracing::info!(endpoint = %picked.endpoint, resumed, kind, ticket_job = %ticket_job, "re-sending the job");
         } else {
             tracing::info!(endpoint = %picked.endpoint, "sending the job");
         }
         self.metrics.routed(&picked.endpoint);
     }
 
-    /// Streams one attempt to the client; `tokens` accumulates every token seen so far.
+    /// Streams one attempt to the client; `seen` accumulates every token and text seen so far.
     async fn stream_from(
         &self,
         picked: &Picked,
         req: GenerateRequest,
-        tokens: &mut Vec<u32>,
+        seen: &mut Streamed,
         out: &Outbox,
     ) -> Result<GenerateDone, Failure> {
         let mut client = InferenceClient::new(picked.channel.clone());
@@ -188,7 +208,8 @@ impl Forwarder {
             };
             match msg {
                 Ok(Some(GenerateResponse { event: Some(generate_response::Event::Delta(d)) })) => {
-                    tokens.extend_from_slice(&d.token_ids);
+                    seen.tokens.extend_from_slice(&d.token_ids);
+                    seen.text.push_str(&d.text);
                     let msg = GenerateResponse { event: Some(generate_response::Event::Delta(d)) };
                     if out.send(Ok(msg)).await.is_err() {
                         return Err(Failure::ClientGone);
@@ -212,15 +233,16 @@ impl Forwarder {
         &self,
         mut done: GenerateDone,
         picked: &Picked,
-        tokens: &[u32],
+        seen: &Streamed,
         req: GenerateRequest,
         out: &Outbox,
     ) -> Option<SignedReceipt> {
         let ticket = req.ticket.clone().unwrap_or_default();
-        match receipt_check::accept(&self.key, done.receipt.take(), &ticket, &picked.key, Some(tokens)) {
+        let output = Seen::Generation { tokens: &seen.tokens, text: &seen.text };
+        match receipt_check::accept(&self.key, done.receipt.take(), &ticket, &picked.key, output) {
             Ok(signed) => {
                 self.log.keep_receipt(&signed).await;
-                tracing::info!(tokens = tokens.len(), "receipt countersigned");
+                tracing::info!(tokens = seen.tokens.len(), "receipt countersigned");
                 if self.audits.sample() {
                     let receipt = signed.clone();
                     self.audits.push(AuditJob { request: req, ticket, receipt, worker: picked.key });
@@ -249,8 +271,8 @@ impl Forwarder {
         for attempt in 0..self.limits.max_attempts {
             let Some(picked) = self.peers.pick(&model, &tried) else { break };
             tried.push(picked.key);
-            let lifetime = self.limits.request_timeout;
-            let t = ticket::sign(&self.key, job, &picked.model_id, Ticketed::Embedding, lifetime);
+            let attempt_job = if attempt == 0 { job } else { JobId::random() };
+            let t = self.ticket(attempt_job, &picked, Ticketed::Embedding(&req.inputs));
             req.ticket = Some(t.clone());
             if attempt == 0 {
                 tracing::info!(endpoint = %picked.endpoint, "sending the job");
@@ -263,7 +285,11 @@ impl Forwarder {
                 Ok(resp) => {
                     self.peers.mark_ok(&picked.key);
                     let mut resp = resp.into_inner();
-                    let signed = receipt_check::accept(&self.key, resp.receipt.take(), &t, &picked.key, None)
+                    let bits: Vec<u32> =
+                        resp.embeddings.iter().flat_map(|e| e.values.iter().map(|x| x.to_bits())).collect();
+                    let tokens_in = resp.usage.map_or(0, |u| u.prompt_tokens);
+                    let seen = Seen::Embedding { bits: &bits, tokens_in };
+                    let signed = receipt_check::accept(&self.key, resp.receipt.take(), &t, &picked.key, seen)
                         .map_err(|e| Status::internal(format!("the worker's receipt was invalid: {e}")))?;
                     self.log.keep_receipt(&signed).await;
                     resp.receipt = Some(signed);

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
@@ -122,6 +123,7 @@ impl Router {
             feed,
         };
         tokio::spawn(auditor.run(audit_jobs));
+        let epoch = Arc::new(AtomicU64::new(0));
         let forwarder = Forwarder {
             key: key.clone(),
             peers: peers.clone(),
@@ -129,8 +131,10 @@ impl Router {
             log: log.clone(),
             audits,
             limits: Limits::from(&config),
+            epoch: epoch.clone(),
         };
         let state = Arc::new(RouterState {
+            epoch,
             peers: peers.clone(),
             store: Arc::new(store),
             forwarder: Arc::new(forwarder),

@@ -43,6 +43,8 @@ pub(crate) struct Picked {
     pub(crate) model_id: String,
     /// Its gRPC endpoint, for logs.
     pub(crate) endpoint: String,
+    /// The price it advertises, per 1000 tokens: what its ticket carries.
+    pub(crate) price_per_1k_tokens: u64,
 }
 
 /// A model some live worker serves.
@@ -198,6 +200,12 @@ impl PeerTable {
     /// Picks a worker for `model` (name or id), never one in `avoid`, down, or excluded: the
     /// better of two random candidates by expected latency (power of two choices).
     pub(crate) fn pick(&self, model: &str, avoid: &[WorkerKey]) -> Option<Picked> {
+        self.pick_within(model, avoid, u64::MAX)
+    }
+
+    /// [`PeerTable::pick`] among workers whose advertised price is at most `max_price` (an
+    /// audit re-runs a ticket whose price is fixed).
+    pub(crate) fn pick_within(&self, model: &str, avoid: &[WorkerKey], max_price: u64) -> Option<Picked> {
         let now = Instant::now();
         let mut t = self.lock();
         let candidates: Vec<WorkerKey> = t
@@ -207,6 +215,7 @@ impl PeerTable {
                 !avoid.contains(k)
                     && e.down_until.is_none_or(|d| d <= now)
                     && t.eligible.as_ref().is_none_or(|s| s.contains(*k))
+                    && e.record.price_per_1k_tokens <= max_price
                     && e.record.models.iter().any(|m| m.name == model || m.id == model)
             })
             .map(|(k, _)| *k)
@@ -236,7 +245,14 @@ impl PeerTable {
             }
         };
         e.in_flight += 1;
-        Some(Picked { key: chosen, channel, model_id, endpoint: e.record.grpc_endpoint.clone() })
+        let endpoint = e.record.grpc_endpoint.clone();
+        Some(Picked {
+            key: chosen,
+            channel,
+            model_id,
+            endpoint,
+            price_per_1k_tokens: e.record.price_per_1k_tokens,
+        })
     }
 
     /// A request to a picked worker ended.

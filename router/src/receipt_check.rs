@@ -19,37 +19,66 @@ pub(crate) enum ReceiptError {
     /// Another key signed it.
     #[error("the receipt is signed by another key than the worker's")]
     OtherWorker,
-    /// It is not the receipt of this job's ticket.
-    #[error("the receipt names another job")]
+    /// It is not the receipt of this job's ticket (job hash, router, job id, price or model).
+    #[error("the receipt names another job, router, price or model than its ticket")]
     OtherJob,
-    /// Its output hash or token count differs from the tokens that were streamed.
-    #[error("the receipt does not match the streamed tokens")]
+    /// Its output hash or token counts differ from what was streamed.
+    #[error("the receipt does not match the output the router streamed")]
     OtherOutput,
     /// The worker's signature does not verify.
     #[error(transparent)]
     Signature(#[from] SignatureError),
 }
 
-/// Checks a worker's receipt for `ticket` (and, for generations, the `output_tokens` the router
-/// streamed), then adds the router's countersignature.
+/// What the router saw of a job's output, which the receipt must match exactly.
+pub(crate) enum Seen<'a> {
+    /// A generation: every token id and the text the client was sent.
+    Generation {
+        /// Token ids, in order (resumed ones included).
+        tokens: &'a [u32],
+        /// The text of every delta, concatenated.
+        text: &'a str,
+    },
+    /// An embedding: the floats' bits, vector after vector.
+    Embedding {
+        /// The bits.
+        bits: &'a [u32],
+        /// Input tokens the worker reported to the client.
+        tokens_in: u32,
+    },
+}
+
+/// Checks a worker's receipt for `ticket` against what the router saw, then adds the router's
+/// countersignature.
 pub(crate) fn accept(
     key: &SigningKey,
     signed: Option<SignedReceipt>,
     ticket: &JobTicket,
     worker: &WorkerKey,
-    output_tokens: Option<&[u32]>,
+    seen: Seen<'_>,
 ) -> Result<SignedReceipt, ReceiptError> {
     let mut signed = signed.ok_or(ReceiptError::Missing)?;
     let r = signed.receipt.as_ref().ok_or(ReceiptError::Empty)?;
     if r.worker_public_key != worker {
         return Err(ReceiptError::OtherWorker);
     }
-    if r.job_hash != signing::ticket_hash(ticket) {
+    let bound = r.job_hash == signing::ticket_hash(ticket)
+        && r.router_public_key == ticket.router_public_key
+        && r.job_id == ticket.job_id
+        && r.price_per_1k_tokens == ticket.price_per_1k_tokens
+        && r.model_id == ticket.model_id;
+    if !bound {
         return Err(ReceiptError::OtherJob);
     }
-    if let Some(tokens) = output_tokens
-        && (r.output_hash != signing::output_hash(tokens) || r.tokens_out as usize != tokens.len())
-    {
+    let matches = match seen {
+        Seen::Generation { tokens, text } => {
+            r.output_hash == signing::output_hash(tokens, text) && r.tokens_out as usize == tokens.len()
+        }
+        Seen::Embedding { bits, tokens_in } => {
+            r.output_hash == signing::output_hash(bits, "") && r.tokens_out == 0 && r.tokens_in == tokens_in
+        }
+    };
+    if !matches {
         return Err(ReceiptError::OtherOutput);
     }
     // Verifies the worker's signature before adding the router's.

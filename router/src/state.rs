@@ -1,6 +1,7 @@
 //! What the router's fronts (the HTTP API and the gRPC service) share.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use crate::auth::Auth;
 use crate::forward::Forwarder;
@@ -10,6 +11,9 @@ use crate::store::RouterStore;
 
 /// Shared router state.
 pub struct RouterState {
+    /// The ledger epoch as last seen, which every ticket carries: whoever follows the ledger
+    /// stores it here (0 without a ledger).
+    pub epoch: Arc<AtomicU64>,
     /// Known workers.
     pub peers: Arc<PeerTable>,
     /// The receipt and evidence log, for reading (settlement reads it).

@@ -1,5 +1,8 @@
 //! Job ids and the job tickets the router signs: the one place a ticket is built, for
-//! generations, embeddings and (by reuse) their audits.
+//! generations, embeddings and (by reuse) their audits. A ticket binds its request's hash, the
+//! model, the parameters, a deadline, the price the worker advertised and the ledger epoch; a
+//! job id is never reused for another ticket (two tickets with one job id are slashable
+//! equivocation), so every attempt of a request gets its own.
 
 use std::fmt;
 use std::time::Duration;
@@ -38,34 +41,46 @@ impl fmt::Display for JobId {
 pub(crate) enum Ticketed<'a> {
     /// A generation: the ticket binds the request's hash and its sampling parameters.
     Generation(&'a GenerateRequest),
-    /// An embedding: the ticket names only the model.
-    Embedding,
+    /// An embedding: the ticket binds the hash of its inputs.
+    Embedding(&'a [String]),
 }
 
-/// A ticket for job `job` on `model_id` (sha256 hex), valid for `lifetime` from now, signed
-/// with the router's key.
+/// The commercial terms a ticket carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Terms {
+    /// The worker's advertised price per 1000 tokens.
+    pub(crate) price_per_1k_tokens: u64,
+    /// The ledger epoch as the router last saw it.
+    pub(crate) epoch: u64,
+    /// How long the ticket is valid from now.
+    pub(crate) lifetime: Duration,
+}
+
+/// A ticket for job `job` on `model_id` (sha256 hex), signed with the router's key.
 pub(crate) fn sign(
     key: &SigningKey,
     job: JobId,
     model_id: &str,
     what: Ticketed<'_>,
-    lifetime: Duration,
+    terms: Terms,
 ) -> JobTicket {
     let (request_hash, params) = match what {
         Ticketed::Generation(req) => (
             signing::request_hash(model_id, &req.messages, &req.prompt, req.params.as_ref()).to_vec(),
             req.params.clone(),
         ),
-        Ticketed::Embedding => (Vec::new(), None),
+        Ticketed::Embedding(inputs) => (signing::embed_request_hash(model_id, inputs).to_vec(), None),
     };
     let mut ticket = JobTicket {
         job_id: job.0.to_vec(),
         request_hash,
         model_id: hex::decode(model_id).unwrap_or_default(),
         params,
-        deadline_unix_ms: unix_ms_after(lifetime),
+        deadline_unix_ms: unix_ms_after(terms.lifetime),
         router_public_key: Vec::new(),
         signature: Vec::new(),
+        price_per_1k_tokens: terms.price_per_1k_tokens,
+        epoch: terms.epoch,
     };
     signing::sign_ticket(key, &mut ticket);
     ticket
@@ -79,9 +94,13 @@ mod tests {
     fn job_ids_print_as_hex_and_round_trip_through_a_ticket() {
         let key = SigningKey::from_bytes(&[7; 32]);
         let job = JobId::random();
-        let t = sign(&key, job, &"ab".repeat(32), Ticketed::Embedding, Duration::from_secs(5));
+        let terms = Terms { price_per_1k_tokens: 3, epoch: 9, lifetime: Duration::from_secs(5) };
+        let inputs = ["a".to_string()];
+        let t = sign(&key, job, &"ab".repeat(32), Ticketed::Embedding(&inputs), terms);
         assert_eq!(JobId::of(&t), Some(job));
         assert_eq!(job.to_string(), hex::encode(&t.job_id));
+        assert_eq!((t.price_per_1k_tokens, t.epoch), (3, 9));
+        assert_eq!(t.request_hash, signing::embed_request_hash(&"ab".repeat(32), &inputs).to_vec());
         signing::verify_ticket(&t).expect("signed");
     }
 }

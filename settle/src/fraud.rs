@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wick_ledger::client::Session;
 use wick_proto::v1::AuditEvidence;
-use wick_staking::{Address, Amount, TxBody};
+use wick_staking::{Address, TxBody};
 
 /// How long undelivered evidence waits before the next try.
 const RETRY: Duration = Duration::from_secs(1);
@@ -64,7 +64,7 @@ pub async fn run(
 /// Sends the fraud proof of `e`; false if it should be tried again later.
 async fn report(ledger: &mut Session, key: &SigningKey, e: &AuditEvidence) -> bool {
     let Some(body) = proof(e) else { return true };
-    match ledger.send(key, Amount(0), body).await {
+    match ledger.send(key, body).await {
         Ok(done) => {
             tracing::warn!(accused = %hex::encode(&e.accused_worker), height = done.height, "fraud proof committed");
             true

@@ -10,8 +10,8 @@ use ed25519_dalek::SigningKey;
 use tokio_util::sync::CancellationToken;
 use wick_ledger::client::{ClientError, Session};
 use wick_proto::time::now_unix_ms;
-use wick_proto::v1::SignedReceipt;
-use wick_staking::{Address, Amount, TxBody};
+use wick_proto::v1::{Receipt, SignedReceipt};
+use wick_staking::{Address, TxBody, WorkReport};
 
 use crate::merkle::receipts_root;
 use crate::window::EpochWindow;
@@ -28,40 +28,60 @@ pub enum Role {
     Router,
 }
 
-/// One claim or attestation: the receipts of one worker in one window.
+/// One claim or attestation: the receipts of one worker under one router's tickets in one
+/// window.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkSummary {
     /// The worker.
     pub worker: [u8; 32],
+    /// The router whose tickets they were.
+    pub router: [u8; 32],
     /// Merkle root over the receipts.
     pub root: [u8; 32],
     /// Number of receipts.
     pub count: u64,
     /// Prompt plus output tokens.
     pub tokens: u64,
+    /// What they are worth at their tickets' prices.
+    pub amount: u128,
 }
 
-/// Groups receipts by worker and summarises each group.
+/// What receipts are worth: `⌊Σ (tokens_in + tokens_out) · price / 1000⌋`, each price being
+/// its ticket's, per 1000 tokens, floored once over the group (so short jobs at a low price are
+/// not each rounded down to nothing). Worker and router both compute exactly this.
+pub fn amount_of<'a>(receipts: impl Iterator<Item = &'a Receipt>) -> u128 {
+    let milli: u128 = receipts
+        .map(|r| (u128::from(r.tokens_in) + u128::from(r.tokens_out)) * u128::from(r.price_per_1k_tokens))
+        .fold(0, u128::saturating_add);
+    milli / 1000
+}
+
+/// Groups receipts by (worker, router) and summarises each group; receipts without a router
+/// (development calls) are left out.
 pub fn summarise(receipts: &[SignedReceipt]) -> Vec<WorkSummary> {
-    let mut by_worker: BTreeMap<[u8; 32], Vec<SignedReceipt>> = BTreeMap::new();
+    let mut groups: BTreeMap<([u8; 32], [u8; 32]), Vec<SignedReceipt>> = BTreeMap::new();
     for s in receipts {
-        if let Some(key) =
-            s.receipt.as_ref().and_then(|r| <[u8; 32]>::try_from(r.worker_public_key.as_slice()).ok())
-        {
-            by_worker.entry(key).or_default().push(s.clone());
-        }
+        let Some(r) = s.receipt.as_ref() else { continue };
+        let (Ok(worker), Ok(router)) = (
+            <[u8; 32]>::try_from(r.worker_public_key.as_slice()),
+            <[u8; 32]>::try_from(r.router_public_key.as_slice()),
+        ) else {
+            continue;
+        };
+        groups.entry((worker, router)).or_default().push(s.clone());
     }
-    by_worker
+    groups
         .into_iter()
-        .map(|(worker, rs)| WorkSummary {
-            worker,
-            root: receipts_root(&rs),
-            count: rs.len() as u64,
-            tokens: rs
-                .iter()
-                .filter_map(|s| s.receipt.as_ref())
-                .map(|r| u64::from(r.tokens_in) + u64::from(r.tokens_out))
-                .sum(),
+        .map(|((worker, router), rs)| {
+            let receipts = rs.iter().filter_map(|s| s.receipt.as_ref());
+            WorkSummary {
+                worker,
+                router,
+                root: receipts_root(&rs),
+                count: rs.len() as u64,
+                tokens: receipts.clone().map(|r| u64::from(r.tokens_in) + u64::from(r.tokens_out)).sum(),
+                amount: amount_of(receipts),
+            }
         })
         .collect()
 }
@@ -122,23 +142,24 @@ async fn step(
     Ok(Duration::from_millis(500))
 }
 
-/// The claim (a worker's own work) or attestation (a router's view of a worker) for `work`.
+/// The claim (a worker's own work for one router) or attestation (a router's view of one
+/// worker's work for it) for `work`.
 fn settlement_tx(role: Role, me: [u8; 32], epoch: u64, work: &WorkSummary) -> Option<TxBody> {
+    let report = WorkReport {
+        epoch,
+        receipts_root: work.root,
+        count: work.count,
+        tokens: work.tokens,
+        amount: work.amount,
+    };
     match role {
-        Role::Worker if work.worker != me => None,
-        Role::Worker => Some(TxBody::WorkClaim {
-            epoch,
-            receipts_root: work.root,
-            count: work.count,
-            tokens: work.tokens,
-        }),
-        Role::Router => Some(TxBody::Attestation {
-            epoch,
-            worker: Address(work.worker),
-            receipts_root: work.root,
-            count: work.count,
-            tokens: work.tokens,
-        }),
+        Role::Worker if work.worker == me => {
+            Some(TxBody::WorkClaim { router: Address(work.router), work: report })
+        }
+        Role::Router if work.router == me => {
+            Some(TxBody::Attestation { worker: Address(work.worker), work: report })
+        }
+        _ => None,
     }
 }
 
@@ -154,7 +175,7 @@ async fn submit(
 ) -> Result<(), ClientError> {
     let what = if role == Role::Worker { "work claim" } else { "attestation" };
     let worker = hex::encode(work.worker);
-    match ledger.send(key, Amount(0), body).await {
+    match ledger.send(key, body).await {
         Ok(done) => tracing::info!(
             epoch, worker = %worker, receipts = work.count, tokens = work.tokens, height = done.height,
             "{what} committed"
@@ -172,14 +193,15 @@ async fn submit(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wick_proto::v1::Receipt;
 
-    fn r(worker: u8, tokens_out: u32) -> SignedReceipt {
+    fn r(worker: u8, router: u8, tokens_out: u32, price: u64) -> SignedReceipt {
         SignedReceipt {
             receipt: Some(Receipt {
                 worker_public_key: vec![worker; 32],
+                router_public_key: vec![router; 32],
                 tokens_in: 10,
                 tokens_out,
+                price_per_1k_tokens: price,
                 ..Default::default()
             }),
             ..Default::default()
@@ -187,11 +209,37 @@ mod tests {
     }
 
     #[test]
-    fn summaries_per_worker() {
-        let s = summarise(&[r(1, 5), r(2, 7), r(1, 6)]);
-        assert_eq!(s.len(), 2);
-        assert_eq!((s[0].worker, s[0].count, s[0].tokens), ([1; 32], 2, 31));
-        assert_eq!((s[1].worker, s[1].count, s[1].tokens), ([2; 32], 1, 17));
-        assert_eq!(s[0].root, receipts_root(&[r(1, 6), r(1, 5)]));
+    fn summaries_per_worker_and_router_with_their_price() {
+        let s = summarise(&[r(1, 9, 5, 1000), r(2, 9, 7, 100), r(1, 9, 6, 1000), r(1, 8, 90, 10)]);
+        assert_eq!(s.len(), 3);
+        // (worker 1, router 8): 100 tokens at 10 per 1000.
+        assert_eq!(
+            (s[0].worker, s[0].router, s[0].count, s[0].tokens, s[0].amount),
+            ([1; 32], [8; 32], 1, 100, 1)
+        );
+        assert_eq!(
+            (s[1].worker, s[1].router, s[1].count, s[1].tokens, s[1].amount),
+            ([1; 32], [9; 32], 2, 31, 31)
+        );
+        assert_eq!((s[2].worker, s[2].count, s[2].tokens, s[2].amount), ([2; 32], 1, 17, 1));
+        assert_eq!(s[1].root, receipts_root(&[r(1, 9, 6, 1000), r(1, 9, 5, 1000)]));
+        // Floored once over the group: two jobs of 15 tokens at 100 per 1000 are worth 3, not 1 + 1.
+        let pair = summarise(&[r(4, 9, 5, 100), r(4, 9, 5, 100)]);
+        assert_eq!((pair[0].tokens, pair[0].amount), (30, 3));
+        // A development receipt (no router) is not settled.
+        let mut dev = r(3, 0, 1, 1);
+        if let Some(x) = dev.receipt.as_mut() {
+            x.router_public_key.clear();
+        }
+        assert!(summarise(&[dev]).is_empty());
+    }
+
+    #[test]
+    fn each_side_settles_only_its_own_pairs() {
+        let w = summarise(&[r(1, 9, 5, 1000)]).remove(0);
+        assert!(matches!(settlement_tx(Role::Worker, [1; 32], 4, &w), Some(TxBody::WorkClaim { .. })));
+        assert!(settlement_tx(Role::Worker, [2; 32], 4, &w).is_none());
+        assert!(matches!(settlement_tx(Role::Router, [9; 32], 4, &w), Some(TxBody::Attestation { .. })));
+        assert!(settlement_tx(Role::Router, [8; 32], 4, &w).is_none());
     }
 }

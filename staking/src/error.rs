@@ -1,8 +1,15 @@
-//! Why a transaction was rejected.
+//! Why a transaction was refused or failed.
+//!
+//! A *refused* transaction ([`TxError::is_refusal`]: wrong chain, bad signature, wrong nonce, a
+//! fee below the minimum or more than the balance, malformed bytes) changes nothing and is never
+//! stored: it pays no fee, so a block must not carry it. Any other error is a *failure*: the
+//! transaction is stored with its reason, its fee is charged and its nonce used, and nothing else
+//! changes. So every stored transaction has paid for its bytes.
 
 use crate::types::Amount;
 
-/// A precise rejection reason. A rejected transaction leaves the state unchanged.
+/// A precise reason. Variants carry what the message needs; [`TxError::code`] is the stable
+/// machine-readable code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TxError {
     /// The chain id does not match this ledger's.
@@ -27,7 +34,23 @@ pub enum TxError {
         /// Given nonce.
         got: u64,
     },
-    /// Not enough balance.
+    /// The fee is below what the transaction's size requires.
+    #[error("fee {offered} is below the required {required} (min_fee + fee_per_byte × size)")]
+    FeeTooLow {
+        /// The fee the transaction must pay at least.
+        required: Amount,
+        /// The fee it offers.
+        offered: Amount,
+    },
+    /// The balance cannot pay the fee.
+    #[error("balance {balance} cannot pay the fee {fee}")]
+    CannotPayFee {
+        /// Balance.
+        balance: Amount,
+        /// Fee.
+        fee: Amount,
+    },
+    /// Not enough balance for the amount (and fee).
     #[error("insufficient balance: have {balance}, need {needed}")]
     InsufficientBalance {
         /// Balance.
@@ -47,9 +70,34 @@ pub enum TxError {
     /// Already a worker.
     #[error("already registered as a worker")]
     AlreadyWorker,
-    /// The worker is jailed.
-    #[error("worker is jailed")]
+    /// The address is not a registered router.
+    #[error("not a registered router")]
+    NotRouter,
+    /// Already a router.
+    #[error("already registered as a router")]
+    AlreadyRouter,
+    /// The key has no bonded stake (as a worker, a router or a delegator) to answer for what
+    /// it asserts.
+    #[error("{0} has no bonded stake: only keys with something to lose may do this")]
+    NotBonded(&'static str),
+    /// The worker or router is jailed.
+    #[error("jailed")]
     Jailed,
+    /// Unjailing before the jail period ended.
+    #[error("jailed until epoch {until}")]
+    StillJailed {
+        /// First epoch in which unjailing is allowed.
+        until: u64,
+    },
+    /// Unjailing while not jailed.
+    #[error("not jailed")]
+    NotJailed,
+    /// A jailed worker or router tried to unbond within the evidence window.
+    #[error("a jailed stake cannot unbond before epoch {until} (the evidence window)")]
+    JailedUnbonding {
+        /// First epoch in which unbonding is allowed.
+        until: u64,
+    },
     /// Commission above 10 000 bps.
     #[error("commission {0} bps is above 10000")]
     BadCommission(u32),
@@ -60,6 +108,14 @@ pub enum TxError {
         bonded: Amount,
         /// Requested.
         requested: Amount,
+    },
+    /// The router's escrow cannot cover what it attests or withdraws.
+    #[error("escrow {escrow} cannot cover {needed}")]
+    InsufficientEscrow {
+        /// Escrow.
+        escrow: Amount,
+        /// Amount needed.
+        needed: Amount,
     },
     /// No rewards to withdraw.
     #[error("no rewards to withdraw")]
@@ -72,24 +128,41 @@ pub enum TxError {
         /// Given.
         got: u64,
     },
-    /// A second claim or attestation for the same epoch.
-    #[error("already submitted for this epoch")]
+    /// A second claim, attestation or proof of the same thing.
+    #[error("already submitted")]
     Duplicate,
-    /// The fraud proof is invalid.
-    #[error("invalid fraud proof: {0}")]
+    /// The evidence is invalid.
+    #[error("invalid evidence: {0}")]
     BadFraudProof(String),
+    /// The reporter is the accused.
+    #[error("the reporter is the accused: a key cannot report itself")]
+    SelfReport,
+    /// The infraction is older than the evidence window (or from the future).
+    #[error(
+        "the infraction's epoch {infraction} is outside the evidence window (epochs {oldest} to {current})"
+    )]
+    EvidenceTooOld {
+        /// The ticket's epoch.
+        infraction: u64,
+        /// Oldest provable epoch.
+        oldest: u64,
+        /// Current epoch.
+        current: u64,
+    },
     /// Unknown proposal.
     #[error("no proposal {0}")]
     NoProposal(u64),
-    /// The voting period is over.
-    #[error("voting on proposal {proposal} ended in epoch {ended}")]
+    /// Voting is not open.
+    #[error("voting on proposal {proposal} is open in epochs {start} to {end}")]
     VotingClosed {
         /// Proposal.
         proposal: u64,
+        /// First epoch of voting.
+        start: u64,
         /// Last epoch of voting.
-        ended: u64,
+        end: u64,
     },
-    /// The voter has no bonded stake.
+    /// The voter or proposer has no (snapshotted) bonded stake.
     #[error("no bonded stake to vote or propose with")]
     NoVotingPower,
     /// Already voted.
@@ -117,18 +190,29 @@ impl TxError {
             TxError::BadPublicKey => "bad_public_key",
             TxError::BadSignature => "bad_signature",
             TxError::BadNonce { .. } => "bad_nonce",
+            TxError::FeeTooLow { .. } => "fee_too_low",
+            TxError::CannotPayFee { .. } => "cannot_pay_fee",
             TxError::InsufficientBalance { .. } => "insufficient_balance",
             TxError::Overflow => "overflow",
             TxError::ZeroAmount => "zero_amount",
             TxError::NotWorker => "not_worker",
             TxError::AlreadyWorker => "already_worker",
+            TxError::NotRouter => "not_router",
+            TxError::AlreadyRouter => "already_router",
+            TxError::NotBonded(_) => "not_bonded",
             TxError::Jailed => "jailed",
+            TxError::StillJailed { .. } => "still_jailed",
+            TxError::NotJailed => "not_jailed",
+            TxError::JailedUnbonding { .. } => "jailed_unbonding",
             TxError::BadCommission(_) => "bad_commission",
             TxError::InsufficientStake { .. } => "insufficient_stake",
+            TxError::InsufficientEscrow { .. } => "insufficient_escrow",
             TxError::NoRewards => "no_rewards",
             TxError::WrongEpoch { .. } => "wrong_epoch",
             TxError::Duplicate => "duplicate",
             TxError::BadFraudProof(_) => "bad_fraud_proof",
+            TxError::SelfReport => "self_report",
+            TxError::EvidenceTooOld { .. } => "evidence_too_old",
             TxError::NoProposal(_) => "no_proposal",
             TxError::VotingClosed { .. } => "voting_closed",
             TxError::NoVotingPower => "no_voting_power",
@@ -138,8 +222,23 @@ impl TxError {
         }
     }
 
-    /// Whether the rejection can never succeed whatever the state (wrong chain, bad signature,
-    /// bad values): `INVALID_ARGUMENT` on the wire; the rest depend on the state
+    /// Whether the transaction is refused outright: it changes nothing, pays nothing and is not
+    /// stored (see the module docs). Any other error charges the fee.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            TxError::WrongChain { .. }
+                | TxError::BadPublicKey
+                | TxError::BadSignature
+                | TxError::BadNonce { .. }
+                | TxError::FeeTooLow { .. }
+                | TxError::CannotPayFee { .. }
+                | TxError::Malformed { .. }
+        )
+    }
+
+    /// Whether the error can never go away whatever the state (wrong chain, bad signature, bad
+    /// values): `INVALID_ARGUMENT` on the wire; the rest depend on the state
     /// (`FAILED_PRECONDITION`).
     pub fn is_invalid_argument(&self) -> bool {
         match self {
@@ -149,18 +248,29 @@ impl TxError {
             | TxError::ZeroAmount
             | TxError::BadCommission(_)
             | TxError::BadFraudProof(_)
+            | TxError::SelfReport
             | TxError::BadParam(_)
             | TxError::Malformed { .. } => true,
             TxError::BadNonce { .. }
+            | TxError::FeeTooLow { .. }
+            | TxError::CannotPayFee { .. }
             | TxError::InsufficientBalance { .. }
             | TxError::Overflow
             | TxError::NotWorker
             | TxError::AlreadyWorker
+            | TxError::NotRouter
+            | TxError::AlreadyRouter
+            | TxError::NotBonded(_)
             | TxError::Jailed
+            | TxError::StillJailed { .. }
+            | TxError::NotJailed
+            | TxError::JailedUnbonding { .. }
             | TxError::InsufficientStake { .. }
+            | TxError::InsufficientEscrow { .. }
             | TxError::NoRewards
             | TxError::WrongEpoch { .. }
             | TxError::Duplicate
+            | TxError::EvidenceTooOld { .. }
             | TxError::NoProposal(_)
             | TxError::VotingClosed { .. }
             | TxError::NoVotingPower

@@ -22,6 +22,11 @@
 //! delegator = "<64 hex chars>"
 //! worker = "<64 hex chars>"
 //! amount = 5000            # bonded at genesis, on top of the delegator's balance
+//!
+//! [[routers]]
+//! address = "<64 hex chars>"
+//! stake = 10000            # bonded at genesis
+//! escrow = 100000          # pays for the work it attests
 //! ```
 
 use std::path::Path;
@@ -29,7 +34,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TxError;
-use crate::state::{Params, State, Worker};
+use crate::state::{Params, Router, State, Worker};
+use crate::tx::ParamKey;
 use crate::types::{Address, Amount};
 
 /// Why a genesis file was refused.
@@ -83,11 +89,12 @@ impl<'de> Deserialize<'de> for GenesisAmount {
     }
 }
 
-/// Parameters as written in a genesis file; missing fields keep [`Params::default`].
+/// Parameters as written in a genesis file; missing fields keep [`Params::default`]. Each must
+/// be within its bounds (see [`Params::bounds`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenesisParams {
-    /// Tokens minted per epoch.
+    /// Tokens minted per epoch at most.
     pub epoch_reward: Option<GenesisAmount>,
     /// Epochs an unbonding waits.
     pub unbonding_epochs: Option<u64>,
@@ -101,6 +108,39 @@ pub struct GenesisParams {
     pub threshold_bps: Option<u32>,
     /// Epochs a proposal is open.
     pub voting_epochs: Option<u64>,
+    /// Epochs a passed change waits.
+    pub timelock_epochs: Option<u64>,
+    /// Epochs an infraction stays provable.
+    pub evidence_epochs: Option<u64>,
+    /// Epochs a slashed key stays jailed.
+    pub jail_epochs: Option<u64>,
+    /// Smallest fee.
+    pub min_fee: Option<GenesisAmount>,
+    /// Fee per wire byte.
+    pub fee_per_byte: Option<GenesisAmount>,
+    /// Part of work payments burned, bps.
+    pub work_fee_bps: Option<u32>,
+}
+
+impl GenesisParams {
+    /// The value written for `key`, if any.
+    fn get(&self, key: ParamKey) -> Option<u128> {
+        match key {
+            ParamKey::EpochReward => self.epoch_reward.map(|a| a.0),
+            ParamKey::UnbondingEpochs => self.unbonding_epochs.map(u128::from),
+            ParamKey::SlashBps => self.slash_bps.map(u128::from),
+            ParamKey::ReporterBps => self.reporter_bps.map(u128::from),
+            ParamKey::QuorumBps => self.quorum_bps.map(u128::from),
+            ParamKey::ThresholdBps => self.threshold_bps.map(u128::from),
+            ParamKey::VotingEpochs => self.voting_epochs.map(u128::from),
+            ParamKey::TimelockEpochs => self.timelock_epochs.map(u128::from),
+            ParamKey::EvidenceEpochs => self.evidence_epochs.map(u128::from),
+            ParamKey::JailEpochs => self.jail_epochs.map(u128::from),
+            ParamKey::MinFee => self.min_fee.map(|a| a.0),
+            ParamKey::FeePerByte => self.fee_per_byte.map(|a| a.0),
+            ParamKey::WorkFeeBps => self.work_fee_bps.map(u128::from),
+        }
+    }
 }
 
 /// An initial balance.
@@ -125,6 +165,20 @@ pub struct GenesisWorker {
     /// Own bonded stake.
     #[serde(default = "zero")]
     pub stake: GenesisAmount,
+}
+
+/// A router registered at genesis, with its stake and escrow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisRouter {
+    /// Address, hex.
+    pub address: String,
+    /// Bonded stake.
+    #[serde(default = "zero")]
+    pub stake: GenesisAmount,
+    /// Escrow that pays for the work it attests.
+    #[serde(default = "zero")]
+    pub escrow: GenesisAmount,
 }
 
 /// A delegation bonded at genesis.
@@ -168,6 +222,9 @@ pub struct Genesis {
     /// Delegations.
     #[serde(default)]
     pub delegations: Vec<GenesisDelegation>,
+    /// Routers.
+    #[serde(default)]
+    pub routers: Vec<GenesisRouter>,
 }
 
 /// Parses a 64-hex-character address.
@@ -211,17 +268,13 @@ impl Genesis {
 
     /// The parameters, defaults filled in.
     pub fn params(&self) -> Params {
-        let d = Params::default();
-        let p = &self.params;
-        Params {
-            epoch_reward: p.epoch_reward.map_or(d.epoch_reward, |a| a.0),
-            unbonding_epochs: p.unbonding_epochs.unwrap_or(d.unbonding_epochs),
-            slash_bps: p.slash_bps.map_or(d.slash_bps, u128::from),
-            reporter_bps: p.reporter_bps.map_or(d.reporter_bps, u128::from),
-            quorum_bps: p.quorum_bps.map_or(d.quorum_bps, u128::from),
-            threshold_bps: p.threshold_bps.map_or(d.threshold_bps, u128::from),
-            voting_epochs: p.voting_epochs.unwrap_or(d.voting_epochs),
+        let mut params = Params::default();
+        for key in ParamKey::ALL {
+            if let Some(v) = self.params.get(key) {
+                params.set(key, v);
+            }
         }
+        params
     }
 
     /// Builds the state at height 0.
@@ -234,19 +287,7 @@ impl Genesis {
             return Err(invalid("epoch_seconds must be at least 1".into()));
         }
         let params = self.params();
-        for (name, v) in [
-            ("slash_bps", params.slash_bps),
-            ("reporter_bps", params.reporter_bps),
-            ("quorum_bps", params.quorum_bps),
-            ("threshold_bps", params.threshold_bps),
-        ] {
-            if v > 10_000 {
-                return Err(invalid(format!("params.{name} = {v} is above 10000")));
-            }
-        }
-        if params.unbonding_epochs == 0 || params.voting_epochs == 0 {
-            return Err(invalid("unbonding_epochs and voting_epochs must be at least 1".into()));
-        }
+        params.check_genesis().map_err(|e| invalid(format!("params: {e}")))?;
         let addr = |s: &str, what: &str| {
             parse_address(s).ok_or_else(|| invalid(format!("{what} {s:?} is not 64 hex characters")))
         };
@@ -294,6 +335,15 @@ impl Genesis {
             *e = e.checked_add(Amount(d.amount.0)).ok_or_else(|| invalid("overflow".into()))?;
             mint(&mut s, d.amount.0)?;
         }
+        for r in &self.routers {
+            let a = addr(&r.address, "router")?;
+            if s.routers.contains_key(&a) {
+                return Err(invalid(format!("router {a} is listed twice")));
+            }
+            s.routers.insert(a, Router { stake: Amount(r.stake.0), escrow: Amount(r.escrow.0), jail: None });
+            mint(&mut s, r.stake.0)?;
+            mint(&mut s, r.escrow.0)?;
+        }
         Ok(s)
     }
 }
@@ -313,6 +363,10 @@ epoch_seconds = 5
 [params]
 epoch_reward = "340282366920938463463374607431768211455"
 voting_epochs = 2
+[[routers]]
+address = "{d}"
+stake = 7
+escrow = 3
 [[accounts]]
 address = "{d}"
 balance = 100
@@ -333,7 +387,9 @@ amount = 50
         let wa = parse_address(&w).expect("addr");
         assert_eq!(s.workers[&wa].self_stake, Amount(1000));
         assert_eq!(s.workers[&wa].delegated, Amount(50));
-        assert_eq!(s.supply, Amount(1150));
+        assert_eq!(s.supply, Amount(1160));
+        let da = parse_address(&d).expect("addr");
+        assert_eq!((s.routers[&da].stake, s.routers[&da].escrow), (Amount(7), Amount(3)));
         let back = Genesis::from_json(&g.to_json()).expect("json");
         assert_eq!(back, g);
     }
@@ -346,7 +402,7 @@ amount = 50
             .expect_err("bad address");
         assert!(e.to_string().contains("\"zz\" is not 64 hex"), "{e}");
         let e = Genesis::from_toml("chain_id = \"t\"\n[params]\nslash_bps = 20000\n").expect("p").state();
-        assert!(e.expect_err("bps").to_string().contains("slash_bps = 20000"));
+        assert!(e.expect_err("bps").to_string().contains("slash_bps = 20000 is outside 100 ..= 5000"));
         assert!(Genesis::from_toml("chain = 1").is_err());
     }
 }

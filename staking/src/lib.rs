@@ -1,57 +1,105 @@
 //! The Wick ledger's staking module: signed transactions, their wire form, and the deterministic
-//! state machine that records proofs of service and pays for them (epochs, rewards, slashing,
-//! governance, audit evidence, parallel execution, the genesis file). It is pure: no clock, no
-//! storage, no network, no randomness of its own; the ledger node (`wick-ledger`) feeds it blocks
-//! and stores them. It knows receipts only through `wick-proto`'s messages and must not know
-//! workers, routers or the network.
+//! state machine that records proofs of service and pays for them (routers' escrow, epochs,
+//! rewards, slashing, bounded governance, audit evidence, the genesis file). It is pure: no
+//! clock, no storage, no network, no randomness of its own; the ledger node (`wick-ledger`) feeds
+//! it blocks and stores them. It knows receipts only through `wick-proto`'s messages and must not
+//! know workers, routers or the network.
 //!
-//! # Transactions
+//! # Who the ledger believes
+//! Only keys with something to lose. Tickets, attestations and audit evidence count only from
+//! routers that are registered, bonded and unjailed; work claims only from bonded, unjailed
+//! workers; audit witnesses must be bonded, unjailed workers other than the accused; a reporter
+//! must have bonded stake and cannot be the accused. A message from any other key counts for
+//! nothing, whatever its signature.
+//!
+//! # Transactions and fees
 //! Each transaction is signed (ed25519, verified with ZIP-215 rules by `ed25519-consensus`, in
-//! batches when a block has more than one, see [`verify`]) over canonical bytes: the tag `wick.v1.LedgerTx`, chain
-//! id, signer, nonce, fee, a kind code and the fields (see [`tx::Tx::signing_bytes`]). The nonce
-//! must be the account's next one; the fee is burned. A rejected transaction changes nothing and
-//! pays no fee.
+//! batches when a block has more than one, see [`verify`]) over canonical bytes: the tag
+//! `wick.v1.LedgerTx`, chain id, signer, nonce, fee, a kind code and the fields (see
+//! [`tx::Tx::signing_bytes`]). The nonce must be the account's next one, and the fee at least
+//! `min_fee + fee_per_byte × wire size`; the fee is burned. A transaction that fails these
+//! checks is refused: it changes nothing and is never stored. One that passes them pays its fee
+//! even when its kind fails (see [`error`]), so every stored byte was paid for.
+//!
+//! # Settlement: per (epoch, worker, router), paid from escrow
+//! A router funds an escrow. Every ticket carries the price the worker advertised when the
+//! router issued it, and the worker's receipt repeats the ticket's router, price and job id. In
+//! each epoch's receipt window (the `wick-settle` crate's docs), for every router it served, a
+//! worker claims `(root, count, tokens, amount)` over its receipts of that router's tickets, and
+//! every router attests the same for every worker it used, reserving `amount` from its escrow.
+//! The amounts are `Σ (tokens_in + tokens_out) · price / 1000` over the receipts.
+//!
+//! Claims and attestations are compared per pair, never across routers, so a second router, one
+//! receipt logged on one side only, or a client gone before the end costs that pair at most the
+//! receipts in question, never the epoch: the pair is paid `min(claimed, attested)`. The roots
+//! stay in the blocks, so either side can later show which receipts it counted; the ledger does
+//! not adjudicate roots. A router that under-attests pays less but loses the worker (workers
+//! choose whom they serve); a worker that over-claims is paid only what the router attested.
+//!
+//! # Why colluding routers and workers cannot mint
+//! A router and a worker in collusion can attest any amount of fake work, but the router pays it
+//! from its escrow to the worker (a transfer among themselves), the work fee `work_fee_bps` of it
+//! is burned, and its inflation share is capped by that very fee (step 3 below). So fake work of
+//! amount `P` burns `P · work_fee_bps / 10000` and mints at most as much: it never gains tokens.
 //!
 //! # Epoch end (exact formula)
-//! For epoch `e`, with reward `R = params.epoch_reward`, all divisions flooring:
-//! 1. Credited work of worker `w`: `c_w = min(claim_w.tokens, max{att.tokens : att for (e, w),
-//!    att.root == claim_w.root})`, or 0 if no claim, no matching attestation, or `w` is jailed.
-//! 2. Weight `x_w = c_w · S_w` where `S_w` is `w`'s bonded stake (own + delegated), saturating.
-//! 3. Worker share `P_w = R · x_w / Σx`. Commission `C_w = P_w · commission_bps / 10000`.
-//! 4. Each delegator `d` of `w` with delegation `s_d` gets `(P_w − C_w) · s_d / S_w`; the worker
-//!    gets `P_w − Σ_d` (its commission, its own pro-rata part and the rounding dust).
-//! 5. Only the amounts paid are minted (`Σ P_w ≤ R`); they accrue as rewards to be withdrawn.
-//! 6. Proposals whose voting ends with `e` are tallied by current voting power (own stake plus
-//!    delegations made): passed iff `cast ≥ bonded · quorum_bps / 10000` and
-//!    `yes > cast · threshold_bps / 10000`; passed changes apply from epoch `e + 1`.
-//! 7. The epoch becomes `e + 1`; unbonding entries with release epoch `≤ e + 1` return to balances.
+//! For epoch `e`, with `R = params.epoch_reward`, all divisions flooring:
+//! 1. For each (worker `w`, router `r`) the router attested: `paid_{w,r} = min(claim_{w,r}.amount,
+//!    att_{w,r}.amount)` (0 without a claim, or if `w` is jailed), out of the amount reserved;
+//!    the rest of the reservation returns to `r`'s escrow. `P_w = Σ_r paid_{w,r}`.
+//! 2. Work fee `F_w = P_w · work_fee_bps / 10000`, burned.
+//! 3. Inflation share `I_w = min(R · P_w / Σ P, F_w)`, minted.
+//! 4. The worker's income `X_w = P_w − F_w + I_w`; commission `C_w = X_w · commission_bps /
+//!    10000`; each delegator `d` of `w` with delegation `s_d` gets `(X_w − C_w) · s_d / S_w`,
+//!    `S_w` the worker's bonded stake (own + delegated); the worker gets `X_w − Σ_d`.
+//! 5. All of it accrues as rewards to be withdrawn.
+//! 6. Proposals whose voting ends with `e` are tallied against the voting power snapshotted when
+//!    their voting opened: passed iff `cast ≥ bonded · quorum_bps / 10000` and `yes > cast ·
+//!    threshold_bps / 10000`; a passed change applies `timelock_epochs` after `e + 1`, if still
+//!    within bounds ([`Params::bounds`]). Proposals submitted in `e` open for votes in `e + 1`.
+//! 7. The epoch becomes `e + 1`; unbonding entries released by then return to their owners;
+//!    proven infractions older than the evidence window are forgotten.
 //!
-//! Step 1 is the last use of epoch `e`'s claims and attestations (later ones are rejected as
-//! past), so the epoch end drops them from the state; the blocks keep them, and the state keeps
-//! how many workers were credited. The state, and hashing it for each block's root, thus stay
-//! the size of the accounts and one epoch's work, however old the chain.
+//! Step 1 is the last use of epoch `e`'s claims and attestations (later ones are refused as
+//! past), so the epoch end drops them; the blocks keep them. The state, and hashing it for each
+//! block's root, stay the size of the accounts and one epoch's work, however old the chain.
 //!
 //! # Slashing
-//! A fraud proof (two receipts validly signed by one worker for the same job with different
-//! outputs) cuts `slash_bps` of the worker's own stake and of each delegation, pays
-//! `reporter_bps` of the cut to the reporter and burns the rest; the worker is jailed and the job
-//! cannot be proven twice. Supply changes only by minted rewards minus burned fees and slashes.
+//! See [`state`]'s slashing rules: evidence is checked against the ticket of a router in good
+//! standing, within `evidence_epochs`, once; the slash reaches stake that was unbonding since the
+//! infraction; the reporter's reward never exceeds the accused's own loss.
 //!
-//! # Parallel execution
-//! [`State::apply_block_parallel`] gives exactly [`State::apply_block`]'s results and root on all
-//! cores. Each transaction declares the keys it reads and writes ([`State::access`]: accounts,
-//! worker records, proven jobs, the proposal table; a fraud proof writes the worker and all its
-//! delegators); transactions sharing a written key form one group and keep their block order;
-//! groups are packed onto lanes that each run the ordinary [`State::apply_verified`] on a private
-//! copy of the entries they reach; the disjoint results are merged and the supply/burned deltas
-//! summed. Signature batches are verified on all cores meanwhile; a caller that verifies block
-//! N+1 while block N executes uses [`State::apply_verified_block`] (see [`parallel`]; `wick
-//! bench ledger` measures it).
+//! # Supply
+//! Supply changes only by minted rewards minus burned fees, work fees and slashes.
+//!
+//! # Threat model
+//! Each attack found in the trust review, the rule that refuses it, and the test that tries it
+//! (`staking/tests/trust.rs` on the state machine; `cli/tests/attacks.rs` against real
+//! processes; `worker/src/ticket_gate/tests.rs` on the worker's gate).
+//!
+//! | attack | refused by |
+//! | --- | --- |
+//! | a stranger signs a ticket, gets two receipts for it, reports the worker | workers serve only tickets of routers the ledger vouches for, each (router, job id) once and only for the request it names; evidence counts only with a ticket of a router in good standing, from a bonded reporter |
+//! | a worker reports itself (directly, or through a bonded accomplice) | `SelfReport`; the reporter's part never exceeds the accused's own loss, so the pair always loses |
+//! | any key attests made-up work | attestations only from bonded, unjailed routers, for registered workers; each is paid from that router's escrow, and collusion cannot mint (above) |
+//! | audit evidence from throwaway witnesses, or with any key as the ticket's router | witnesses must be bonded, unjailed workers; the ticket's router must be in good standing |
+//! | unbond just before the proof lands; a jailed worker unbonds | the slash reaches unbonding entries started at or after the infraction; a jailed key cannot unbond until the evidence window of its slash closes |
+//! | governance: quorum 0, slash 100 %, any reward; a last-block proposal; power bought for the tally | bounds per parameter ([`Params`]), checked when proposed and again when applied; voting opens the epoch after submission on a snapshot of power taken then; a timelock before a change applies |
+//! | state growth for free: fee 0, accounts and workers created by attestations, attacker-sized hashes kept, rejected transactions stored | `min_fee + fee_per_byte × size`, refusals are never stored (nor is a block of nothing but refusals); attestations name registered workers only; proven infractions are fixed-size keys dropped after the evidence window |
+//! | embeddings counted as output floats; audits compare only the output hash; the receipt does not cover the text | embeddings count input tokens; audits and fraud proofs compare tokens in, tokens out and the output hash, which covers token ids and the text the client received |
+//! | one root per epoch for a worker with several routers, one stray receipt loses the epoch | claims and attestations per (epoch, worker, router), paid `min(claimed, attested)` |
+//! | direct calls to a worker's port, past the routers' keys and limits | no ticket, no service (`--dev-unticketed` only for development) |
+//! | a router signs two tickets for one job id | `RouterEquivocation` slashes and jails the router |
+//!
+//! # Execution is serial
+//! Blocks execute one transaction after the other ([`State::apply_block`]); signature batches
+//! are verified on all cores beforehand. Execution alone runs at millions of transactions per
+//! second on one core, far above what verification admits, so lanes of parallel execution did
+//! not pay for their copying and merging (measured 3× slower at 2 threads) and were removed.
 
 pub mod error;
 pub mod evidence;
 pub mod genesis;
-pub mod parallel;
 pub mod state;
 pub mod tx;
 pub mod types;
@@ -60,5 +108,5 @@ pub mod wire;
 
 pub use error::TxError;
 pub use state::{Params, State};
-pub use tx::{ParamKey, SignedTx, Tx, TxBody};
+pub use tx::{ParamKey, SignedTx, Tx, TxBody, WorkReport};
 pub use types::{Address, Amount};

@@ -11,14 +11,14 @@ use crate::types::{Address, Amount};
 /// Domain tag of ledger transaction signatures.
 pub const TX_TAG: &str = "wick.v1.LedgerTx";
 
-/// A governance parameter that a proposal can change.
+/// A governance parameter that a proposal can change (bounds: [`crate::Params::bounds`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ParamKey {
-    /// Tokens minted per epoch.
+    /// Tokens minted per epoch at most.
     EpochReward,
-    /// Epochs between unstake and release.
+    /// Epochs between unbonding and release.
     UnbondingEpochs,
-    /// Fraction of stake slashed by a fraud proof, in basis points.
+    /// Fraction of stake slashed by a proven infraction, in basis points.
     SlashBps,
     /// Fraction of the slashed amount paid to the reporter, in basis points.
     ReporterBps,
@@ -28,9 +28,38 @@ pub enum ParamKey {
     ThresholdBps,
     /// Epochs a proposal stays open for votes.
     VotingEpochs,
+    /// Epochs a passed change waits before it applies.
+    TimelockEpochs,
+    /// Epochs during which an infraction can be proven.
+    EvidenceEpochs,
+    /// Epochs a slashed worker or router stays jailed.
+    JailEpochs,
+    /// Smallest transaction fee.
+    MinFee,
+    /// Fee per byte of a transaction's wire encoding.
+    FeePerByte,
+    /// Part of every work payment burned, in basis points.
+    WorkFeeBps,
 }
 
 impl ParamKey {
+    /// Every parameter, in wire-code order.
+    pub const ALL: [ParamKey; 13] = [
+        ParamKey::EpochReward,
+        ParamKey::UnbondingEpochs,
+        ParamKey::SlashBps,
+        ParamKey::ReporterBps,
+        ParamKey::QuorumBps,
+        ParamKey::ThresholdBps,
+        ParamKey::VotingEpochs,
+        ParamKey::TimelockEpochs,
+        ParamKey::EvidenceEpochs,
+        ParamKey::JailEpochs,
+        ParamKey::MinFee,
+        ParamKey::FeePerByte,
+        ParamKey::WorkFeeBps,
+    ];
+
     /// Stable wire code.
     pub fn code(self) -> u32 {
         self as u32
@@ -38,14 +67,51 @@ impl ParamKey {
 
     /// The key with wire code `code`, if any.
     pub fn from_code(code: u32) -> Option<ParamKey> {
-        use ParamKey::*;
-        [EpochReward, UnbondingEpochs, SlashBps, ReporterBps, QuorumBps, ThresholdBps, VotingEpochs]
-            .into_iter()
-            .find(|k| k.code() == code)
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The snake_case name (as in genesis files and the CLI).
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamKey::EpochReward => "epoch_reward",
+            ParamKey::UnbondingEpochs => "unbonding_epochs",
+            ParamKey::SlashBps => "slash_bps",
+            ParamKey::ReporterBps => "reporter_bps",
+            ParamKey::QuorumBps => "quorum_bps",
+            ParamKey::ThresholdBps => "threshold_bps",
+            ParamKey::VotingEpochs => "voting_epochs",
+            ParamKey::TimelockEpochs => "timelock_epochs",
+            ParamKey::EvidenceEpochs => "evidence_epochs",
+            ParamKey::JailEpochs => "jail_epochs",
+            ParamKey::MinFee => "min_fee",
+            ParamKey::FeePerByte => "fee_per_byte",
+            ParamKey::WorkFeeBps => "work_fee_bps",
+        }
+    }
+
+    /// The parameter named `name` (see [`ParamKey::name`]).
+    pub fn from_name(name: &str) -> Option<ParamKey> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 }
 
-/// What a transaction does.
+/// What a worker claims, or a router attests, for one (epoch, worker, router): the receipts of
+/// that worker's jobs under that router's tickets that finished in the epoch's window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkReport {
+    /// Epoch (the current one; see [`crate::state`] for the window).
+    pub epoch: u64,
+    /// Merkle root over the receipts (kept so either side can later prove what it counted).
+    pub receipts_root: [u8; 32],
+    /// Number of receipts.
+    pub count: u64,
+    /// Tokens in plus tokens out.
+    pub tokens: u64,
+    /// What the receipts are worth at their tickets' prices, in base units.
+    pub amount: u128,
+}
+
+/// What a transaction does. Wire kind codes are in [`TxBody::kind`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum TxBody {
     /// Move tokens to another account.
@@ -86,46 +152,29 @@ pub enum TxBody {
     },
     /// Move accrued rewards to the balance.
     WithdrawRewards,
-    /// A worker's claim of the work it did in an epoch.
+    /// A worker's claim of the work it did for one router in an epoch.
     WorkClaim {
-        /// Epoch (must be the current one).
-        epoch: u64,
-        /// Merkle root of the worker's receipts.
-        receipts_root: [u8; 32],
-        /// Number of receipts.
-        count: u64,
-        /// Tokens served.
-        tokens: u64,
+        /// The router whose tickets the work was done under.
+        router: Address,
+        /// The work.
+        work: WorkReport,
     },
-    /// A router's attestation of a worker's work in an epoch.
+    /// A router's attestation of one worker's work for it in an epoch; reserves `amount` of the
+    /// router's escrow until the epoch end pays it.
     Attestation {
-        /// Epoch (must be the current one).
-        epoch: u64,
         /// Worker attested.
         worker: Address,
-        /// Merkle root of the receipts the router countersigned.
-        receipts_root: [u8; 32],
-        /// Number of receipts.
-        count: u64,
-        /// Tokens.
-        tokens: u64,
+        /// The work.
+        work: WorkReport,
     },
-    /// Two receipts signed by one worker for the same job with different outputs.
+    /// Two receipts signed by one worker for the same ticket with different outputs.
     FraudProof {
+        /// The router-signed ticket both receipts are for.
+        ticket: Box<JobTicket>,
         /// First receipt.
         a: Box<SignedReceipt>,
         /// Conflicting receipt.
         b: Box<SignedReceipt>,
-    },
-    /// A router's audit evidence: the job's ticket and the receipts of three or more workers
-    /// that ran it, the accused's output differing from the others' (see `audit_proof`).
-    AuditProof {
-        /// The router-signed ticket of the job.
-        ticket: Box<JobTicket>,
-        /// Worker-signed receipts of the job, the accused's among them.
-        receipts: Vec<SignedReceipt>,
-        /// The worker whose output differs.
-        accused: Address,
     },
     /// Propose a parameter change.
     Propose {
@@ -141,6 +190,103 @@ pub enum TxBody {
         /// Yes or no.
         yes: bool,
     },
+    /// A router's audit evidence: the job's ticket and the receipts of three or more workers
+    /// that ran it, the accused's output differing from the others' (see
+    /// [`crate::evidence::audit`]).
+    AuditProof {
+        /// The router-signed ticket of the job.
+        ticket: Box<JobTicket>,
+        /// Worker-signed receipts of the job, the accused's among them.
+        receipts: Vec<SignedReceipt>,
+        /// The worker whose output differs.
+        accused: Address,
+    },
+    /// Register the signer as a router.
+    RegisterRouter,
+    /// Bond the signer's own tokens to its router.
+    BondRouter {
+        /// Amount bonded.
+        amount: Amount,
+    },
+    /// Start unbonding the router's stake.
+    UnbondRouter {
+        /// Amount unbonded.
+        amount: Amount,
+    },
+    /// Move tokens into the router's escrow, which pays for the work it attests.
+    FundEscrow {
+        /// Amount.
+        amount: Amount,
+    },
+    /// Start moving escrow back to the balance (through the unbonding queue, so attested work
+    /// is paid first).
+    WithdrawEscrow {
+        /// Amount.
+        amount: Amount,
+    },
+    /// Leave jail after the jail period (a worker or a router).
+    Unjail,
+    /// Two different tickets signed by one router for one job id.
+    RouterEquivocation {
+        /// First ticket.
+        a: Box<JobTicket>,
+        /// The other ticket.
+        b: Box<JobTicket>,
+    },
+}
+
+impl TxBody {
+    /// The kind's stable wire code.
+    pub fn kind(&self) -> u32 {
+        match self {
+            TxBody::Transfer { .. } => 1,
+            TxBody::RegisterWorker { .. } => 2,
+            TxBody::Stake { .. } => 3,
+            TxBody::Unstake { .. } => 4,
+            TxBody::Delegate { .. } => 5,
+            TxBody::Undelegate { .. } => 6,
+            TxBody::WithdrawRewards => 7,
+            TxBody::WorkClaim { .. } => 8,
+            TxBody::Attestation { .. } => 9,
+            TxBody::FraudProof { .. } => 10,
+            TxBody::Propose { .. } => 11,
+            TxBody::Vote { .. } => 12,
+            TxBody::AuditProof { .. } => 13,
+            TxBody::RegisterRouter => 14,
+            TxBody::BondRouter { .. } => 15,
+            TxBody::UnbondRouter { .. } => 16,
+            TxBody::FundEscrow { .. } => 17,
+            TxBody::WithdrawEscrow { .. } => 18,
+            TxBody::Unjail => 19,
+            TxBody::RouterEquivocation { .. } => 20,
+        }
+    }
+
+    /// The kind's stable name (snake case), for people and JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TxBody::Transfer { .. } => "transfer",
+            TxBody::RegisterWorker { .. } => "register_worker",
+            TxBody::Stake { .. } => "stake",
+            TxBody::Unstake { .. } => "unstake",
+            TxBody::Delegate { .. } => "delegate",
+            TxBody::Undelegate { .. } => "undelegate",
+            TxBody::WithdrawRewards => "withdraw_rewards",
+            TxBody::WorkClaim { .. } => "work_claim",
+            TxBody::Attestation { .. } => "attestation",
+            TxBody::FraudProof { .. } => "fraud_proof",
+            TxBody::Propose { .. } => "propose",
+            TxBody::Vote { .. } => "vote",
+            TxBody::AuditProof { .. } => "audit_proof",
+            TxBody::RegisterRouter => "register_router",
+            TxBody::BondRouter { .. } => "bond_router",
+            TxBody::UnbondRouter { .. } => "unbond_router",
+            TxBody::FundEscrow { .. } => "fund_escrow",
+            TxBody::WithdrawEscrow { .. } => "withdraw_escrow",
+            TxBody::Unjail => "unjail",
+            TxBody::RouterEquivocation { .. } => "router_equivocation",
+        }
+    }
 }
 
 /// An unsigned transaction.
@@ -158,6 +304,10 @@ pub struct Tx {
     pub body: TxBody,
 }
 
+fn ticket_canonical(w: &mut CanonicalWriter, t: &JobTicket) {
+    w.bytes(&wick_proto::signing::ticket_bytes(t)).bytes(&t.signature);
+}
+
 fn receipt_canonical(w: &mut CanonicalWriter, r: &SignedReceipt) {
     let bytes = r.receipt.as_ref().map(wick_proto::signing::receipt_bytes).unwrap_or_default();
     w.bytes(&bytes).bytes(&r.worker_signature).bytes(&r.router_public_key).bytes(&r.router_signature);
@@ -168,62 +318,59 @@ impl Tx {
     pub fn signing_bytes(&self) -> Vec<u8> {
         let mut w = CanonicalWriter::new(TX_TAG);
         w.str(&self.chain_id).bytes(&self.signer.0).u64(self.nonce).u128(self.fee.0);
+        w.u32(self.body.kind());
         match &self.body {
-            TxBody::Transfer { to, amount } => w.u32(1).bytes(&to.0).u128(amount.0),
-            TxBody::RegisterWorker { commission_bps } => w.u32(2).u32(*commission_bps),
-            TxBody::Stake { amount } => w.u32(3).u128(amount.0),
-            TxBody::Unstake { amount } => w.u32(4).u128(amount.0),
-            TxBody::Delegate { worker, amount } => w.u32(5).bytes(&worker.0).u128(amount.0),
-            TxBody::Undelegate { worker, amount } => w.u32(6).bytes(&worker.0).u128(amount.0),
-            TxBody::WithdrawRewards => w.u32(7),
-            TxBody::WorkClaim { epoch, receipts_root, count, tokens } => {
-                w.u32(8).u64(*epoch).bytes(receipts_root).u64(*count).u64(*tokens)
+            TxBody::Transfer { to, amount } => w.bytes(&to.0).u128(amount.0),
+            TxBody::RegisterWorker { commission_bps } => w.u32(*commission_bps),
+            TxBody::Stake { amount }
+            | TxBody::Unstake { amount }
+            | TxBody::BondRouter { amount }
+            | TxBody::UnbondRouter { amount }
+            | TxBody::FundEscrow { amount }
+            | TxBody::WithdrawEscrow { amount } => w.u128(amount.0),
+            TxBody::Delegate { worker, amount } | TxBody::Undelegate { worker, amount } => {
+                w.bytes(&worker.0).u128(amount.0)
             }
-            TxBody::Attestation { epoch, worker, receipts_root, count, tokens } => {
-                w.u32(9).u64(*epoch).bytes(&worker.0).bytes(receipts_root).u64(*count).u64(*tokens)
+            TxBody::WithdrawRewards | TxBody::RegisterRouter | TxBody::Unjail => &mut w,
+            TxBody::WorkClaim { router: party, work } | TxBody::Attestation { worker: party, work } => {
+                w.bytes(&party.0).u64(work.epoch).bytes(&work.receipts_root);
+                w.u64(work.count).u64(work.tokens).u128(work.amount)
             }
-            TxBody::FraudProof { a, b } => {
-                w.u32(10);
+            TxBody::FraudProof { ticket, a, b } => {
+                ticket_canonical(&mut w, ticket);
                 receipt_canonical(&mut w, a);
                 receipt_canonical(&mut w, b);
                 &mut w
             }
             TxBody::AuditProof { ticket, receipts, accused } => {
-                w.u32(13).bytes(&wick_proto::signing::ticket_bytes(ticket)).bytes(&ticket.signature);
+                ticket_canonical(&mut w, ticket);
                 w.bytes(&accused.0).u32(receipts.len() as u32);
                 for r in receipts {
                     receipt_canonical(&mut w, r);
                 }
                 &mut w
             }
-            TxBody::Propose { key, value } => w.u32(11).u32(key.code()).u128(*value),
-            TxBody::Vote { proposal, yes } => w.u32(12).u64(*proposal).u32(u32::from(*yes)),
+            TxBody::RouterEquivocation { a, b } => {
+                ticket_canonical(&mut w, a);
+                ticket_canonical(&mut w, b);
+                &mut w
+            }
+            TxBody::Propose { key, value } => w.u32(key.code()).u128(*value),
+            TxBody::Vote { proposal, yes } => w.u64(*proposal).u32(u32::from(*yes)),
         };
         w.finish()
     }
 
-    /// The accounts this transaction names: the signer, a transfer's recipient, the worker of a
-    /// delegation, attestation or fraud proof. A fraud proof also touches the worker's
-    /// delegators (its slash cuts their delegations), which depend on the state, and a proposal
-    /// or vote touches the proposal table: the complete, state-aware access set used for
-    /// parallel scheduling is [`crate::State::access`].
-    pub fn touched(&self) -> Vec<Address> {
-        let mut v = vec![self.signer];
-        match &self.body {
-            TxBody::Transfer { to, .. } => v.push(*to),
-            TxBody::Delegate { worker, .. } | TxBody::Undelegate { worker, .. } => v.push(*worker),
-            TxBody::Attestation { worker, .. } => v.push(*worker),
-            TxBody::AuditProof { accused, .. } => v.push(*accused),
-            TxBody::FraudProof { a, .. } => {
-                let key = a
-                    .receipt
-                    .as_ref()
-                    .and_then(|r| <[u8; 32]>::try_from(r.worker_public_key.as_slice()).ok());
-                v.extend(key.map(Address));
-            }
-            _ => {}
-        }
-        v
+    /// The length of the wire encoding ([`crate::wire::encode`]): what the fee is charged on.
+    pub fn wire_len(&self) -> usize {
+        self.signing_bytes().len() + 64
+    }
+
+    /// This transaction paying the smallest fee `params` accept for it (the fee is a
+    /// fixed-width field, so the size it is charged on does not depend on it).
+    pub fn paying(mut self, params: &crate::Params) -> Tx {
+        self.fee = Amount(params.required_fee(self.wire_len()));
+        self
     }
 
     /// Signs with `key`, setting the signer to its public key.

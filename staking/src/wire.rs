@@ -10,7 +10,7 @@ use wick_proto::signing::{RECEIPT_TAG, TICKET_TAG};
 use wick_proto::v1::{JobTicket, Receipt, SamplingParams, SignedReceipt};
 
 use crate::error::TxError;
-use crate::tx::{ParamKey, SignedTx, TX_TAG, Tx, TxBody};
+use crate::tx::{ParamKey, SignedTx, TX_TAG, Tx, TxBody, WorkReport};
 use crate::types::{Address, Amount};
 
 /// Largest accepted encoded transaction (fraud proofs carry two receipts).
@@ -79,26 +79,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// The snake_case name of a parameter (as in genesis files and the CLI).
-pub fn param_name(key: ParamKey) -> &'static str {
-    match key {
-        ParamKey::EpochReward => "epoch_reward",
-        ParamKey::UnbondingEpochs => "unbonding_epochs",
-        ParamKey::SlashBps => "slash_bps",
-        ParamKey::ReporterBps => "reporter_bps",
-        ParamKey::QuorumBps => "quorum_bps",
-        ParamKey::ThresholdBps => "threshold_bps",
-        ParamKey::VotingEpochs => "voting_epochs",
-    }
-}
-
-/// The parameter named `name` (see [`param_name`]).
-pub fn param_from_name(name: &str) -> Option<ParamKey> {
-    (0..7).filter_map(ParamKey::from_code).find(|k| param_name(*k) == name)
-}
-
 /// Most receipts one piece of audit evidence may carry.
-const MAX_AUDIT_RECEIPTS: usize = 16;
+const MAX_AUDIT_RECEIPTS: usize = crate::evidence::audit::MAX_RECEIPTS;
 
 /// A job ticket: its canonical signing bytes, then its signature.
 fn ticket(r: &mut Reader<'_>) -> Result<Box<JobTicket>, TxError> {
@@ -110,21 +92,11 @@ fn ticket(r: &mut Reader<'_>) -> Result<Box<JobTicket>, TxError> {
     let job_id = b.bytes()?.to_vec();
     let request_hash = b.bytes()?.to_vec();
     let model_id = b.bytes()?.to_vec();
-    let (temperature, top_p, top_k) = (f32::from_bits(b.u32()?), f32::from_bits(b.u32()?), b.u32()?);
-    let (repetition_penalty, seed) = (f32::from_bits(b.u32()?), b.u64()?);
-    let max_tokens = if b.bool("max_tokens flag is not 0 or 1")? { Some(b.u32()?) } else { None };
-    let stops = b.u32()? as usize;
-    if stops > b.buf.len() {
-        return Err(bad(b.pos, "more stop sequences than bytes"));
-    }
-    let stop = (0..stops)
-        .map(|_| b.str("stop sequence is not UTF-8").map(str::to_string))
-        .collect::<Result<_, _>>()?;
-    let ignore_eos = b.bool("ignore_eos is not 0 or 1")?;
-    let params =
-        SamplingParams { temperature, top_p, top_k, repetition_penalty, seed, max_tokens, stop, ignore_eos };
+    let params = sampling(&mut b)?;
     let deadline_unix_ms = b.u64()?;
     let router_public_key = b.bytes()?.to_vec();
+    let price_per_1k_tokens = b.u64()?;
+    let epoch = b.u64()?;
     if !b.done() {
         return Err(bad(b.pos, "bytes after the ticket"));
     }
@@ -136,7 +108,25 @@ fn ticket(r: &mut Reader<'_>) -> Result<Box<JobTicket>, TxError> {
         deadline_unix_ms,
         router_public_key,
         signature: r.bytes()?.to_vec(),
+        price_per_1k_tokens,
+        epoch,
     }))
+}
+
+/// A ticket's sampling parameters, in `wick_proto::signing`'s layout.
+fn sampling(b: &mut Reader<'_>) -> Result<SamplingParams, TxError> {
+    let (temperature, top_p, top_k) = (f32::from_bits(b.u32()?), f32::from_bits(b.u32()?), b.u32()?);
+    let (repetition_penalty, seed) = (f32::from_bits(b.u32()?), b.u64()?);
+    let max_tokens = if b.bool("max_tokens flag is not 0 or 1")? { Some(b.u32()?) } else { None };
+    let stops = b.u32()? as usize;
+    if stops > b.buf.len() {
+        return Err(bad(b.pos, "more stop sequences than bytes"));
+    }
+    let stop = (0..stops)
+        .map(|_| b.str("stop sequence is not UTF-8").map(str::to_string))
+        .collect::<Result<_, _>>()?;
+    let ignore_eos = b.bool("ignore_eos is not 0 or 1")?;
+    Ok(SamplingParams { temperature, top_p, top_k, repetition_penalty, seed, max_tokens, stop, ignore_eos })
 }
 
 fn receipt(r: &mut Reader<'_>) -> Result<Box<SignedReceipt>, TxError> {
@@ -158,6 +148,9 @@ fn receipt(r: &mut Reader<'_>) -> Result<Box<SignedReceipt>, TxError> {
             started_unix_ms: b.u64()?,
             finished_unix_ms: b.u64()?,
             worker_public_key: b.bytes()?.to_vec(),
+            router_public_key: b.bytes()?.to_vec(),
+            price_per_1k_tokens: b.u64()?,
+            job_id: b.bytes()?.to_vec(),
         };
         if !b.done() {
             return Err(bad(b.pos, "bytes after the receipt"));
@@ -172,6 +165,16 @@ fn receipt(r: &mut Reader<'_>) -> Result<Box<SignedReceipt>, TxError> {
     }))
 }
 
+fn work(r: &mut Reader<'_>) -> Result<WorkReport, TxError> {
+    Ok(WorkReport {
+        epoch: r.u64()?,
+        receipts_root: r.fixed32("receipts_root is not 32 bytes")?,
+        count: r.u64()?,
+        tokens: r.u64()?,
+        amount: r.u128()?,
+    })
+}
+
 fn body(r: &mut Reader<'_>) -> Result<TxBody, TxError> {
     let amount = |r: &mut Reader<'_>| r.u128().map(Amount);
     let addr = |r: &mut Reader<'_>, what| r.fixed32(what).map(Address);
@@ -183,20 +186,9 @@ fn body(r: &mut Reader<'_>) -> Result<TxBody, TxError> {
         5 => TxBody::Delegate { worker: addr(r, "worker is not 32 bytes")?, amount: amount(r)? },
         6 => TxBody::Undelegate { worker: addr(r, "worker is not 32 bytes")?, amount: amount(r)? },
         7 => TxBody::WithdrawRewards,
-        8 => TxBody::WorkClaim {
-            epoch: r.u64()?,
-            receipts_root: r.fixed32("receipts_root is not 32 bytes")?,
-            count: r.u64()?,
-            tokens: r.u64()?,
-        },
-        9 => TxBody::Attestation {
-            epoch: r.u64()?,
-            worker: addr(r, "worker is not 32 bytes")?,
-            receipts_root: r.fixed32("receipts_root is not 32 bytes")?,
-            count: r.u64()?,
-            tokens: r.u64()?,
-        },
-        10 => TxBody::FraudProof { a: receipt(r)?, b: receipt(r)? },
+        8 => TxBody::WorkClaim { router: addr(r, "router is not 32 bytes")?, work: work(r)? },
+        9 => TxBody::Attestation { worker: addr(r, "worker is not 32 bytes")?, work: work(r)? },
+        10 => TxBody::FraudProof { ticket: ticket(r)?, a: receipt(r)?, b: receipt(r)? },
         11 => {
             let code = r.u32()?;
             let key = ParamKey::from_code(code).ok_or(bad(r.pos, "unknown parameter code"))?;
@@ -213,6 +205,13 @@ fn body(r: &mut Reader<'_>) -> Result<TxBody, TxError> {
             let receipts = (0..n).map(|_| receipt(r).map(|b| *b)).collect::<Result<_, _>>()?;
             TxBody::AuditProof { ticket, receipts, accused }
         }
+        14 => TxBody::RegisterRouter,
+        15 => TxBody::BondRouter { amount: amount(r)? },
+        16 => TxBody::UnbondRouter { amount: amount(r)? },
+        17 => TxBody::FundEscrow { amount: amount(r)? },
+        18 => TxBody::WithdrawEscrow { amount: amount(r)? },
+        19 => TxBody::Unjail,
+        20 => TxBody::RouterEquivocation { a: ticket(r)?, b: ticket(r)? },
         _ => return Err(bad(r.pos, "unknown transaction kind")),
     })
 }
@@ -269,10 +268,34 @@ mod tests {
 
     fn all_bodies() -> Vec<TxBody> {
         let k = SigningKey::from_bytes(&[7; 32]);
-        let rec = Receipt { job_hash: vec![1; 32], tokens_out: 4, ..Default::default() };
+        let rec = Receipt {
+            job_hash: vec![1; 32],
+            tokens_out: 4,
+            router_public_key: vec![2; 32],
+            price_per_1k_tokens: 3,
+            job_id: vec![5; 16],
+            ..Default::default()
+        };
         let a = Box::new(sign_receipt(&k, rec.clone()));
         let b = Box::new(SignedReceipt { receipt: None, ..Default::default() });
         let w = Address([9; 32]);
+        let ticket = Box::new(wick_proto::v1::JobTicket {
+            job_id: vec![1; 16],
+            request_hash: vec![2; 32],
+            model_id: vec![3; 32],
+            params: Some(SamplingParams {
+                temperature: 0.5,
+                max_tokens: Some(9),
+                stop: vec!["\n".into()],
+                ..Default::default()
+            }),
+            deadline_unix_ms: 77,
+            router_public_key: vec![4; 32],
+            signature: vec![5; 64],
+            price_per_1k_tokens: 12,
+            epoch: 3,
+        });
+        let work = WorkReport { epoch: 4, receipts_root: [1; 32], count: 2, tokens: 99, amount: 1 << 70 };
         vec![
             TxBody::Transfer { to: w, amount: Amount(5) },
             TxBody::RegisterWorker { commission_bps: 300 },
@@ -281,30 +304,31 @@ mod tests {
             TxBody::Delegate { worker: w, amount: Amount(2) },
             TxBody::Undelegate { worker: w, amount: Amount(3) },
             TxBody::WithdrawRewards,
-            TxBody::WorkClaim { epoch: 4, receipts_root: [1; 32], count: 2, tokens: 99 },
-            TxBody::Attestation { epoch: 4, worker: w, receipts_root: [2; 32], count: 1, tokens: 7 },
-            TxBody::FraudProof { a: a.clone(), b: b.clone() },
+            TxBody::WorkClaim { router: w, work },
+            TxBody::Attestation { worker: w, work },
+            TxBody::FraudProof { ticket: ticket.clone(), a: a.clone(), b: b.clone() },
             TxBody::AuditProof {
-                ticket: Box::new(wick_proto::v1::JobTicket {
-                    job_id: vec![1; 16],
-                    request_hash: vec![2; 32],
-                    model_id: vec![3; 32],
-                    params: Some(SamplingParams {
-                        temperature: 0.5,
-                        max_tokens: Some(9),
-                        stop: vec!["\n".into()],
-                        ..Default::default()
-                    }),
-                    deadline_unix_ms: 77,
-                    router_public_key: vec![4; 32],
-                    signature: vec![5; 64],
-                }),
+                ticket: ticket.clone(),
                 receipts: vec![(*a).clone(), (*b).clone(), (*a).clone()],
                 accused: w,
             },
             TxBody::Propose { key: ParamKey::VotingEpochs, value: 3 },
             TxBody::Vote { proposal: 1, yes: true },
+            TxBody::RegisterRouter,
+            TxBody::BondRouter { amount: Amount(6) },
+            TxBody::UnbondRouter { amount: Amount(7) },
+            TxBody::FundEscrow { amount: Amount(8) },
+            TxBody::WithdrawEscrow { amount: Amount(9) },
+            TxBody::Unjail,
+            TxBody::RouterEquivocation { a: ticket.clone(), b: ticket },
         ]
+    }
+
+    #[test]
+    fn every_kind_is_covered() {
+        let mut kinds: Vec<u32> = all_bodies().iter().map(TxBody::kind).collect();
+        kinds.sort_unstable();
+        assert_eq!(kinds, (1..=20).collect::<Vec<_>>());
     }
 
     #[test]
@@ -344,10 +368,10 @@ mod tests {
 
     #[test]
     fn param_names_round_trip() {
-        for code in 0..7 {
-            let k = ParamKey::from_code(code).expect("code");
-            assert_eq!(param_from_name(param_name(k)), Some(k));
+        for k in ParamKey::ALL {
+            assert_eq!(ParamKey::from_name(k.name()), Some(k));
+            assert_eq!(ParamKey::from_code(k.code()), Some(k));
         }
-        assert_eq!(ParamKey::from_code(7), None);
+        assert_eq!(ParamKey::from_code(ParamKey::ALL.len() as u32), None);
     }
 }

@@ -3,30 +3,28 @@
 
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
-use wick_proto::v1::{Receipt, SignedReceipt};
-use wick_staking::{Address, Amount, ParamKey, SignedTx, Tx, TxBody, wire};
+use wick_proto::v1::{JobTicket, Receipt, SamplingParams, SignedReceipt};
+use wick_staking::{Address, Amount, ParamKey, SignedTx, Tx, TxBody, WorkReport, wire};
+
+fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(any::<u8>(), 0..max)
+}
 
 fn receipt() -> impl Strategy<Value = Box<SignedReceipt>> {
-    (
-        prop::option::of((
-            prop::collection::vec(any::<u8>(), 0..40),
-            any::<u32>(),
-            any::<u64>(),
-            prop::collection::vec(any::<u8>(), 0..33),
-        )),
-        prop::collection::vec(any::<u8>(), 0..65),
-        prop::collection::vec(any::<u8>(), 0..33),
-    )
-        .prop_map(|(r, sig, router)| {
+    (prop::option::of((bytes(40), any::<u32>(), any::<u64>(), bytes(33))), bytes(65), bytes(33)).prop_map(
+        |(r, sig, router)| {
             let receipt = r.map(|(job, tokens, ms, key)| Receipt {
                 job_hash: job.clone(),
-                model_id: job,
+                model_id: job.clone(),
                 output_hash: vec![1; 32],
                 tokens_in: tokens,
                 tokens_out: tokens / 2,
                 started_unix_ms: ms,
                 finished_unix_ms: ms / 3,
-                worker_public_key: key,
+                worker_public_key: key.clone(),
+                router_public_key: key,
+                price_per_1k_tokens: ms / 7,
+                job_id: job,
             });
             Box::new(SignedReceipt {
                 receipt,
@@ -34,7 +32,39 @@ fn receipt() -> impl Strategy<Value = Box<SignedReceipt>> {
                 router_public_key: router,
                 router_signature: sig,
             })
-        })
+        },
+    )
+}
+
+fn ticket() -> impl Strategy<Value = Box<JobTicket>> {
+    (bytes(20), bytes(33), any::<u64>(), bytes(65), prop::option::of(any::<u32>())).prop_map(
+        |(id, hash, n, sig, seed)| {
+            Box::new(JobTicket {
+                job_id: id,
+                request_hash: hash.clone(),
+                model_id: hash.clone(),
+                // Canonical: a ticket's parameters are always present (absent ones sign as defaults).
+                params: Some(SamplingParams { seed: u64::from(seed.unwrap_or(0)), ..Default::default() }),
+                deadline_unix_ms: n,
+                router_public_key: hash,
+                signature: sig,
+                price_per_1k_tokens: n / 3,
+                epoch: n / 5,
+            })
+        },
+    )
+}
+
+fn work() -> impl Strategy<Value = WorkReport> {
+    (any::<u64>(), any::<[u8; 32]>(), any::<u64>(), any::<u64>(), any::<u128>()).prop_map(
+        |(epoch, receipts_root, count, tokens, amount)| WorkReport {
+            epoch,
+            receipts_root,
+            count,
+            tokens,
+            amount,
+        },
+    )
 }
 
 fn body() -> impl Strategy<Value = TxBody> {
@@ -46,26 +76,26 @@ fn body() -> impl Strategy<Value = TxBody> {
         amt.clone().prop_map(|amount| TxBody::Stake { amount }),
         amt.clone().prop_map(|amount| TxBody::Unstake { amount }),
         (a.clone(), amt.clone()).prop_map(|(worker, amount)| TxBody::Delegate { worker, amount }),
-        (a.clone(), amt).prop_map(|(worker, amount)| TxBody::Undelegate { worker, amount }),
+        (a.clone(), amt.clone()).prop_map(|(worker, amount)| TxBody::Undelegate { worker, amount }),
         Just(TxBody::WithdrawRewards),
-        (any::<u64>(), any::<[u8; 32]>(), any::<u64>(), any::<u64>()).prop_map(
-            |(epoch, r, count, tokens)| { TxBody::WorkClaim { epoch, receipts_root: r, count, tokens } }
-        ),
-        (any::<u64>(), a, any::<[u8; 32]>(), any::<u64>(), any::<u64>()).prop_map(
-            |(epoch, worker, r, count, tokens)| TxBody::Attestation {
-                epoch,
-                worker,
-                receipts_root: r,
-                count,
-                tokens
-            }
-        ),
-        (receipt(), receipt()).prop_map(|(a, b)| TxBody::FraudProof { a, b }),
-        (0u32..7, any::<u128>()).prop_map(|(k, value)| TxBody::Propose {
+        (a.clone(), work()).prop_map(|(router, work)| TxBody::WorkClaim { router, work }),
+        (a.clone(), work()).prop_map(|(worker, work)| TxBody::Attestation { worker, work }),
+        (ticket(), receipt(), receipt()).prop_map(|(ticket, a, b)| TxBody::FraudProof { ticket, a, b }),
+        (0u32..13, any::<u128>()).prop_map(|(k, value)| TxBody::Propose {
             key: ParamKey::from_code(k).unwrap_or(ParamKey::EpochReward),
             value
         }),
         (any::<u64>(), any::<bool>()).prop_map(|(proposal, yes)| TxBody::Vote { proposal, yes }),
+        (ticket(), prop::collection::vec(receipt(), 0..4), a).prop_map(|(ticket, r, accused)| {
+            TxBody::AuditProof { ticket, receipts: r.into_iter().map(|b| *b).collect(), accused }
+        }),
+        Just(TxBody::RegisterRouter),
+        amt.clone().prop_map(|amount| TxBody::BondRouter { amount }),
+        amt.clone().prop_map(|amount| TxBody::UnbondRouter { amount }),
+        amt.clone().prop_map(|amount| TxBody::FundEscrow { amount }),
+        amt.prop_map(|amount| TxBody::WithdrawEscrow { amount }),
+        Just(TxBody::Unjail),
+        (ticket(), ticket()).prop_map(|(a, b)| TxBody::RouterEquivocation { a, b }),
     ]
 }
 

@@ -41,6 +41,14 @@ pub struct WorkerConfig {
     pub price_per_1k_tokens: u64,
     /// Seconds between capability record publications.
     pub announce_interval_secs: u64,
+    /// Serve calls without a router's ticket (development and benchmarks only: such jobs are
+    /// never paid, and they bypass the routers' API keys and rate limits).
+    pub dev_unticketed: bool,
+    /// Farthest ticket deadline accepted, in seconds from now.
+    pub max_ticket_secs: u64,
+    /// Whether the ledger is followed: then only tickets of routers it vouches for are served
+    /// (the `wick` binary feeds [`crate::ticket_gate::TicketGate::set_routers`]).
+    pub follows_ledger: bool,
     /// Receipt log for the ledger's work claims; default: beside the key, `<key>.receipts`.
     pub receipt_log: Option<PathBuf>,
     /// Fault injection for tests (feature `fault-injection`): produce wrong outputs (another
@@ -69,8 +77,11 @@ impl Default for WorkerConfig {
             no_prefix_sharing: false,
             max_tokens_limit: 2048,
             default_max_tokens: 256,
-            price_per_1k_tokens: 10,
+            price_per_1k_tokens: 1_000,
             announce_interval_secs: 2,
+            dev_unticketed: false,
+            max_ticket_secs: 900,
+            follows_ledger: false,
             receipt_log: None,
             #[cfg(feature = "fault-injection")]
             corrupt_outputs: false,

@@ -85,6 +85,9 @@ pub struct Completion {
     pub usage: Usage,
     /// All generated token ids, resume tokens included.
     pub output_tokens: Vec<u32>,
+    /// Their text, as streamed from the start (resumed tokens' text included): what the client
+    /// was sent in all, which the receipt's output hash covers.
+    pub text: String,
     /// When the engine admitted the job.
     pub started: SystemTime,
     /// When it finished.
@@ -414,6 +417,7 @@ impl Engine {
                     finish_reason: reason,
                     usage,
                     output_tokens,
+                    text: r.seq.text().to_string(),
                     started: r.started,
                     finished: SystemTime::now(),
                 }));

@@ -14,6 +14,7 @@ pub mod node;
 pub mod receipt;
 pub mod receipt_log;
 pub mod service;
+pub mod ticket_gate;
 
 pub use config::WorkerConfig;
 pub use node::{StartError, Worker};

@@ -18,6 +18,7 @@ use crate::engine::{EngineConfig, EngineHandle};
 use crate::metrics::Metrics;
 use crate::receipt_log::ReceiptLog;
 use crate::service::{InferenceService, WorkerState};
+use crate::ticket_gate::TicketGate;
 
 /// Why a worker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +86,16 @@ impl Worker {
             Arc::new(ReceiptLog::open(&log_path).map_err(io(format!("receipt log {}", log_path.display())))?);
         spawn_log_sync(receipts.clone(), shutdown.clone());
         let (chat, embedders) = load_models(&config, metrics.clone()).await?;
+        let gate = TicketGate::new(
+            config.price_per_1k_tokens,
+            config.max_ticket_secs,
+            config.dev_unticketed,
+            config.follows_ledger,
+        );
+        gate.remember(&receipts.between(0, u64::MAX));
+        if !config.follows_ledger {
+            tracing::warn!("no ledger followed: tickets from any router key are served (nothing is paid)");
+        }
         let state = Arc::new(WorkerState {
             key: key.clone(),
             chat,
@@ -93,6 +104,7 @@ impl Worker {
             metrics: metrics.clone(),
             embed_permits: Semaphore::new(2),
             receipts: Some(receipts),
+            gate,
         });
 
         let listener =

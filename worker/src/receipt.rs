@@ -5,17 +5,32 @@ use std::time::SystemTime;
 use ed25519_dalek::SigningKey;
 use wick_proto::signing;
 use wick_proto::time::unix_ms;
-use wick_proto::v1::{Receipt, SignedReceipt};
+use wick_proto::v1::{JobTicket, SignedReceipt};
+
+/// What the job produced, as the receipt's output hash and token counts cover it.
+pub enum Output<'a> {
+    /// A generation: every output token id (resumed ones included) and the text sent.
+    Generation {
+        /// Token ids.
+        tokens: &'a [u32],
+        /// The text the client received, from the first token on.
+        text: &'a str,
+    },
+    /// An embedding: the floats' bits, vector after vector.
+    Embedding(&'a [u32]),
+}
 
 /// What a receipt records about a job.
 pub struct JobRecord<'a> {
-    /// Hash of the ticket, or of the request when there is none.
-    pub job_hash: [u8; 32],
+    /// The job's ticket; without one (a development call) the job hash is `request_hash`.
+    pub ticket: Option<&'a JobTicket>,
+    /// The request's hash.
+    pub request_hash: [u8; 32],
     /// sha256 of the weights, hex.
     pub model_id: &'a str,
-    /// All output token ids.
-    pub output_tokens: &'a [u32],
-    /// Prompt tokens.
+    /// The output.
+    pub output: Output<'a>,
+    /// Input tokens (the prompt's, or the embedding inputs').
     pub tokens_in: usize,
     /// When the job started.
     pub started: SystemTime,
@@ -23,17 +38,19 @@ pub struct JobRecord<'a> {
     pub finished: SystemTime,
 }
 
-/// Builds and signs the receipt of a finished job.
+/// Builds and signs the receipt of a finished job: embeddings count their input tokens in and
+/// none out; generations the prompt in and the generated tokens out.
 pub fn sign(key: &SigningKey, job: &JobRecord<'_>) -> SignedReceipt {
-    let receipt = Receipt {
-        job_hash: job.job_hash.to_vec(),
-        model_id: hex::decode(job.model_id).unwrap_or_else(|_| job.model_id.as_bytes().to_vec()),
-        output_hash: signing::output_hash(job.output_tokens).to_vec(),
-        tokens_in: job.tokens_in as u32,
-        tokens_out: job.output_tokens.len() as u32,
-        started_unix_ms: unix_ms(job.started),
-        finished_unix_ms: unix_ms(job.finished),
-        worker_public_key: Vec::new(),
+    let mut receipt = signing::receipt_for(job.ticket, job.request_hash);
+    receipt.model_id = hex::decode(job.model_id).unwrap_or_else(|_| job.model_id.as_bytes().to_vec());
+    let (hash, tokens_out) = match job.output {
+        Output::Generation { tokens, text } => (signing::output_hash(tokens, text), tokens.len()),
+        Output::Embedding(bits) => (signing::output_hash(bits, ""), 0),
     };
+    receipt.output_hash = hash.to_vec();
+    receipt.tokens_in = u32::try_from(job.tokens_in).unwrap_or(u32::MAX);
+    receipt.tokens_out = u32::try_from(tokens_out).unwrap_or(u32::MAX);
+    receipt.started_unix_ms = unix_ms(job.started);
+    receipt.finished_unix_ms = unix_ms(job.finished);
     signing::sign_receipt(key, receipt)
 }

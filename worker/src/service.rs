@@ -11,7 +11,6 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 use wick_models::sampling::SamplingParams as ModelSampling;
 use wick_models::{ChatMessage, Embedder, FinishReason, GenerationParams};
-use wick_proto::signing;
 use wick_proto::v1::inference_server::Inference;
 use wick_proto::v1::{
     self, EmbedRequest, EmbedResponse, Embedding, GenerateDone, GenerateRequest, GenerateResponse,
@@ -21,8 +20,9 @@ use wick_proto::v1::{
 use crate::config::WorkerConfig;
 use crate::engine::{Completion, EngineHandle, Event, Job, JobError, SubmitError};
 use crate::metrics::Metrics;
-use crate::receipt::{self, JobRecord};
+use crate::receipt::{self, JobRecord, Output};
 use crate::receipt_log::ReceiptLog;
+use crate::ticket_gate::{self, Admitted, TicketGate};
 
 /// Most inputs in one embedding request.
 pub const MAX_EMBED_INPUTS: usize = 256;
@@ -43,6 +43,8 @@ pub struct WorkerState {
     pub embed_permits: Semaphore,
     /// Receipts of routers' jobs, kept for the ledger's work claims.
     pub receipts: Option<Arc<ReceiptLog>>,
+    /// Which tickets it serves.
+    pub gate: TicketGate,
 }
 
 impl WorkerState {
@@ -193,7 +195,7 @@ impl Inference for InferenceService {
         let span = job_span(req.ticket.as_ref());
         let state = &self.state;
         let result = self.prepare(&req, &mut deadline);
-        let (engine, job_hash, prompt, params) = match result {
+        let (engine, admitted, prompt, params) = match result {
             Ok(v) => v,
             Err(status) => {
                 state.metrics.finished(&format!("{:?}", status.code()));
@@ -217,9 +219,9 @@ impl Inference for InferenceService {
         let (out, out_rx) = mpsc::channel(64);
         let relay = Relay {
             state: self.state.clone(),
-            job_hash,
+            ticket: req.ticket.clone(),
+            request_hash: admitted.request_hash,
             model_id: engine.model().id().to_string(),
-            ticketed: req.ticket.is_some(),
             arrived,
         };
         tokio::spawn(relay.run(events, out).instrument(span));
@@ -240,17 +242,9 @@ impl Inference for InferenceService {
                 req.inputs.len()
             )));
         }
-        let job_hash = match &req.ticket {
-            Some(t) => verified_ticket_hash(t, embedder.id().as_str())?,
-            None => {
-                let msgs: Vec<v1::ChatMessage> = req
-                    .inputs
-                    .iter()
-                    .map(|i| v1::ChatMessage { role: "input".into(), content: i.clone() })
-                    .collect();
-                signing::request_hash(embedder.id().as_str(), &msgs, "", None)
-            }
-        };
+        let request =
+            ticket_gate::Request::Embedding { model_id: embedder.id().as_str(), inputs: &req.inputs };
+        let admitted = state.gate.admit(req.ticket.as_ref(), &request)?;
         let _permit =
             state.embed_permits.acquire().await.map_err(|_| Status::unavailable("shutting down"))?;
         let started = SystemTime::now();
@@ -268,9 +262,10 @@ impl Inference for InferenceService {
         let signed = receipt::sign(
             &state.key,
             &JobRecord {
-                job_hash,
+                ticket: req.ticket.as_ref(),
+                request_hash: admitted.request_hash,
                 model_id: embedder.id().as_str(),
-                output_tokens: &bits,
+                output: Output::Embedding(&bits),
                 tokens_in: tokens,
                 started,
                 finished: SystemTime::now(),
@@ -316,9 +311,9 @@ fn job_span(ticket: Option<&v1::JobTicket>) -> tracing::Span {
 /// Relays one generation's engine events to its gRPC stream, signing the receipt at the end.
 struct Relay {
     state: Arc<WorkerState>,
-    job_hash: [u8; 32],
+    ticket: Option<v1::JobTicket>,
+    request_hash: [u8; 32],
     model_id: String,
-    ticketed: bool,
     arrived: Instant,
 }
 
@@ -374,16 +369,17 @@ impl Relay {
         let signed = receipt::sign(
             &self.state.key,
             &JobRecord {
-                job_hash: self.job_hash,
+                ticket: self.ticket.as_ref(),
+                request_hash: self.request_hash,
                 model_id: &self.model_id,
-                output_tokens: &done.output_tokens,
+                output: Output::Generation { tokens: &done.output_tokens, text: &done.text },
                 tokens_in: done.usage.prompt_tokens,
                 started: done.started,
                 finished: done.finished,
             },
         );
         tracing::info!(tokens_out = done.output_tokens.len(), "receipt signed");
-        self.state.keep_receipt(self.ticketed, &signed).await;
+        self.state.keep_receipt(self.ticket.is_some(), &signed).await;
         self.state.metrics.finished("Ok");
         GenerateDone {
             finish_reason: match done.finish_reason {
@@ -405,7 +401,7 @@ impl InferenceService {
         &self,
         req: &GenerateRequest,
         deadline: &mut Option<Instant>,
-    ) -> Result<(&EngineHandle, [u8; 32], Vec<u32>, GenerationParams), Status> {
+    ) -> Result<(&EngineHandle, Admitted, Vec<u32>, GenerationParams), Status> {
         let state = &self.state;
         let engine = state.chat_engine(&req.model)?;
         let msgs =
@@ -414,22 +410,16 @@ impl InferenceService {
         #[cfg(feature = "fault-injection")]
         let params = if state.config.corrupt_outputs { corrupted(params) } else { params };
         let model_id = engine.model().id().to_string();
-        let job_hash = match &req.ticket {
-            Some(ticket) => {
-                let hash = verified_ticket_hash(ticket, &model_id)?;
-                if ticket.deadline_unix_ms > 0 {
-                    let now = wick_proto::time::now_unix_ms();
-                    let left = ticket.deadline_unix_ms.saturating_sub(now);
-                    if left == 0 {
-                        return Err(Status::deadline_exceeded("the job ticket's deadline has passed"));
-                    }
-                    let ticket_deadline = Instant::now() + Duration::from_millis(left);
-                    *deadline = Some(deadline.map_or(ticket_deadline, |d| d.min(ticket_deadline)));
-                }
-                hash
-            }
-            None => signing::request_hash(&model_id, &req.messages, &req.prompt, req.params.as_ref()),
+        let request = ticket_gate::Request::Generation {
+            model_id: &model_id,
+            messages: &req.messages,
+            prompt: &req.prompt,
+            params: req.params.as_ref(),
         };
+        let admitted = state.gate.admit(req.ticket.as_ref(), &request)?;
+        if let Some(ticket_deadline) = admitted.deadline {
+            *deadline = Some(deadline.map_or(ticket_deadline, |d| d.min(ticket_deadline)));
+        }
         let prompt =
             engine.model().encode_chat(&msgs).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let limit = engine.model().llama().max_context();
@@ -439,7 +429,7 @@ impl InferenceService {
                 prompt.len() + req.resume_tokens.len()
             )));
         }
-        Ok((engine, job_hash, prompt, params))
+        Ok((engine, admitted, prompt, params))
     }
 }
 
@@ -450,12 +440,4 @@ fn corrupted(mut params: GenerationParams) -> GenerationParams {
     params.sampling.temperature = params.sampling.temperature.max(1.0);
     params.sampling.seed ^= 0x5eed_5eed;
     params
-}
-
-fn verified_ticket_hash(ticket: &v1::JobTicket, model_id: &str) -> Result<[u8; 32], Status> {
-    signing::verify_ticket(ticket).map_err(|e| Status::unauthenticated(format!("job ticket: {e}")))?;
-    if hex::encode(&ticket.model_id) != model_id {
-        return Err(Status::invalid_argument("the job ticket names another model"));
-    }
-    Ok(signing::ticket_hash(ticket))
 }

@@ -34,9 +34,6 @@ pub struct LedgerBenchArgs {
     /// report gives medians, so both sides of a ratio see the same machine).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
-    /// Execution lanes in the pipeline (0: twice the threads). Execution overlaps verification.
-    #[arg(long, default_value_t = 1)]
-    lanes: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -54,7 +51,6 @@ pub fn run_ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
         threads: args.bench_threads.into_iter().map(usize::from).collect(),
         pin: true,
         rounds: args.rounds,
-        lanes: args.lanes,
     };
     let dir = tempfile::tempdir().context("while creating a scratch directory for the stores")?;
     let quiet = args.json;
@@ -80,23 +76,15 @@ fn print_report(r: &LedgerReport) {
     }
     println!("ledger: signed transactions decoded, verified, executed and committed (synced rocksdb):");
     println!(
-        "{:>8} {:>8} {:>8} {:>12} {:>16} {:>14} {:>10} {:>14} {:>14}",
-        "threads",
-        "txs",
-        "blocks",
-        "tx/s",
-        "÷ batch verify",
-        "rounds' ratios",
-        "cpu cores",
-        "exec serial",
-        "exec lanes"
+        "{:>8} {:>8} {:>8} {:>12} {:>16} {:>14} {:>10} {:>14}",
+        "threads", "txs", "blocks", "tx/s", "÷ batch verify", "rounds' ratios", "cpu cores", "exec only"
     );
     for run in &r.runs {
         let batch = r.verify.iter().find(|v| v.threads == run.threads).map_or(f64::NAN, |v| v.batch);
         let lo = run.ratio_rounds.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = run.ratio_rounds.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         println!(
-            "{:>8} {:>8} {:>8} {:>12.0} {:>16.2} {:>14} {:>10.2} {:>14.0} {:>14.0}",
+            "{:>8} {:>8} {:>8} {:>12.0} {:>16.2} {:>14} {:>10.2} {:>14.0}",
             run.threads,
             run.txs,
             run.blocks,
@@ -104,8 +92,7 @@ fn print_report(r: &LedgerReport) {
             run.tx_per_s / batch,
             format!("{lo:.2}–{hi:.2}"),
             run.cpu_cores_used,
-            run.execute_serial_tx_per_s,
-            run.execute_parallel_tx_per_s
+            run.execute_tx_per_s
         );
     }
     let one = r.runs.iter().find(|x| x.threads == 1);
@@ -118,5 +105,5 @@ fn print_report(r: &LedgerReport) {
     println!(
         "(medians of {rounds} rounds, each measuring batch verify then the ledger at every thread count;"
     );
-    println!(" exec serial / exec lanes: execution alone, signatures pre-verified, no storage, tx/s)");
+    println!(" exec only: execution alone, signatures pre-verified, no storage, tx/s)");
 }

@@ -6,9 +6,9 @@
 //! work once per epoch, routers that attest it, and users moving tokens. Each run replays the
 //! same pre-signed blocks from the same genesis into a fresh store as a pipeline: on a rayon pool
 //! of the given size, block N+1 is decoded and batch-verified against its wire bytes
-//! ([`decode_verify`]) while block N executes ([`State::apply_verified_block`], serial
-//! by default: see [`LedgerBench::lanes`]) and the state is hashed; a commit thread writes each
-//! block. A run on `n` threads is pinned, all its threads, to `n` CPUs.
+//! ([`decode_verify`]) while block N executes ([`State::apply_block`], serially: the staking
+//! module has no parallel path, see its docs) and the state is hashed; a commit thread writes
+//! each block. A run on `n` threads is pinned, all its threads, to `n` CPUs.
 //!
 //! The reference rate batch-verifies the same signatures in the same batches of 64 from
 //! ready-made messages, on the same pinned CPUs. Rounds alternate the reference and the ledger
@@ -18,15 +18,13 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Instant;
 
-use ed25519_dalek::SigningKey;
 use rayon::prelude::*;
 use wick_proto::v1::Block;
 
 use wick_ledger::execution::{block_record, decode_verify};
 use wick_ledger::store::{Store, StoreError};
-use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisWorker};
 use wick_staking::verify::{BATCH, DecodedBlock};
-use wick_staking::{Address, Amount, SignedTx, State, Tx, TxBody, TxError, wire};
+use wick_staking::{SignedTx, State, TxError, wire};
 
 use crate::stats::median;
 use cores::Cores;
@@ -57,10 +55,6 @@ pub struct LedgerBench {
     /// Pin each run, all its threads, to as many CPUs as it has threads. Off only where the
     /// process has other work that must not be squeezed (tests).
     pub pin: bool,
-    /// Execution lanes in the pipeline (0: [`wick_staking::parallel::lanes_for`] the thread count).
-    /// One is the default: execution already overlaps verification, which keeps every core
-    /// busy, and lanes cost copying that only pays when execution is the bottleneck.
-    pub lanes: usize,
 }
 
 impl Default for LedgerBench {
@@ -75,7 +69,6 @@ impl Default for LedgerBench {
             threads: vec![1, 2],
             rounds: 5,
             pin: true,
-            lanes: 1,
         }
     }
 }
@@ -112,10 +105,8 @@ pub struct LedgerRun {
     pub ratio_rounds: Vec<f64>,
     /// Process CPU time over wall time (all threads, the commit thread included).
     pub cpu_cores_used: f64,
-    /// Execution alone (signatures pre-verified, no storage), serial, transactions per second.
-    pub execute_serial_tx_per_s: f64,
-    /// Execution alone on [`wick_staking::parallel::lanes_for`] the thread count lanes.
-    pub execute_parallel_tx_per_s: f64,
+    /// Execution alone (signatures pre-verified, no storage), transactions per second.
+    pub execute_tx_per_s: f64,
 }
 
 /// Everything `wick bench ledger` prints.
@@ -153,103 +144,9 @@ pub enum BenchError {
 
 mod cores;
 
-const CHAIN: &str = "wick-bench";
+mod workload;
 
-struct Workload {
-    genesis: Genesis,
-    /// Blocks of wire bytes, and whether each ends the epoch.
-    blocks: Vec<(Vec<Vec<u8>>, bool)>,
-}
-
-fn key(i: usize) -> SigningKey {
-    let mut seed = [7u8; 32];
-    seed[..8].copy_from_slice(&(i as u64).to_le_bytes());
-    SigningKey::from_bytes(&seed)
-}
-
-impl LedgerBench {
-    fn workload(&self) -> Workload {
-        let n = self.accounts.max(self.workers + self.routers + 2);
-        let keys: Vec<SigningKey> = (0..n).into_par_iter().map(key).collect();
-        let addrs: Vec<Address> = keys.iter().map(|k| Address(k.verifying_key().to_bytes())).collect();
-        let genesis = Genesis {
-            chain_id: CHAIN.into(),
-            epoch_seconds: 20,
-            params: Default::default(),
-            accounts: addrs
-                .iter()
-                .map(|a| GenesisAccount { address: a.to_string(), balance: GenesisAmount(1 << 40) })
-                .collect(),
-            workers: addrs[..self.workers]
-                .iter()
-                .map(|a| GenesisWorker {
-                    address: a.to_string(),
-                    commission_bps: 500,
-                    stake: GenesisAmount(1 << 30),
-                })
-                .collect(),
-            delegations: Vec::new(),
-        };
-        let users = self.workers + self.routers..n;
-        let mut nonces = vec![0u64; n];
-        let mut rng: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut next = move || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng as usize
-        };
-        // (signer, body) for every transaction, in order.
-        let mut plan: Vec<(usize, TxBody)> = Vec::new();
-        let mut ends = Vec::new();
-        for epoch in 0..self.epochs as u64 {
-            let mut work = Vec::new();
-            for (w, &worker) in addrs.iter().enumerate().take(self.workers) {
-                let root = [w as u8; 32];
-                work.push((w, TxBody::WorkClaim { epoch, receipts_root: root, count: 3, tokens: 300 }));
-                let r = self.workers + (w + epoch as usize) % self.routers.max(1);
-                work.push((
-                    r,
-                    TxBody::Attestation { epoch, worker, receipts_root: root, count: 3, tokens: 300 },
-                ));
-            }
-            let transfers = self.workers * self.transfers_per_worker;
-            let mut t = 0;
-            for (i, item) in work.into_iter().enumerate() {
-                plan.push(item);
-                // Interleave the transfers with the work.
-                while t * 2 * self.workers < transfers * (i + 1) && t < transfers {
-                    let from = users.start + next() % users.len();
-                    let to = users.start + next() % users.len();
-                    plan.push((from, TxBody::Transfer { to: addrs[to], amount: Amount(1 + t as u128 % 97) }));
-                    t += 1;
-                }
-            }
-            ends.push(plan.len());
-        }
-        let txs: Vec<(usize, Tx)> = plan
-            .into_iter()
-            .map(|(who, body)| {
-                let nonce = nonces[who];
-                nonces[who] += 1;
-                (who, Tx { chain_id: CHAIN.into(), signer: addrs[who], nonce, fee: Amount(1), body })
-            })
-            .collect();
-        let bytes: Vec<Vec<u8>> =
-            txs.into_par_iter().map(|(who, t)| wire::encode(&t.sign(&keys[who]))).collect();
-        // Blocks never straddle an epoch end.
-        let mut blocks = Vec::new();
-        let mut start = 0;
-        for end in ends {
-            while start < end {
-                let stop = (start + self.block_txs.max(1)).min(end);
-                blocks.push((bytes[start..stop].to_vec(), stop == end));
-                start = stop;
-            }
-        }
-        Workload { genesis, blocks }
-    }
-}
+use workload::Workload;
 
 /// Process CPU time (user + system) in seconds, from `/proc/self/stat` (0 where unavailable).
 fn cpu_seconds() -> f64 {
@@ -361,7 +258,7 @@ pub fn run(
             batch[k].push(batch_rate(&pools[k], &batches));
             let scratch = dir.join(format!("ledger-bench-{}-{threads}", std::process::id()));
             let _ = std::fs::remove_dir_all(&scratch);
-            let run = ledger_run(&work, &pools[k], cfg.lanes, &scratch);
+            let run = ledger_run(&work, &pools[k], &scratch);
             let _ = std::fs::remove_dir_all(&scratch);
             runs[k].push(run?);
         }
@@ -378,7 +275,6 @@ pub fn run(
                 .total_cmp(&(total as f64 / b.seconds - tx_per_s).abs())
         });
         let (seconds, cpu_cores_used) = mid.map_or((f64::NAN, f64::NAN), |m| (m.seconds, m.cpu_cores_used));
-        let lanes = wick_staking::parallel::lanes_for(threads);
         cores.pin(threads)?;
         report.runs.push(LedgerRun {
             threads,
@@ -389,8 +285,7 @@ pub fn run(
             tx_per_s_rounds: rates,
             ratio_rounds,
             cpu_cores_used,
-            execute_serial_tx_per_s: execute_only(&decoded, genesis.clone(), &pools[k], 1),
-            execute_parallel_tx_per_s: execute_only(&decoded, genesis.clone(), &pools[k], lanes),
+            execute_tx_per_s: execute_only(&decoded, genesis.clone()),
         });
         report.verify.push(VerifyRate {
             threads,
@@ -407,14 +302,7 @@ pub fn run(
 /// thread, which writes it (synced) while the next blocks go on. (A design with execution on its
 /// own thread and verification running blocks ahead, with no per-block join, measured 2 % slower
 /// here: the extra thread's switches cost more than the join's idle moments.)
-fn ledger_run(
-    work: &Workload,
-    pool: &rayon::ThreadPool,
-    lanes: usize,
-    dir: &Path,
-) -> Result<Timed, BenchError> {
-    let lanes =
-        if lanes == 0 { wick_staking::parallel::lanes_for(pool.current_num_threads()) } else { lanes };
+fn ledger_run(work: &Workload, pool: &rayon::ThreadPool, dir: &Path) -> Result<Timed, BenchError> {
     let (store, recovered) = Store::open(dir, &work.genesis)?;
     let mut state = recovered.state;
     let start_height = state.height;
@@ -444,7 +332,7 @@ fn ledger_run(
                 || match pending.take() {
                     Some((j, (txs, sigs))) => {
                         let bytes = owned[j].take().unwrap_or_default();
-                        execute_block(&mut state, bytes, work.blocks[j].1, &txs, sigs, lanes).map(Some)
+                        execute_block(&mut state, bytes, work.blocks[j].1, &txs, sigs).map(Some)
                     }
                     None => Ok(None),
                 },
@@ -475,9 +363,8 @@ fn execute_block(
     epoch_end: bool,
     txs: &[SignedTx],
     sigs: Vec<Result<(), TxError>>,
-    lanes: usize,
 ) -> Result<Block, BenchError> {
-    let results = state.apply_verified_block(txs, sigs, lanes);
+    let results = state.apply_block(txs, sigs);
     if let Some((index, Err(error))) = results.iter().enumerate().find(|(_, r)| r.is_err()) {
         return Err(BenchError::Rejected { height: state.height, index, error: error.clone() });
     }
@@ -488,23 +375,15 @@ fn execute_block(
 }
 
 /// Execution alone: every block pre-decoded and pre-verified, no storage.
-fn execute_only(
-    blocks: &[(Vec<SignedTx>, bool)],
-    mut state: State,
-    pool: &rayon::ThreadPool,
-    lanes: usize,
-) -> f64 {
+fn execute_only(blocks: &[(Vec<SignedTx>, bool)], mut state: State) -> f64 {
     let t = Instant::now();
     let mut n = 0;
-    pool.install(|| {
-        for (txs, end) in blocks {
-            let results = state.apply_verified_block(txs, vec![Ok(()); txs.len()], lanes);
-            n += results.len();
-            if *end {
-                state.end_epoch();
-            }
+    for (txs, end) in blocks {
+        n += state.apply_block(txs, vec![Ok(()); txs.len()]).len();
+        if *end {
+            state.end_epoch();
         }
-    });
+    }
     n as f64 / t.elapsed().as_secs_f64()
 }
 
@@ -524,7 +403,6 @@ mod tests {
             threads: vec![1, 2],
             rounds: 2,
             pin: false,
-            lanes: 1,
         };
         let dir = tempfile::tempdir().expect("dir");
         let report = run(&cfg, dir.path(), |_| {}).expect("run");

@@ -35,6 +35,7 @@ pub fn write_genesis(
             .collect(),
         workers: Vec::new(),
         delegations: Vec::new(),
+        routers: Vec::new(),
     };
     std::fs::write(path, g.to_toml()).expect("write genesis");
     g

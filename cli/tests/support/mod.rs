@@ -73,6 +73,14 @@ impl Node {
         Self::worker_with_env(extra, &[])
     }
 
+    /// A worker that also serves calls without a router's ticket (`--dev-unticketed`), for
+    /// tests that call it directly.
+    pub fn dev_worker(extra: &[&str]) -> Node {
+        let mut args = vec!["--dev-unticketed"];
+        args.extend_from_slice(extra);
+        Self::worker_with_env(&args, &[])
+    }
+
     /// [`Node::worker`] with extra environment variables (such as `RUST_LOG`).
     pub fn worker_with_env(extra: &[&str], env: &[(&str, &str)]) -> Node {
         let dir = tempfile::tempdir().expect("node dir");

@@ -7,11 +7,12 @@
 //! ```no_run
 //! # async fn claim(key: ed25519_dalek::SigningKey) -> Result<(), wick_ledger::client::ClientError> {
 //! use wick_ledger::client::Client;
-//! use wick_staking::{Amount, TxBody};
+//! use wick_staking::{Address, TxBody, WorkReport};
 //! let mut ledger = Client::connect("http://127.0.0.1:7100").await?;
 //! let epoch = ledger.epoch().await?.epoch;
-//! let body = TxBody::WorkClaim { epoch, receipts_root: [0; 32], count: 10, tokens: 1234 };
-//! let done = ledger.send(&key, Amount::ZERO, body).await?;
+//! let work = WorkReport { epoch, receipts_root: [0; 32], count: 10, tokens: 1234, amount: 12 };
+//! let router = Address([7; 32]);
+//! let done = ledger.send(&key, TxBody::WorkClaim { router, work }).await?; // the fee it needs
 //! println!("claim committed in block {}", done.height);
 //! # Ok(()) }
 //! ```
@@ -21,8 +22,8 @@ use tonic::transport::Channel;
 use wick_proto::v1::ledger_client::LedgerClient;
 use wick_proto::v1::{
     AccountRequest, AccountResponse, EpochRequest, EpochResponse, HeadRequest, HeadResponse, ParamsRequest,
-    ParamsResponse, ProposalsRequest, ProposalsResponse, StakeRequest, StakeResponse, SubmitTxRequest,
-    WorkerRequest, WorkerResponse,
+    ParamsResponse, ProposalsRequest, ProposalsResponse, RouterRequest, RouterResponse, RoutersRequest,
+    RoutersResponse, StakeRequest, StakeResponse, SubmitTxRequest, WorkerRequest, WorkerResponse,
 };
 
 use wick_staking::{Address, Amount, SignedTx, Tx, TxBody, wire};
@@ -165,17 +166,41 @@ impl Client {
         Ok(self.inner.proposals(ProposalsRequest { id }).await?.into_inner())
     }
 
+    /// A router's stake, escrow and jail.
+    pub async fn router(&mut self, a: &Address) -> Result<RouterResponse, ClientError> {
+        Ok(self.inner.router(RouterRequest { address: a.0.to_vec() }).await?.into_inner())
+    }
+
+    /// Every registered router, and the current epoch.
+    pub async fn routers(&mut self) -> Result<RoutersResponse, ClientError> {
+        Ok(self.inner.routers(RoutersRequest {}).await?.into_inner())
+    }
+
     /// Signs `body` with `key`, for this chain, with the account's next nonce as the ledger
-    /// sees it now.
+    /// sees it now, paying `fee`, or (`None`) the fee the ledger's parameters require for it.
     pub async fn sign(
         &mut self,
         key: &SigningKey,
-        fee: Amount,
+        fee: Option<Amount>,
         body: TxBody,
     ) -> Result<SignedTx, ClientError> {
         let signer = Address(key.verifying_key().to_bytes());
         let nonce = self.account(&signer).await?.nonce;
-        Ok(Tx { chain_id: self.chain_id.clone(), signer, nonce, fee, body }.sign(key))
+        let mut tx =
+            Tx { chain_id: self.chain_id.clone(), signer, nonce, fee: fee.unwrap_or_default(), body };
+        if fee.is_none() {
+            tx.fee = self.required_fee(&tx).await?;
+        }
+        Ok(tx.sign(key))
+    }
+
+    /// The smallest fee the ledger accepts for `tx` now (`min_fee + fee_per_byte × size`; the
+    /// size does not depend on the fee, a fixed-width field).
+    pub async fn required_fee(&mut self, tx: &Tx) -> Result<Amount, ClientError> {
+        let p = self.params().await?;
+        let number = |s: &str| s.parse::<u128>().unwrap_or(u128::MAX);
+        let per_byte = number(&p.fee_per_byte).saturating_mul(tx.wire_len() as u128);
+        Ok(Amount(number(&p.min_fee).saturating_add(per_byte)))
     }
 
     /// Submits a signed transaction; resolves when its block is committed.
@@ -190,11 +215,16 @@ impl Client {
         Ok(Committed { height: resp.height, hash })
     }
 
-    /// Signs (next nonce) and submits.
-    pub async fn send(
+    /// Signs (next nonce, the required fee) and submits.
+    pub async fn send(&mut self, key: &SigningKey, body: TxBody) -> Result<Committed, ClientError> {
+        self.send_with_fee(key, None, body).await
+    }
+
+    /// Signs (next nonce, `fee` or the required one) and submits.
+    pub async fn send_with_fee(
         &mut self,
         key: &SigningKey,
-        fee: Amount,
+        fee: Option<Amount>,
         body: TxBody,
     ) -> Result<Committed, ClientError> {
         let tx = self.sign(key, fee, body).await?;

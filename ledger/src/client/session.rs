@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use ed25519_dalek::SigningKey;
-use wick_staking::{Amount, TxBody};
+use wick_staking::TxBody;
 
 use super::{Client, ClientError};
 use crate::node::Committed;
@@ -89,18 +89,13 @@ impl Session {
         }
     }
 
-    /// Signs `body` with `key` (next nonce) and submits it, failing over like [`Session::call`]. A
-    /// retried submission whose first try did commit is refused (for a claim or attestation, as a
-    /// duplicate), never applied twice.
-    pub async fn send(
-        &mut self,
-        key: &SigningKey,
-        fee: Amount,
-        body: TxBody,
-    ) -> Result<Committed, ClientError> {
+    /// Signs `body` with `key` (next nonce, the required fee) and submits it, failing over like
+    /// [`Session::call`]. A retried submission whose first try did commit is refused (for a claim
+    /// or attestation, as a duplicate), never applied twice.
+    pub async fn send(&mut self, key: &SigningKey, body: TxBody) -> Result<Committed, ClientError> {
         self.call(|c| {
             let (key, body) = (key.clone(), body.clone());
-            Box::pin(async move { c.send(&key, fee, body).await })
+            Box::pin(async move { c.send(&key, body).await })
         })
         .await
     }

@@ -41,8 +41,10 @@ const FORMAT: &[u8] = b"meta/state_format";
 /// Version of the state rules that the stored roots were computed with. A directory written
 /// with other rules would replay to other roots, so opening it fails with
 /// [`StoreError::Format`] instead of reporting corruption. Directories from before this key
-/// existed are format 1 (claims were kept forever).
-pub const STATE_FORMAT: u32 = 2;
+/// existed are format 1 (claims were kept forever); format 2 had no routers, escrow or fees;
+/// format 3 is trust protocol v2 (routers with stake and escrow, per-pair settlement, fees,
+/// bounded governance).
+pub const STATE_FORMAT: u32 = 3;
 
 /// Opening checks the replayed root against the stored one every this many blocks (and always
 /// at the head); [`Store::replay_verified`] checks every block.
@@ -104,8 +106,6 @@ pub struct Recovered {
     pub state: State,
     /// Time of the last block that ended an epoch (or the store's creation time).
     pub epoch_started_unix_ms: u64,
-    /// Rewards minted by the last epoch end.
-    pub last_epoch_minted: u128,
 }
 
 /// The ledger's rocksdb store.

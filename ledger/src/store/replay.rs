@@ -32,26 +32,25 @@ impl Store {
     }
 
     pub(super) fn replay(&self, mut state: State, created: u64) -> Result<Recovered, StoreError> {
-        let mut rec =
-            Recovered { state: State::default(), epoch_started_unix_ms: created, last_epoch_minted: 0 };
+        let mut rec = Recovered { state: State::default(), epoch_started_unix_ms: created };
         let mut last_root = Vec::new();
         self.each_block(|block| {
             let h = block.height;
             if block.results.len() != block.txs.len() {
                 return Err(corrupt(h, "results do not match transactions"));
             }
+            // Failed transactions are replayed too: they paid their fee. Signatures were checked
+            // when the block was made, so replay skips that cost.
             for (bytes, result) in block.txs.iter().zip(&block.results) {
-                if !result.code.is_empty() {
-                    continue;
-                }
                 let stx = wire::decode(bytes).map_err(|e| corrupt(h, e.to_string()))?;
-                state.apply_verified(&stx).map_err(|e| corrupt(h, format!("stored as applied, now {e}")))?;
+                let code = state.apply_verified(&stx).err().map_or("", |e| e.code());
+                if code != result.code {
+                    return Err(corrupt(h, format!("stored as {:?}, replayed as {code:?}", result.code)));
+                }
             }
             state.height += 1;
             if block.epoch_end {
-                let before = state.minted.0;
                 state.end_epoch();
-                rec.last_epoch_minted = state.minted.0 - before;
                 rec.epoch_started_unix_ms = block.time_unix_ms;
             }
             // Hashing the whole state per block would make opening quadratic: check every

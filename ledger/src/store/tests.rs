@@ -29,6 +29,7 @@ fn genesis() -> Genesis {
             .collect(),
         workers: Vec::new(),
         delegations: Vec::new(),
+        routers: Vec::new(),
     }
 }
 
@@ -43,7 +44,9 @@ fn commit(store: &Store, state: &mut State, txs: &[SignedTx], epoch_end: bool) -
 
 fn tx(state: &State, i: u8, body: TxBody) -> SignedTx {
     let nonce = state.account(&addr(i)).nonce;
-    Tx { chain_id: state.chain_id.clone(), signer: addr(i), nonce, fee: Amount(1), body }.sign(&key(i))
+    Tx { chain_id: state.chain_id.clone(), signer: addr(i), nonce, fee: Amount::ZERO, body }
+        .paying(&state.params)
+        .sign(&key(i))
 }
 
 #[test]

@@ -56,8 +56,15 @@ async fn harness(workers: &[(Behaviour, u32)], audit_fraction: f64, request_time
     let auditor =
         Auditor { key: key.clone(), peers: peers.clone(), metrics: metrics.clone(), log: log.clone(), feed };
     let limits = Limits { max_attempts: 3, request_timeout, connect_timeout: Duration::from_secs(5) };
-    let forwarder =
-        Arc::new(Forwarder { key, peers: peers.clone(), metrics: metrics.clone(), log, audits, limits });
+    let forwarder = Arc::new(Forwarder {
+        key,
+        peers: peers.clone(),
+        metrics: metrics.clone(),
+        log,
+        audits,
+        limits,
+        epoch: Default::default(),
+    });
     let audits = Some((auditor, jobs));
     let mut h =
         Harness { forwarder, peers, metrics, store, evidence, audits, workers: Vec::new(), _dir: dir };
@@ -134,7 +141,9 @@ async fn a_worker_that_dies_mid_stream_is_resumed_on_another() {
     assert_eq!(receipt.receipt.expect("body").worker_public_key, h.workers[1].key());
     let (first, second) = (&h.workers[0].generations()[0], &h.workers[1].generations()[0]);
     assert_eq!(second.resume_tokens, vec![1, 2, 3], "resumed from the tokens already sent");
-    assert_eq!(first.ticket, second.ticket, "one job, one ticket");
+    let (a, b) = (first.ticket.as_ref().expect("ticket"), second.ticket.as_ref().expect("ticket"));
+    assert_eq!(a.request_hash, b.request_hash, "the same request");
+    assert_ne!(a.job_id, b.job_id, "a ticket per worker, each at that worker's price");
     assert_eq!(counter(&h.metrics, "wick_router_retries_total{value=\"failover\"}"), 1.0);
 }
 

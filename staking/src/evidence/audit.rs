@@ -1,76 +1,92 @@
 //! Audit evidence as a fraud proof: a router's signed job ticket and the receipts of three or
-//! more workers that ran that job. Inference is deterministic, so honest workers agree on the
-//! output hash; the worker whose output differs from an agreeing majority (at least two other
-//! workers) lied and is slashed.
+//! more workers that ran that job. Inference is deterministic within a numeric class, so honest
+//! workers agree on the whole receipt (tokens in, tokens out, output hash); the worker whose
+//! receipt differs from an agreeing majority (at least two other workers) lied and is slashed.
 //!
-//! What the ledger checks: the ticket's signature (the router's), every receipt's worker
-//! signature, that every receipt names the ticket's job (`job_hash = sha256(ticket bytes)`) and
-//! the ticket's model, that the workers are distinct, that all receipts but the accused's
-//! agree, and that the accused's differs. Trust assumption: at most one of the workers that
-//! agree is lying with the others, since two colluding workers could frame a third.
+//! What is checked here: the ticket's signature and field sizes, every receipt's worker
+//! signature and its binding to the ticket (job hash, router, model, job id), that the workers
+//! are distinct, that all receipts but the accused's agree, and that the accused's differs. The
+//! ledger further requires (see the state's slashing) that the ticket's router and every
+//! witness are bonded and unjailed, and that the reporter is neither the accused nor unbonded.
+//! Trust assumption: the witnesses do not all lie together; two bonded workers that collude to
+//! frame a third risk nothing provable here, which is why witnesses must be bonded and distinct.
 
-use wick_proto::signing;
 use wick_proto::v1::{JobTicket, SignedReceipt};
 
-use super::{bad, verify_receipt};
+use super::{TicketFacts, address, agree, bad, bound_receipt, verify_ticket};
 use crate::error::TxError;
 use crate::types::Address;
 
 /// Fewest receipts that can decide: the accused's and two that agree against it.
 pub const MIN_RECEIPTS: usize = 3;
 
-/// Checks audit evidence against `accused`; returns the job hash (the key that stops the same
-/// job from being proven twice).
-pub fn check(ticket: &JobTicket, receipts: &[SignedReceipt], accused: &Address) -> Result<Vec<u8>, TxError> {
+/// Most receipts one piece of evidence may carry.
+pub const MAX_RECEIPTS: usize = 8;
+
+/// What checked audit evidence establishes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Audit {
+    /// The ticket.
+    pub ticket: TicketFacts,
+    /// The workers whose receipts agree against the accused.
+    pub witnesses: Vec<Address>,
+}
+
+/// Checks audit evidence against `accused`.
+pub fn check(ticket: &JobTicket, receipts: &[SignedReceipt], accused: &Address) -> Result<Audit, TxError> {
     if receipts.len() < MIN_RECEIPTS {
         return Err(bad("audit evidence needs the receipts of at least three workers"));
     }
-    super::verify_ticket(ticket)?;
-    let job = signing::ticket_hash(ticket).to_vec();
-    let mut workers: Vec<&[u8]> = Vec::new();
-    let mut accused_output = None;
-    let mut agreed_output: Option<&[u8]> = None;
+    if receipts.len() > MAX_RECEIPTS {
+        return Err(bad("audit evidence carries too many receipts"));
+    }
+    let facts = verify_ticket(ticket)?;
+    let mut workers: Vec<Address> = Vec::new();
+    let mut accused_receipt = None;
+    let mut agreed = None;
     for s in receipts {
-        let r = verify_receipt(s, "a receipt")?;
-        if r.job_hash != job {
-            return Err(bad("a receipt is for another job than the ticket's"));
-        }
-        if r.model_id != ticket.model_id {
-            return Err(bad("a receipt names another model than the ticket's"));
-        }
-        if workers.contains(&r.worker_public_key.as_slice()) {
+        let r = bound_receipt(s, ticket, &facts, "a receipt")?;
+        let worker = address(&r.worker_public_key, "a receipt's worker key")?;
+        if workers.contains(&worker) {
             return Err(bad("two receipts are from the same worker"));
         }
-        workers.push(&r.worker_public_key);
-        if r.worker_public_key == accused.0 {
-            accused_output = Some(r.output_hash.as_slice());
-        } else {
-            match agreed_output {
-                None => agreed_output = Some(&r.output_hash),
-                Some(o) if o == r.output_hash.as_slice() => {}
-                Some(_) => return Err(bad("the other workers do not agree with each other")),
-            }
+        workers.push(worker);
+        if worker == *accused {
+            accused_receipt = Some(r);
+            continue;
+        }
+        match agreed {
+            None => agreed = Some(r),
+            Some(o) if agree(o, r) => {}
+            Some(_) => return Err(bad("the other workers do not agree with each other")),
         }
     }
-    let accused_output = accused_output.ok_or_else(|| bad("no receipt is from the accused worker"))?;
-    if agreed_output == Some(accused_output) {
-        return Err(bad("the accused worker's output agrees with the others"));
+    let accused_receipt = accused_receipt.ok_or_else(|| bad("no receipt is from the accused worker"))?;
+    if agreed.is_some_and(|o| agree(o, accused_receipt)) {
+        return Err(bad("the accused worker's receipt agrees with the others"));
     }
-    Ok(job)
+    let witnesses = workers.into_iter().filter(|w| w != accused).collect();
+    Ok(Audit { ticket: facts, witnesses })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
+    use wick_proto::signing;
     use wick_proto::v1::Receipt;
 
     fn key(i: u8) -> SigningKey {
         SigningKey::from_bytes(&[i; 32])
     }
 
-    fn ticket() -> JobTicket {
-        let mut t = JobTicket { job_id: vec![1; 16], model_id: vec![7; 32], ..Default::default() };
+    fn ticket(job: u8) -> JobTicket {
+        let mut t = JobTicket {
+            job_id: vec![job; 16],
+            request_hash: vec![3; 32],
+            model_id: vec![7; 32],
+            ..Default::default()
+        };
         signing::sign_ticket(&key(9), &mut t);
         t
     }
@@ -81,6 +97,8 @@ mod tests {
             model_id: t.model_id.clone(),
             output_hash: vec![output; 32],
             tokens_out: 4,
+            router_public_key: t.router_public_key.clone(),
+            job_id: t.job_id.clone(),
             ..Default::default()
         };
         signing::sign_receipt(&key(worker), r)
@@ -92,19 +110,41 @@ mod tests {
 
     #[test]
     fn the_odd_one_out_is_proven_and_nobody_else() {
-        let t = ticket();
+        let t = ticket(1);
         let rs = [receipt(1, 0xaa, &t), receipt(2, 0xbb, &t), receipt(3, 0xbb, &t)];
-        assert_eq!(check(&t, &rs, &address(1)), Ok(signing::ticket_hash(&t).to_vec()));
+        let audit = check(&t, &rs, &address(1)).expect("proven");
+        assert_eq!(audit.ticket.job_hash, signing::ticket_hash(&t));
+        assert_eq!(audit.witnesses, vec![address(2), address(3)]);
         assert!(check(&t, &rs, &address(2)).is_err(), "an honest worker cannot be framed");
         assert!(check(&t, &rs[..2], &address(1)).is_err(), "two receipts decide nothing");
         let mut forged = rs.clone();
         forged[1].worker_signature[0] ^= 1;
         assert!(check(&t, &forged, &address(1)).is_err());
-        let mut other_ticket = ticket();
-        other_ticket.job_id = vec![2; 16];
-        signing::sign_ticket(&key(9), &mut other_ticket);
-        assert!(check(&other_ticket, &rs, &address(1)).is_err(), "receipts of another job");
+        assert!(check(&ticket(2), &rs, &address(1)).is_err(), "receipts of another job");
         let same_worker = [receipt(1, 0xaa, &t), receipt(2, 0xbb, &t), receipt(2, 0xbb, &t)];
         assert!(check(&t, &same_worker, &address(1)).is_err());
+    }
+
+    #[test]
+    fn whole_receipts_are_compared_and_must_name_the_tickets_router() {
+        let t = ticket(1);
+        // Same output hash, but the accused counted more tokens in: that is a lie too.
+        let mut inflated = Receipt {
+            job_hash: signing::ticket_hash(&t).to_vec(),
+            model_id: t.model_id.clone(),
+            output_hash: vec![0xbb; 32],
+            tokens_in: 1_000,
+            tokens_out: 4,
+            router_public_key: t.router_public_key.clone(),
+            job_id: t.job_id.clone(),
+            ..Default::default()
+        };
+        let rs =
+            [signing::sign_receipt(&key(1), inflated.clone()), receipt(2, 0xbb, &t), receipt(3, 0xbb, &t)];
+        assert!(check(&t, &rs, &address(1)).is_ok());
+        // A receipt that names another router is not bound to the ticket.
+        inflated.router_public_key = vec![0; 32];
+        let rs = [signing::sign_receipt(&key(1), inflated), receipt(2, 0xbb, &t), receipt(3, 0xbb, &t)];
+        assert!(check(&t, &rs, &address(1)).is_err());
     }
 }

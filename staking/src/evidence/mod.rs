@@ -1,10 +1,17 @@
-//! The evidence the ledger slashes on, checked without reading any state: two conflicting
-//! receipts of one worker for one job ([`check_conflicting_receipts`]), and a router's audit
-//! evidence ([`check_audit`], see [`audit`]). Signatures are checked one by one with ZIP-215
-//! rules, like every signature the ledger accepts.
+//! The evidence the ledger slashes on, checked here without reading any state (the state's
+//! part, who may report and who may be a witness, is in [`crate::state`]'s slashing):
+//! - [`check_conflicting_receipts`]: two receipts of one worker for one ticket that disagree;
+//! - [`check_audit`]: a router's audit evidence (see [`audit`]);
+//! - [`check_router_equivocation`]: two different tickets of one router for one job id.
+//!
+//! Every receipt must be bound to the ticket: its job hash is the ticket's hash (which covers
+//! the request hash, model, parameters, price and epoch), it names the ticket's router and
+//! model, and every fixed-size field has its size. Signatures are checked one by one with
+//! ZIP-215 rules, like every signature the ledger accepts.
 
 pub mod audit;
 
+use sha2::{Digest, Sha256};
 use wick_proto::signing;
 use wick_proto::v1::{JobTicket, Receipt, SignedReceipt};
 
@@ -27,35 +34,111 @@ fn verify(key: &[u8], signature: &[u8], message: &[u8], what: &str) -> Result<()
         .map_err(|_| bad(&format!("{what}'s signature does not verify")))
 }
 
-/// The receipt inside `s`, once its worker signature verifies.
-pub(crate) fn verify_receipt<'a>(s: &'a SignedReceipt, what: &str) -> Result<&'a Receipt, TxError> {
+fn address(bytes: &[u8], what: &str) -> Result<Address, TxError> {
+    bytes.try_into().map(Address).map_err(|_| bad(&format!("{what} is not 32 bytes")))
+}
+
+/// What a verified ticket establishes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TicketFacts {
+    /// sha256 of the ticket's signing bytes: the job hash its receipts carry.
+    pub job_hash: [u8; 32],
+    /// The router that signed it.
+    pub router: Address,
+    /// The ledger epoch it was issued in: the infraction's epoch.
+    pub epoch: u64,
+}
+
+/// Checks a ticket's router signature and the sizes of its fixed fields.
+pub fn verify_ticket(ticket: &JobTicket) -> Result<TicketFacts, TxError> {
+    if ticket.job_id.len() != 16 || ticket.model_id.len() != 32 || ticket.request_hash.len() != 32 {
+        return Err(bad("the ticket's job id, model id or request hash has the wrong size"));
+    }
+    let router = address(&ticket.router_public_key, "the ticket's router key")?;
+    verify(&ticket.router_public_key, &ticket.signature, &signing::ticket_bytes(ticket), "the ticket")?;
+    Ok(TicketFacts { job_hash: signing::ticket_hash(ticket), router, epoch: ticket.epoch })
+}
+
+/// The receipt inside `s`, once its worker signature verifies and it is bound to `ticket`.
+pub(crate) fn bound_receipt<'a>(
+    s: &'a SignedReceipt,
+    ticket: &JobTicket,
+    facts: &TicketFacts,
+    what: &str,
+) -> Result<&'a Receipt, TxError> {
     let r = s.receipt.as_ref().ok_or_else(|| bad(&format!("{what} is empty")))?;
+    if r.output_hash.len() != 32 {
+        return Err(bad(&format!("{what}'s output hash is not 32 bytes")));
+    }
     verify(&r.worker_public_key, &s.worker_signature, &signing::receipt_bytes(r), what)?;
+    if r.job_hash != facts.job_hash {
+        return Err(bad(&format!("{what} is for another job than the ticket's")));
+    }
+    if r.router_public_key != facts.router.0 || r.model_id != ticket.model_id || r.job_id != ticket.job_id {
+        return Err(bad(&format!("{what} names another router, model or job id than the ticket")));
+    }
     Ok(r)
 }
 
-/// Checks a ticket's router signature.
-pub(crate) fn verify_ticket(ticket: &JobTicket) -> Result<(), TxError> {
-    verify(&ticket.router_public_key, &ticket.signature, &signing::ticket_bytes(ticket), "the ticket")
+/// Whether two receipts of one job say the same thing: tokens in, tokens out and output.
+pub(crate) fn agree(a: &Receipt, b: &Receipt) -> bool {
+    a.output_hash == b.output_hash && a.tokens_in == b.tokens_in && a.tokens_out == b.tokens_out
 }
 
-/// Checks a fraud proof: two receipts for the same job, both validly signed by the same worker,
-/// with different outputs. Returns the worker and the job hash.
+/// A proven conflict of one worker's receipts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The worker that signed both.
+    pub worker: Address,
+    /// The ticket.
+    pub ticket: TicketFacts,
+}
+
+/// Checks a fraud proof: two receipts bound to `ticket`, both validly signed by the same worker,
+/// that disagree. Deterministic inference gives one answer per ticket, so one of them is a lie.
 pub fn check_conflicting_receipts(
+    ticket: &JobTicket,
     a: &SignedReceipt,
     b: &SignedReceipt,
-) -> Result<(Address, Vec<u8>), TxError> {
-    let ra = verify_receipt(a, "the first receipt")?;
-    let rb = verify_receipt(b, "the second receipt")?;
+) -> Result<Conflict, TxError> {
+    let facts = verify_ticket(ticket)?;
+    let ra = bound_receipt(a, ticket, &facts, "the first receipt")?;
+    let rb = bound_receipt(b, ticket, &facts, "the second receipt")?;
     if ra.worker_public_key != rb.worker_public_key {
         return Err(bad("receipts are from different workers"));
     }
-    if ra.job_hash != rb.job_hash {
-        return Err(bad("receipts are for different jobs"));
-    }
-    if ra.output_hash == rb.output_hash && ra.tokens_out == rb.tokens_out {
+    if agree(ra, rb) {
         return Err(bad("receipts do not conflict"));
     }
-    let key: [u8; 32] = ra.worker_public_key.as_slice().try_into().map_err(|_| bad("bad worker key"))?;
-    Ok((Address(key), ra.job_hash.clone()))
+    Ok(Conflict { worker: address(&ra.worker_public_key, "the worker key")?, ticket: facts })
+}
+
+/// A proven equivocation of a router.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Equivocation {
+    /// The router that signed both tickets.
+    pub router: Address,
+    /// The earlier of the two tickets' epochs.
+    pub epoch: u64,
+    /// What stops the same equivocation from being proven twice: sha256(router ‖ job id).
+    pub key: [u8; 32],
+}
+
+/// Checks two tickets signed by one router for one job id with different contents: a router
+/// must never reuse a job id (workers serve each job id once; reusing it is how a router would
+/// try to get conflicting receipts for one job).
+pub fn check_router_equivocation(a: &JobTicket, b: &JobTicket) -> Result<Equivocation, TxError> {
+    let fa = verify_ticket(a)?;
+    let fb = verify_ticket(b)?;
+    if fa.router != fb.router {
+        return Err(bad("the tickets are from different routers"));
+    }
+    if a.job_id != b.job_id {
+        return Err(bad("the tickets are for different job ids"));
+    }
+    if fa.job_hash == fb.job_hash {
+        return Err(bad("the tickets are the same"));
+    }
+    let key = Sha256::new().chain_update(fa.router.0).chain_update(&a.job_id).finalize().into();
+    Ok(Equivocation { router: fa.router, epoch: fa.epoch.min(fb.epoch), key })
 }

@@ -1,6 +1,8 @@
 //! One transaction: the checks every kind shares (chain, nonce, fee), then the function of its
-//! kind, then the signer's balance, nonce and the burned fee. Each kind validates fully before
-//! it writes anything, so a rejected transaction leaves the state unchanged.
+//! kind. A transaction that fails those checks is refused and changes nothing; one that passes
+//! them pays its fee and uses its nonce whether its kind's function succeeds or fails (see
+//! [`crate::error`]). Each kind validates fully before it writes anything, so a failed kind
+//! changes nothing but the fee.
 
 use super::{State, add};
 use crate::error::TxError;
@@ -33,9 +35,26 @@ pub(crate) fn positive(a: Amount) -> Result<(), TxError> {
 }
 
 impl State {
-    /// Checks and applies one transaction whose signature has already been verified.
-    /// On error the state is unchanged.
+    /// Checks and applies one transaction whose signature has already been verified. `Ok` means
+    /// it was applied; an error is either a refusal (nothing changed) or a failure (only the fee
+    /// was charged and the nonce used), as [`TxError::is_refusal`] tells.
     pub fn apply_verified(&mut self, stx: &SignedTx) -> Result<(), TxError> {
+        let me = self.admit(stx)?;
+        match self.apply_body(&me, &stx.tx.body) {
+            Ok(balance) => {
+                self.finish(&me, balance);
+                Ok(())
+            }
+            Err(e) => {
+                // Admitted: the fee is covered, so this cannot fail.
+                self.finish(&me, Amount(me.balance.0 - me.fee.0));
+                Err(e)
+            }
+        }
+    }
+
+    /// The checks every transaction shares; a failure here is a refusal.
+    fn admit(&self, stx: &SignedTx) -> Result<Signer, TxError> {
         let tx = &stx.tx;
         if tx.chain_id != self.chain_id {
             return Err(TxError::WrongChain { expected: self.chain_id.clone(), got: tx.chain_id.clone() });
@@ -44,10 +63,14 @@ impl State {
         if tx.nonce != acc.nonce {
             return Err(TxError::BadNonce { expected: acc.nonce, got: tx.nonce });
         }
-        let me = Signer { address: tx.signer, balance: acc.balance, rewards: acc.rewards, fee: tx.fee };
-        me.spend(Amount::ZERO)?;
-        let balance = self.apply_body(&me, &tx.body)?;
-        self.finish(&me, balance)
+        let required = Amount(self.params.required_fee(tx.wire_len()));
+        if tx.fee < required {
+            return Err(TxError::FeeTooLow { required, offered: tx.fee });
+        }
+        if acc.balance < tx.fee {
+            return Err(TxError::CannotPayFee { balance: acc.balance, fee: tx.fee });
+        }
+        Ok(Signer { address: tx.signer, balance: acc.balance, rewards: acc.rewards, fee: tx.fee })
     }
 
     /// Runs the function of the transaction's kind; returns the signer's new balance.
@@ -60,28 +83,31 @@ impl State {
             TxBody::Unstake { amount } => self.unstake(me, *amount),
             TxBody::Delegate { worker, amount } => self.delegate(me, *worker, *amount),
             TxBody::Undelegate { worker, amount } => self.undelegate(me, *worker, *amount),
-            TxBody::WorkClaim { epoch, receipts_root, count, tokens } => {
-                self.work_claim(me, *epoch, *receipts_root, *count, *tokens)
-            }
-            TxBody::Attestation { epoch, worker, receipts_root, count, tokens } => {
-                self.attestation(me, *epoch, *worker, *receipts_root, *count, *tokens)
-            }
-            TxBody::FraudProof { a, b } => self.fraud_proof(me, a, b),
+            TxBody::RegisterRouter => self.register_router(me),
+            TxBody::BondRouter { amount } => self.bond_router(me, *amount),
+            TxBody::UnbondRouter { amount } => self.unbond_router(me, *amount),
+            TxBody::FundEscrow { amount } => self.fund_escrow(me, *amount),
+            TxBody::WithdrawEscrow { amount } => self.withdraw_escrow(me, *amount),
+            TxBody::Unjail => self.unjail(me),
+            TxBody::WorkClaim { router, work } => self.work_claim(me, *router, work),
+            TxBody::Attestation { worker, work } => self.attestation(me, *worker, work),
+            TxBody::FraudProof { ticket, a, b } => self.fraud_proof(me, ticket, a, b),
             TxBody::AuditProof { ticket, receipts, accused } => {
                 self.audit_proof(me, ticket, receipts, accused)
             }
+            TxBody::RouterEquivocation { a, b } => self.router_equivocation(me, a, b),
             TxBody::Propose { key, value } => self.propose(me, *key, *value),
             TxBody::Vote { proposal, yes } => self.vote(me, *proposal, *yes),
         }
     }
 
-    /// Writes the signer's new balance, advances its nonce and burns the fee.
-    fn finish(&mut self, me: &Signer, balance: Amount) -> Result<(), TxError> {
+    /// Writes the signer's new balance, advances its nonce and burns the fee (admitted: the
+    /// supply holds the fee, so the subtraction cannot underflow).
+    fn finish(&mut self, me: &Signer, balance: Amount) {
         let a = self.accounts.entry(me.address).or_default();
         a.balance = balance;
         a.nonce += 1;
-        self.supply = self.supply.checked_sub(me.fee).ok_or(TxError::Overflow)?;
-        self.burned = add(self.burned, me.fee)?;
-        Ok(())
+        self.supply = Amount(self.supply.0 - me.fee.0);
+        self.burned = Amount(self.burned.0.saturating_add(me.fee.0));
     }
 }

@@ -2,125 +2,131 @@
 
 use std::collections::BTreeMap;
 
-use super::{BPS, State};
+use super::{BPS, EpochSummary, State};
 use crate::types::{Address, Amount, mul_div};
 
 impl State {
     /// Ends the current epoch (see the crate docs for the formula) and starts the next one.
     pub fn end_epoch(&mut self) {
         let e = self.epoch;
-        let credit = self.credited_work(e);
-        self.last_epoch_credited = credit.len() as u64;
-        self.drop_epoch_work(e);
-        let weights = self.weights(&credit);
-        let total_weight = weights.iter().fold(0u128, |s, (_, w)| s.saturating_add(*w));
-        let delegators = self.delegators_of(&credit);
+        let paid = self.pay_work(e);
+        let total_paid = paid.values().fold(0u128, |s, p| s.saturating_add(*p));
+        let mut summary =
+            EpochSummary { credited_workers: paid.len() as u64, paid: total_paid, ..Default::default() };
+        let delegators = self.delegators_of(&paid);
         let mut pay = Vec::new();
-        for (worker, weight) in &weights {
-            let share = mul_div(self.params.epoch_reward, *weight, total_weight).unwrap_or(0);
-            pay.extend(self.split_share(worker, share, delegators.get(worker).map_or(&[], Vec::as_slice)));
+        for (worker, p) in &paid {
+            let fee = self.work_fee(*p);
+            let minted = self.inflation_share(*p, total_paid, fee);
+            summary.burned += fee;
+            summary.minted += minted;
+            let income = p - fee + minted;
+            pay.extend(self.split_income(worker, income, delegators.get(worker).map_or(&[], Vec::as_slice)));
         }
-        self.mint(pay);
+        self.settle_epoch_money(pay, &summary);
+        self.last_epoch = summary;
         self.tally_proposals(e);
         self.advance_epoch();
+        self.open_and_apply_proposals();
     }
 
-    /// Step 1: credited work of each unjailed worker, its claimed tokens capped by the largest
-    /// attestation of the same root (workers credited nothing are left out).
-    fn credited_work(&self, e: u64) -> BTreeMap<Address, u128> {
-        let mut credit = BTreeMap::new();
-        for ((_, worker), claim) in self.claims.range((e, Address::MIN)..=(e, Address::MAX)) {
-            let attested = self
-                .attestations
-                .range((e, *worker, Address::MIN)..=(e, *worker, Address::MAX))
-                .filter(|(_, a)| a.root == claim.root)
-                .map(|(_, a)| a.tokens)
-                .max()
-                .unwrap_or(0);
-            let c = u128::from(claim.tokens.min(attested));
-            if c > 0 && !self.workers[worker].jailed {
-                credit.insert(*worker, c);
+    /// Step 1: for each (worker, router) with a claim and an attestation, the router pays the
+    /// smaller amount from what it reserved; the rest of every reservation returns to its
+    /// escrow. A jailed worker is paid nothing. Claims and attestations leave the state (the
+    /// blocks keep them). Returns each worker's payment `P_w`.
+    fn pay_work(&mut self, e: u64) -> BTreeMap<Address, u128> {
+        let next = (e + 1, Address::MIN, Address::MIN);
+        let later = self.claims.split_off(&next);
+        let claims = std::mem::replace(&mut self.claims, later);
+        let later = self.attestations.split_off(&next);
+        let attestations = std::mem::replace(&mut self.attestations, later);
+        let mut paid: BTreeMap<Address, u128> = BTreeMap::new();
+        for ((_, worker, router), att) in attestations {
+            let claimed = claims.get(&(e, worker, router)).map_or(0, |c| c.amount);
+            let jailed = self.workers.get(&worker).is_none_or(|w| w.jailed());
+            let p = if jailed { 0 } else { claimed.min(att.amount) };
+            if let Some(r) = self.routers.get_mut(&router) {
+                r.escrow = Amount(r.escrow.0.saturating_add(att.amount - p));
+            }
+            if p > 0 {
+                let total = paid.entry(worker).or_default();
+                *total = total.saturating_add(p);
             }
         }
-        credit
+        paid
     }
 
-    /// Step 1 is the last use of epoch `e`'s claims and attestations (they are only ever for
-    /// the current epoch): they leave the state, the blocks keep them.
-    fn drop_epoch_work(&mut self, e: u64) {
-        let lo = Address::MIN;
-        self.claims = self.claims.split_off(&(e + 1, lo));
-        self.attestations = self.attestations.split_off(&(e + 1, lo, lo));
+    /// Step 2: the work fee `F_w = P_w · work_fee_bps / 10000`, burned.
+    fn work_fee(&self, paid: u128) -> u128 {
+        mul_div(paid, self.params.work_fee_bps, BPS).unwrap_or(0)
     }
 
-    /// Step 2: weight `x_w = c_w · S_w`, credited work times bonded stake (saturating); zero
-    /// weights are left out.
-    fn weights(&self, credit: &BTreeMap<Address, u128>) -> Vec<(Address, u128)> {
-        credit
-            .iter()
-            .map(|(a, c)| {
-                let w = &self.workers[a];
-                (*a, c.saturating_mul(w.self_stake.0.saturating_add(w.delegated.0)))
-            })
-            .filter(|(_, w)| *w > 0)
-            .collect()
+    /// Step 3: the inflation share `I_w = min(R · P_w / ΣP, F_w)`: paid work shares the epoch's
+    /// reward, and no work mints more than its own fee burned.
+    fn inflation_share(&self, paid: u128, total_paid: u128, fee: u128) -> u128 {
+        mul_div(self.params.epoch_reward, paid, total_paid).unwrap_or(0).min(fee)
     }
 
-    /// Each credited worker's delegators with their delegations, in delegator order (one pass
-    /// over all delegations).
-    fn delegators_of(&self, credit: &BTreeMap<Address, u128>) -> BTreeMap<Address, Vec<(Address, u128)>> {
+    /// Each paid worker's delegators with their delegations, in delegator order (one pass over
+    /// all delegations).
+    fn delegators_of(&self, paid: &BTreeMap<Address, u128>) -> BTreeMap<Address, Vec<(Address, u128)>> {
         let mut delegators: BTreeMap<Address, Vec<(Address, u128)>> = BTreeMap::new();
         for ((d, wk), v) in &self.delegations {
-            if credit.contains_key(wk) {
+            if paid.contains_key(wk) {
                 delegators.entry(*wk).or_default().push((*d, v.0));
             }
         }
         delegators
     }
 
-    /// Steps 3 and 4: the worker's share `P_w` less its commission `C_w` goes to its delegators
-    /// pro rata to their delegations; the worker gets the rest (commission, its own part, dust).
-    fn split_share(
+    /// Step 4: the worker's income `X_w = P_w − F_w + I_w` less its commission `C_w` goes to its
+    /// delegators pro rata to their delegations over its bonded stake `S_w`; the worker gets the
+    /// rest (commission, its own part, rounding dust).
+    fn split_income(
         &self,
         worker: &Address,
-        share: u128,
+        income: u128,
         delegators: &[(Address, u128)],
     ) -> Vec<(Address, u128)> {
-        let w = &self.workers[worker];
-        let bonded = w.self_stake.0 + w.delegated.0;
-        let commission = mul_div(share, u128::from(w.commission_bps), BPS).unwrap_or(0);
-        let rest = share - commission;
-        let mut paid = 0u128;
+        let Some(w) = self.workers.get(worker) else { return Vec::new() };
+        let bonded = w.bonded();
+        let commission = mul_div(income, u128::from(w.commission_bps), BPS).unwrap_or(0);
+        let rest = income - commission;
+        let mut distributed = 0u128;
         let mut pay = Vec::with_capacity(delegators.len() + 1);
         for (d, v) in delegators {
             let p = mul_div(rest, *v, bonded).unwrap_or(0);
-            paid += p;
+            distributed += p;
             pay.push((*d, p));
         }
-        pay.push((*worker, share - paid));
+        pay.push((*worker, income - distributed));
         pay
     }
 
-    /// Step 5: only the amounts paid are minted; they accrue as rewards to be withdrawn.
-    fn mint(&mut self, pay: Vec<(Address, u128)>) {
+    /// Step 5: payments accrue as rewards to be withdrawn; the work fees are burned and the
+    /// inflation shares minted (payments themselves only move tokens out of escrow).
+    fn settle_epoch_money(&mut self, pay: Vec<(Address, u128)>, summary: &EpochSummary) {
         for (a, p) in pay {
             let acc = self.accounts.entry(a).or_default();
             acc.rewards = Amount(acc.rewards.0.saturating_add(p));
-            self.supply = Amount(self.supply.0.saturating_add(p));
-            self.minted = Amount(self.minted.0.saturating_add(p));
         }
+        self.supply = Amount(self.supply.0.saturating_add(summary.minted).saturating_sub(summary.burned));
+        self.minted = Amount(self.minted.0.saturating_add(summary.minted));
+        self.burned = Amount(self.burned.0.saturating_add(summary.burned));
     }
 
-    /// Step 7: the next epoch starts; unbonding entries released by it return to balances.
+    /// Step 7: the next epoch starts; unbonding entries released by it return to their owners'
+    /// balances; proven infractions older than the evidence window are forgotten.
     fn advance_epoch(&mut self) {
         self.epoch += 1;
-        let matured: Vec<(u64, Address)> =
-            self.unbonding.range(..=(self.epoch, Address::MAX)).map(|(k, _)| *k).collect();
-        for k in matured {
-            if let Some(v) = self.unbonding.remove(&k) {
-                let acc = self.accounts.entry(k.1).or_default();
-                acc.balance = Amount(acc.balance.0.saturating_add(v.0));
-            }
+        let released =
+            self.unbonding.split_off(&(self.epoch + 1, Address::MIN, Address::MIN, super::Bond::Worker));
+        let matured = std::mem::replace(&mut self.unbonding, released);
+        for ((_, owner, _, _), entry) in matured {
+            let acc = self.accounts.entry(owner).or_default();
+            acc.balance = Amount(acc.balance.0.saturating_add(entry.amount.0));
         }
+        let oldest = self.epoch.saturating_sub(self.params.evidence_epochs);
+        self.proven.retain(|_, e| *e >= oldest);
     }
 }

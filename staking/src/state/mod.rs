@@ -1,9 +1,10 @@
-//! The deterministic state machine: accounts, stakes, delegations, unbonding, epochs, claims,
-//! parameters and proposals. Each concern has its module: [`apply`] checks a transaction and
-//! hands it to the function of its kind ([`accounts`], [`bonding`], [`work`], [`slashing`],
+//! The deterministic state machine: accounts, workers, routers and their escrow, stakes,
+//! delegations, unbonding, epochs, work reports, parameters and proposals. Each concern has its
+//! module: [`apply`] checks what every transaction shares (chain, nonce, fee) and hands it to the
+//! function of its kind ([`accounts`], [`bonding`], [`routers`], [`work`], [`slashing`],
 //! [`governance`]); [`epoch`] ends an epoch step by step; [`root`] hashes the whole state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::error::TxError;
 use crate::tx::ParamKey;
@@ -16,6 +17,7 @@ mod epoch;
 mod governance;
 mod params;
 mod root;
+mod routers;
 mod slashing;
 mod work;
 
@@ -29,8 +31,17 @@ pub struct Account {
     pub balance: Amount,
     /// Next nonce.
     pub nonce: u64,
-    /// Accrued, unwithdrawn rewards.
+    /// Accrued, unwithdrawn rewards and work payments.
     pub rewards: Amount,
+}
+
+/// A jail term: set by a proven infraction, ended by an `Unjail` transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Jail {
+    /// Epoch of the slash; the stake cannot unbond before `since + evidence_epochs`.
+    pub since: u64,
+    /// First epoch in which the key may unjail.
+    pub until: u64,
 }
 
 /// A registered worker.
@@ -42,34 +53,157 @@ pub struct Worker {
     pub self_stake: Amount,
     /// Sum of delegations.
     pub delegated: Amount,
-    /// Jailed by a fraud proof: earns nothing.
-    pub jailed: bool,
+    /// Jailed by a proven infraction: earns nothing, gets no traffic.
+    pub jail: Option<Jail>,
 }
 
-/// A worker's claim or a router's attestation.
-#[derive(Clone, Debug, PartialEq, Eq)]
+impl Worker {
+    /// Own stake plus delegations (saturating).
+    pub fn bonded(&self) -> u128 {
+        self.self_stake.0.saturating_add(self.delegated.0)
+    }
+
+    /// Whether the worker is jailed.
+    pub fn jailed(&self) -> bool {
+        self.jail.is_some()
+    }
+}
+
+/// A registered router: it signs tickets, attests work and pays for it from its escrow.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Router {
+    /// Own bonded stake (slashable).
+    pub stake: Amount,
+    /// Tokens that pay for attested work.
+    pub escrow: Amount,
+    /// Jailed by a proven infraction: its tickets, attestations and evidence count for nothing.
+    pub jail: Option<Jail>,
+}
+
+impl Router {
+    /// Whether the router's word counts: bonded stake and not jailed.
+    pub fn in_good_standing(&self) -> bool {
+        self.stake.0 > 0 && self.jail.is_none()
+    }
+}
+
+/// A worker's claim or a router's attestation for one (epoch, worker, router).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Work {
-    /// Merkle root.
+    /// Merkle root over the receipts.
     pub root: [u8; 32],
     /// Receipts.
     pub count: u64,
-    /// Tokens.
+    /// Tokens in plus out.
     pub tokens: u64,
+    /// Their worth at their tickets' prices; for an attestation, reserved from the escrow.
+    pub amount: u128,
+}
+
+/// Stake on its way out: released to `owner`'s balance at the key's epoch, slashable meanwhile
+/// for infractions of the worker or router it was bonded to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Unbonding {
+    /// Amount.
+    pub amount: Amount,
+    /// Epoch the unbonding started: an infraction in this epoch or later reaches it.
+    pub started: u64,
+}
+
+/// What unbonding stake was bonded as: a slash of a worker reaches its `Worker` entries, a slash
+/// of a router its `Router` entries; escrow on its way out is not stake and is not slashed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Bond {
+    /// A worker's own stake or a delegation to it.
+    Worker,
+    /// A router's stake.
+    Router,
+    /// A router's escrow.
+    Escrow,
+}
+
+impl Bond {
+    /// Stable code (in the state root).
+    pub fn code(self) -> u32 {
+        match self {
+            Bond::Worker => 0,
+            Bond::Router => 1,
+            Bond::Escrow => 2,
+        }
+    }
+}
+
+/// Key of an unbonding entry: (release epoch, owner, the worker or router it was bonded to, what
+/// it was bonded as).
+pub type UnbondingKey = (u64, Address, Address, Bond);
+
+/// Where a proposal stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProposalStatus {
+    /// Submitted; voting opens at the next epoch, with the voting power snapshotted then.
+    Pending,
+    /// Voting is open.
+    Voting,
+    /// Voting ended without quorum or majority.
+    Rejected,
+    /// Passed; the change applies at the start of this epoch (after the timelock).
+    Passed {
+        /// Epoch the change takes effect in.
+        effective: u64,
+    },
+    /// The change took effect.
+    Applied,
+    /// Passed, but by the time it was due its value was no longer within bounds.
+    Void,
 }
 
 /// A parameter-change proposal.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Proposal {
+    /// Who proposed it (one open proposal per proposer at a time).
+    pub proposer: Address,
     /// Parameter.
     pub key: ParamKey,
     /// New value.
     pub value: u128,
-    /// Last epoch in which votes are accepted; tallied when it ends.
+    /// First epoch of voting (the epoch after submission); its power snapshot is
+    /// `State::snapshots[voting_start]`.
+    pub voting_start: u64,
+    /// Last epoch of voting; tallied when it ends.
     pub voting_end: u64,
     /// Votes: voter → yes.
     pub votes: BTreeMap<Address, bool>,
-    /// Outcome once tallied.
-    pub passed: Option<bool>,
+    /// Where it stands.
+    pub status: ProposalStatus,
+}
+
+impl Proposal {
+    /// Whether the proposal is still to be decided.
+    pub fn is_open(&self) -> bool {
+        matches!(self.status, ProposalStatus::Pending | ProposalStatus::Voting)
+    }
+}
+
+/// Every staker's voting power when an epoch started, shared by the proposals that opened then.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PowerSnapshot {
+    /// Voting power by staker (only stakers with power).
+    pub power: BTreeMap<Address, u128>,
+    /// Their total: the quorum's base.
+    pub bonded: u128,
+}
+
+/// What the last epoch end did (for explorers and the `Epoch` query).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EpochSummary {
+    /// Workers paid for work.
+    pub credited_workers: u64,
+    /// Work paid from routers' escrow.
+    pub paid: u128,
+    /// Part of it burned (the work fee).
+    pub burned: u128,
+    /// Rewards minted.
+    pub minted: u128,
 }
 
 /// The whole ledger state. All maps are ordered, so iteration (and the root) is deterministic.
@@ -87,26 +221,31 @@ pub struct State {
     pub accounts: BTreeMap<Address, Account>,
     /// Workers.
     pub workers: BTreeMap<Address, Worker>,
+    /// Routers.
+    pub routers: BTreeMap<Address, Router>,
     /// (delegator, worker) → amount.
     pub delegations: BTreeMap<(Address, Address), Amount>,
-    /// (release epoch, owner) → amount.
-    pub unbonding: BTreeMap<(u64, Address), Amount>,
-    /// (epoch, worker) → claim, for the current epoch only: its end credits them and drops them
-    /// (the blocks keep them), so the state does not grow with the chain's age.
-    pub claims: BTreeMap<(u64, Address), Work>,
-    /// (epoch, worker, router) → attestation, for the current epoch only, like `claims`.
+    /// Stake and escrow on their way out.
+    pub unbonding: BTreeMap<UnbondingKey, Unbonding>,
+    /// (epoch, worker, router) → the worker's claim, for the current epoch only: its end pays
+    /// and drops them (the blocks keep them), so the state does not grow with the chain's age.
+    pub claims: BTreeMap<(u64, Address, Address), Work>,
+    /// (epoch, worker, router) → the router's attestation, for the current epoch only.
     pub attestations: BTreeMap<(u64, Address, Address), Work>,
-    /// Workers credited with work at the last epoch end.
-    pub last_epoch_credited: u64,
+    /// What the last epoch end did.
+    pub last_epoch: EpochSummary,
     /// Proposals by id.
     pub proposals: BTreeMap<u64, Proposal>,
-    /// Job hashes already used in fraud proofs.
-    pub proven_jobs: BTreeSet<Vec<u8>>,
-    /// Total supply (balances + rewards + bonded + unbonding).
+    /// Power snapshots by the epoch they were taken at, while an open proposal uses them.
+    pub snapshots: BTreeMap<u64, PowerSnapshot>,
+    /// Proven infractions (a ticket hash, or a router's job id) → the epoch of the infraction;
+    /// dropped once the evidence window has passed, when proofs of them are refused anyway.
+    pub proven: BTreeMap<[u8; 32], u64>,
+    /// Total supply (balances + rewards + bonded + unbonding + escrow).
     pub supply: Amount,
     /// Minted so far.
     pub minted: Amount,
-    /// Burned so far (fees and slashes).
+    /// Burned so far (fees, work fees and slashes).
     pub burned: Amount,
 }
 
@@ -116,8 +255,9 @@ pub(crate) fn add(a: Amount, b: Amount) -> Result<Amount, TxError> {
 }
 
 impl State {
-    /// A genesis state with balances.
+    /// A genesis state with balances; the parameters must be within their bounds.
     pub fn genesis(chain_id: &str, params: Params, balances: &[(Address, Amount)]) -> Result<Self, TxError> {
+        params.check_genesis()?;
         let mut s = State { chain_id: chain_id.to_string(), params, ..Default::default() };
         for (a, v) in balances {
             let acc = s.accounts.entry(*a).or_default();
@@ -132,26 +272,44 @@ impl State {
         self.accounts.get(a).cloned().unwrap_or_default()
     }
 
-    /// Voting power: own stake plus delegations made.
+    /// Voting power: own stake as a worker and as a router, plus delegations made.
     pub fn voting_power(&self, a: &Address) -> u128 {
         let own = self.workers.get(a).map_or(0, |w| w.self_stake.0);
-        let del: u128 =
+        let router = self.routers.get(a).map_or(0, |r| r.stake.0);
+        let delegated: u128 =
             self.delegations.range((*a, Address::MIN)..=(*a, Address::MAX)).map(|(_, v)| v.0).sum();
-        own.saturating_add(del)
+        own.saturating_add(router).saturating_add(delegated)
     }
 
-    /// Own stake plus delegations of every worker (saturating).
-    pub(crate) fn total_bonded(&self) -> u128 {
-        self.workers
-            .values()
-            .map(|w| w.self_stake.0.saturating_add(w.delegated.0))
-            .fold(0, u128::saturating_add)
+    /// Whether `a` has stake at risk: a worker's own stake, a router's stake, or a delegation.
+    pub fn is_bonded(&self, a: &Address) -> bool {
+        self.voting_power(a) > 0
     }
-}
 
-impl State {
+    /// Every staker's voting power, and their total (a proposal's snapshot).
+    pub(crate) fn power_snapshot(&self) -> PowerSnapshot {
+        let mut power: BTreeMap<Address, u128> = BTreeMap::new();
+        let mut add_to = |a: Address, v: u128| {
+            if v > 0 {
+                let p = power.entry(a).or_default();
+                *p = p.saturating_add(v);
+            }
+        };
+        for (a, w) in &self.workers {
+            add_to(*a, w.self_stake.0);
+        }
+        for (a, r) in &self.routers {
+            add_to(*a, r.stake.0);
+        }
+        for ((d, _), v) in &self.delegations {
+            add_to(*d, v.0);
+        }
+        let bonded = power.values().fold(0u128, |s, v| s.saturating_add(*v));
+        PowerSnapshot { power, bonded }
+    }
+
     /// Applies a block's transactions in order (`sigs[i]` is the signature check of `txs[i]`, see
-    /// [`crate::verify`]; a failed check rejects the transaction) and advances the height.
+    /// [`crate::verify`]; a failed check refuses the transaction) and advances the height.
     /// Returns each transaction's result; the new root is [`State::root`], left to callers that
     /// need it, since it hashes the whole state.
     pub fn apply_block(

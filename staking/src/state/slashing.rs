@@ -1,25 +1,47 @@
-//! Slashing: fraud proofs and audit evidence against a worker cut its stake and its delegators',
-//! pay the reporter a part and burn the rest, and jail the worker.
+//! Slashing: only deserved, and never profitable to provoke.
+//!
+//! - The reporter must have bonded stake and must not be the accused.
+//! - The ticket must come from a router registered, bonded and unjailed now; audit witnesses
+//!   must be bonded, unjailed workers other than the accused.
+//! - The infraction (the ticket's epoch) must lie within the last `evidence_epochs` epochs, and
+//!   each infraction is proven once (its key is kept until the window has passed).
+//! - The slash cuts `slash_bps` of the accused's bonded stake, of every delegation to it, and of
+//!   every unbonding entry bonded to it that started at or after the infraction's epoch (Cosmos
+//!   x/slashing semantics: stake that left before the infraction is not touched).
+//! - The reporter gets `reporter_bps` of the cut, but never more than the accused's own loss, so
+//!   reporting oneself through another key never gains; the rest is burned. The accused is
+//!   jailed for `jail_epochs` and cannot unbond until the evidence window of the slash closes.
 
 use wick_proto::v1::{JobTicket, SignedReceipt};
 
 use super::apply::Signer;
-use super::{BPS, State, add};
+use super::{BPS, Bond, Jail, State, add};
 use crate::error::TxError;
-use crate::evidence;
+use crate::evidence::{self, TicketFacts};
 use crate::types::{Address, Amount, mul_div};
 
+/// What one slash cut.
+struct Cut {
+    /// Cut from the accused's own stake and own unbonding entries.
+    own: u128,
+    /// Cut in all (own, delegations, delegators' unbonding entries).
+    total: u128,
+}
+
 impl State {
-    /// Two conflicting receipts signed by one worker for one job.
+    /// Two conflicting receipts signed by one worker for one ticket.
     pub(crate) fn fraud_proof(
         &mut self,
         me: &Signer,
+        ticket: &JobTicket,
         a: &SignedReceipt,
         b: &SignedReceipt,
     ) -> Result<Amount, TxError> {
         let after = me.spend(Amount::ZERO)?;
-        let (worker, job) = evidence::check_conflicting_receipts(a, b)?;
-        self.punish(after, &worker, job)
+        let c = evidence::check_conflicting_receipts(ticket, a, b)?;
+        self.admissible(me, &c.worker, &c.ticket)?;
+        let cut = self.slash_worker(&c.worker, c.ticket.epoch)?;
+        self.reward_reporter(after, c.ticket.job_hash, c.ticket.epoch, cut)
     }
 
     /// A router's audit evidence: the job's ticket and three or more workers' receipts.
@@ -31,51 +53,152 @@ impl State {
         accused: &Address,
     ) -> Result<Amount, TxError> {
         let after = me.spend(Amount::ZERO)?;
-        let job = evidence::check_audit(ticket, receipts, accused)?;
-        self.punish(after, accused, job)
+        let audit = evidence::check_audit(ticket, receipts, accused)?;
+        self.admissible(me, accused, &audit.ticket)?;
+        for w in &audit.witnesses {
+            let ok = self.workers.get(w).is_some_and(|w| w.self_stake.0 > 0 && !w.jailed());
+            if !ok {
+                return Err(TxError::NotBonded("a witness"));
+            }
+        }
+        let cut = self.slash_worker(accused, audit.ticket.epoch)?;
+        self.reward_reporter(after, audit.ticket.job_hash, audit.ticket.epoch, cut)
     }
 
-    /// Slashes `worker` for `job` (once per job); returns the reporter's balance with its reward.
-    fn punish(&mut self, after: Amount, worker: &Address, job: Vec<u8>) -> Result<Amount, TxError> {
-        if self.proven_jobs.contains(&job) {
+    /// Two different tickets of one router for one job id.
+    pub(crate) fn router_equivocation(
+        &mut self,
+        me: &Signer,
+        a: &JobTicket,
+        b: &JobTicket,
+    ) -> Result<Amount, TxError> {
+        let after = me.spend(Amount::ZERO)?;
+        let e = evidence::check_router_equivocation(a, b)?;
+        self.reporter_may_report(me, &e.router)?;
+        self.within_window(e.epoch)?;
+        if self.proven.contains_key(&e.key) {
             return Err(TxError::Duplicate);
         }
-        if !self.workers.contains_key(worker) {
+        if !self.routers.contains_key(&e.router) {
+            return Err(TxError::NotRouter);
+        }
+        let cut = self.slash_router(&e.router, e.epoch)?;
+        self.reward_reporter(after, e.key, e.epoch, cut)
+    }
+
+    /// The state's part of a worker's evidence: reporter, ticket router, window, once.
+    fn admissible(&self, me: &Signer, accused: &Address, ticket: &TicketFacts) -> Result<(), TxError> {
+        self.reporter_may_report(me, accused)?;
+        if !self.routers.get(&ticket.router).is_some_and(|r| r.in_good_standing()) {
+            return Err(TxError::NotBonded("the ticket's router"));
+        }
+        self.within_window(ticket.epoch)?;
+        if self.proven.contains_key(&ticket.job_hash) {
+            return Err(TxError::Duplicate);
+        }
+        if !self.workers.contains_key(accused) {
             return Err(TxError::NotWorker);
         }
-        let reward = self.slash(worker)?;
-        let after = add(after, reward)?;
-        self.proven_jobs.insert(job);
+        Ok(())
+    }
+
+    /// The reporter must be bonded and must not be the accused.
+    fn reporter_may_report(&self, me: &Signer, accused: &Address) -> Result<(), TxError> {
+        if me.address == *accused {
+            return Err(TxError::SelfReport);
+        }
+        if !self.is_bonded(&me.address) {
+            return Err(TxError::NotBonded("the reporter"));
+        }
+        Ok(())
+    }
+
+    /// An infraction in `epoch` can be proven until `evidence_epochs` epochs have passed.
+    fn within_window(&self, epoch: u64) -> Result<(), TxError> {
+        let oldest = self.epoch.saturating_sub(self.params.evidence_epochs);
+        if epoch < oldest || epoch > self.epoch {
+            return Err(TxError::EvidenceTooOld { infraction: epoch, oldest, current: self.epoch });
+        }
+        Ok(())
+    }
+
+    /// Records the infraction as proven, pays the reporter (capped by the accused's own loss)
+    /// and burns the rest of the cut.
+    fn reward_reporter(
+        &mut self,
+        after: Amount,
+        key: [u8; 32],
+        epoch: u64,
+        cut: Cut,
+    ) -> Result<Amount, TxError> {
+        let share = mul_div(cut.total, self.params.reporter_bps, BPS).ok_or(TxError::Overflow)?;
+        let reward = share.min(cut.own);
+        let after = add(after, Amount(reward))?;
+        let burn = cut.total - reward;
+        self.supply = Amount(self.supply.0 - burn);
+        self.burned = add(self.burned, Amount(burn))?;
+        self.proven.insert(key, epoch);
         Ok(after)
     }
 
-    /// Slashes `worker` and its delegators by `slash_bps`; returns the reporter's part. The rest is
-    /// burned. Jails the worker.
-    fn slash(&mut self, worker: &Address) -> Result<Amount, TxError> {
+    /// Cuts `slash_bps` of `worker`'s own stake, of each delegation to it and of the unbonding
+    /// entries bonded to it since `infraction`; jails it. Supply and burn are the caller's.
+    fn slash_worker(&mut self, worker: &Address, infraction: u64) -> Result<Cut, TxError> {
         let bps = self.params.slash_bps;
+        let cut_of = |v: Amount| mul_div(v.0, bps, BPS).ok_or(TxError::Overflow);
         let w = self.workers.get(worker).ok_or(TxError::NotWorker)?.clone();
-        let mut total = mul_div(w.self_stake.0, bps, BPS).ok_or(TxError::Overflow)?;
-        let own_cut = total;
-        let mut cuts = Vec::new();
-        for ((d, wk), v) in &self.delegations {
+        let own_stake_cut = cut_of(w.self_stake)?;
+        let mut delegation_cut = 0u128;
+        for ((_, wk), v) in self.delegations.iter_mut() {
             if wk == worker {
-                let cut = mul_div(v.0, bps, BPS).ok_or(TxError::Overflow)?;
-                total += cut;
-                cuts.push(((*d, *wk), Amount(v.0 - cut), cut));
+                let c = cut_of(*v)?;
+                v.0 -= c;
+                delegation_cut += c;
             }
         }
-        let del_cut: u128 = cuts.iter().map(|c| c.2).sum();
-        for (k, left, _) in cuts {
-            self.delegations.insert(k, left);
-        }
+        let (own_unbonding, other_unbonding) = self.cut_unbonding(worker, Bond::Worker, infraction)?;
+        let jail = self.jail_term();
         let wm = self.workers.get_mut(worker).ok_or(TxError::NotWorker)?;
-        wm.self_stake = Amount(w.self_stake.0 - own_cut);
-        wm.delegated = Amount(w.delegated.0 - del_cut);
-        wm.jailed = true;
-        let reporter = mul_div(total, self.params.reporter_bps, BPS).ok_or(TxError::Overflow)?;
-        let burn = total - reporter;
-        self.supply = Amount(self.supply.0 - burn);
-        self.burned = add(self.burned, Amount(burn))?;
-        Ok(Amount(reporter))
+        wm.self_stake = Amount(w.self_stake.0 - own_stake_cut);
+        wm.delegated = Amount(w.delegated.0 - delegation_cut);
+        wm.jail = Some(jail);
+        let own = own_stake_cut + own_unbonding;
+        Ok(Cut { own, total: own + delegation_cut + other_unbonding })
+    }
+
+    /// Cuts `slash_bps` of `router`'s stake and of its stake unbonding since `infraction`; jails it.
+    fn slash_router(&mut self, router: &Address, infraction: u64) -> Result<Cut, TxError> {
+        let r = self.routers.get(router).ok_or(TxError::NotRouter)?.clone();
+        let stake_cut = mul_div(r.stake.0, self.params.slash_bps, BPS).ok_or(TxError::Overflow)?;
+        let (own_unbonding, _) = self.cut_unbonding(router, Bond::Router, infraction)?;
+        let jail = self.jail_term();
+        let rm = self.routers.get_mut(router).ok_or(TxError::NotRouter)?;
+        rm.stake = Amount(r.stake.0 - stake_cut);
+        rm.jail = Some(jail);
+        let own = stake_cut + own_unbonding;
+        Ok(Cut { own, total: own })
+    }
+
+    /// Cuts the unbonding entries bonded to `from` as `bond` that started at or after
+    /// `infraction`; returns (cut from `from`'s own entries, cut from others').
+    fn cut_unbonding(
+        &mut self,
+        from: &Address,
+        bond: Bond,
+        infraction: u64,
+    ) -> Result<(u128, u128), TxError> {
+        let (mut own, mut others) = (0u128, 0u128);
+        for ((_, owner, f, b), entry) in self.unbonding.iter_mut() {
+            if f == from && *b == bond && entry.started >= infraction {
+                let c = mul_div(entry.amount.0, self.params.slash_bps, BPS).ok_or(TxError::Overflow)?;
+                entry.amount.0 -= c;
+                if owner == from { own += c } else { others += c }
+            }
+        }
+        Ok((own, others))
+    }
+
+    fn jail_term(&self) -> Jail {
+        Jail { since: self.epoch, until: self.epoch.saturating_add(self.params.jail_epochs) }
     }
 }
