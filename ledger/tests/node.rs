@@ -89,36 +89,7 @@ async fn submits_streams_ends_epochs_and_reopens() {
     assert_eq!(block.txs.len(), 1);
     assert_eq!(wick_staking::wire::tx_hash(&block.txs[0]), done.hash);
 
-    // A claim and a matching attestation in one epoch (1 s long: retried if it ends between
-    // them), then the epoch ends on its own and the router's escrow pays.
-    let router = key(2);
-    let mut paid_epoch = None;
-    for _ in 0..5 {
-        let e = c.epoch().await.expect("epoch").epoch;
-        let work = WorkReport { epoch: e, receipts_root: [9; 32], count: 3, tokens: 30, amount: 1_000 };
-        let claim = c.send(&worker, TxBody::WorkClaim { router: addr(&router), work }).await;
-        let att = c.send(&router, TxBody::Attestation { worker: addr(&worker), work }).await;
-        if claim.is_ok() && att.is_ok() {
-            paid_epoch = Some(e);
-            break;
-        }
-    }
-    let e = paid_epoch.expect("a claim and its attestation landed in one epoch");
-    tokio::time::timeout(Duration::from_secs(5), async {
-        while c.epoch().await.expect("epoch").epoch == e {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect("epoch ended");
-    let ep = c.epoch().await.expect("epoch");
-    assert_eq!(ep.last_epoch_credited_workers, 1);
-    assert_eq!(ep.last_epoch_paid, "1000");
-    // The work fee (10 %) is burned and as much minted: the inflation share is capped by it.
-    assert_eq!((ep.last_epoch_burned.as_str(), ep.last_epoch_minted.as_str()), ("100", "100"));
-    // Commission 1 % of 1000; alice delegated 100 of the 600 bonded: 990·100/600 = 165.
-    assert_eq!(c.account(&addr(&worker)).await.expect("acc").rewards, "835");
-    assert_eq!(c.router(&addr(&router)).await.expect("router").escrow, "9000");
+    work_is_paid_from_escrow(&mut c, &worker).await;
 
     let head = c.head().await.expect("head");
     drop((c, blocks));
@@ -141,6 +112,39 @@ async fn submits_streams_ends_epochs_and_reopens() {
     }
     assert_eq!(c.account(&addr(&alice)).await.expect("acc").nonce, 1);
     shutdown.cancel();
+}
+
+/// A claim and a matching attestation in one epoch (1 s long: retried if it ends between them),
+/// then the epoch ends on its own and the router's escrow pays.
+async fn work_is_paid_from_escrow(c: &mut Client, worker: &SigningKey) {
+    let router = key(2);
+    let mut paid_epoch = None;
+    for _ in 0..5 {
+        let e = c.epoch().await.expect("epoch").epoch;
+        let work = WorkReport { epoch: e, receipts_root: [9; 32], count: 3, tokens: 30, amount: 1_000 };
+        let claim = c.send(worker, TxBody::WorkClaim { router: addr(&router), work }).await;
+        let att = c.send(&router, TxBody::Attestation { worker: addr(worker), work }).await;
+        if claim.is_ok() && att.is_ok() {
+            paid_epoch = Some(e);
+            break;
+        }
+    }
+    let e = paid_epoch.expect("a claim and its attestation landed in one epoch");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while c.epoch().await.expect("epoch").epoch == e {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("epoch ended");
+    let ep = c.epoch().await.expect("epoch");
+    assert_eq!(ep.last_epoch_credited_workers, 1);
+    assert_eq!(ep.last_epoch_paid, "1000");
+    // The work fee (10 %) is burned and as much minted: the inflation share is capped by it.
+    assert_eq!((ep.last_epoch_burned.as_str(), ep.last_epoch_minted.as_str()), ("100", "100"));
+    // Commission 1 % of 1000; alice delegated 100 of the 600 bonded: 990·100/600 = 165.
+    assert_eq!(c.account(&addr(worker)).await.expect("acc").rewards, "835");
+    assert_eq!(c.router(&addr(&router)).await.expect("router").escrow, "9000");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
