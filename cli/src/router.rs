@@ -35,6 +35,9 @@ pub struct RouterArgs {
     /// Fraction of finished jobs re-executed on another worker (0 to 1).
     #[arg(long, env = "WICK_ROUTER_AUDIT_FRACTION")]
     audit_fraction: Option<f64>,
+    /// Highest price per 1000 tokens paid to a worker (workers advertising more get no traffic).
+    #[arg(long, env = "WICK_ROUTER_MAX_PRICE")]
+    max_price_per_1k_tokens: Option<u64>,
     /// Ledger gRPC endpoint: when set, only workers staked there get traffic, and the router
     /// attests the work it countersigned at each epoch's end.
     #[arg(long, env = "WICK_ROUTER_LEDGER")]
@@ -62,6 +65,7 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
     if args.ledger.is_some() {
         c.ledger = args.ledger.clone();
     }
+    c.max_price_per_1k_tokens = args.max_price_per_1k_tokens.unwrap_or(c.max_price_per_1k_tokens);
     if let Some(f) = args.audit_fraction {
         anyhow::ensure!((0.0..=1.0).contains(&f), "--audit-fraction must be between 0 and 1, got {f}");
         c.audit_fraction = f;

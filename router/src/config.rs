@@ -58,6 +58,10 @@ pub struct RouterConfig {
     /// Time to wait for a worker to accept a call.
     #[serde(with = "secs")]
     pub connect_timeout: Duration,
+    /// Highest price per 1000 tokens this router pays (its escrow pays the worker's advertised
+    /// price): workers asking more get no traffic, so none can drain the escrow by advertising
+    /// an absurd price.
+    pub max_price_per_1k_tokens: u64,
 }
 
 mod secs {
@@ -84,6 +88,7 @@ impl Default for RouterConfig {
             request_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(5),
             ledger: None,
+            max_price_per_1k_tokens: 10_000,
         }
     }
 }

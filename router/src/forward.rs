@@ -43,6 +43,8 @@ pub(crate) struct Limits {
     pub(crate) request_timeout: Duration,
     /// Time a worker has to accept a call.
     pub(crate) connect_timeout: Duration,
+    /// Highest price per 1000 tokens paid to a worker.
+    pub(crate) max_price: u64,
 }
 
 impl From<&RouterConfig> for Limits {
@@ -51,6 +53,7 @@ impl From<&RouterConfig> for Limits {
             max_attempts: c.max_attempts,
             request_timeout: c.request_timeout,
             connect_timeout: c.connect_timeout,
+            max_price: c.max_price_per_1k_tokens,
         }
     }
 }
@@ -132,7 +135,7 @@ impl Forwarder {
         let mut seen = Streamed::default();
         let mut last_error = None;
         for attempt in 0..self.limits.max_attempts {
-            let Some(picked) = self.peers.pick(&model, &tried) else { break };
+            let Some(picked) = self.peers.pick_within(&model, &tried, self.limits.max_price) else { break };
             tried.push(picked.key);
             // Each attempt has its own ticket (the worker's price) and so its own job id.
             let attempt_job = if attempt == 0 { job } else { JobId::random() };
@@ -269,7 +272,7 @@ impl Forwarder {
         let mut tried = Vec::new();
         let mut last = None;
         for attempt in 0..self.limits.max_attempts {
-            let Some(picked) = self.peers.pick(&model, &tried) else { break };
+            let Some(picked) = self.peers.pick_within(&model, &tried, self.limits.max_price) else { break };
             tried.push(picked.key);
             let attempt_job = if attempt == 0 { job } else { JobId::random() };
             let t = self.ticket(attempt_job, &picked, Ticketed::Embedding(&req.inputs));

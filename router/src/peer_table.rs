@@ -199,12 +199,14 @@ impl PeerTable {
 
     /// Picks a worker for `model` (name or id), never one in `avoid`, down, or excluded: the
     /// better of two random candidates by expected latency (power of two choices).
+    #[cfg(test)]
     pub(crate) fn pick(&self, model: &str, avoid: &[WorkerKey]) -> Option<Picked> {
         self.pick_within(model, avoid, u64::MAX)
     }
 
-    /// [`PeerTable::pick`] among workers whose advertised price is at most `max_price` (an
-    /// audit re-runs a ticket whose price is fixed).
+    /// Picks a worker for `model` (not in `avoid`, not down, vouched for by the ledger when one
+    /// is followed) among those whose advertised price is at most `max_price`: the router's own
+    /// limit, or for an audit the price of the ticket it re-runs.
     pub(crate) fn pick_within(&self, model: &str, avoid: &[WorkerKey], max_price: u64) -> Option<Picked> {
         let now = Instant::now();
         let mut t = self.lock();

@@ -55,7 +55,12 @@ async fn harness(workers: &[(Behaviour, u32)], audit_fraction: f64, request_time
     let (feed, evidence) = mpsc::channel(8);
     let auditor =
         Auditor { key: key.clone(), peers: peers.clone(), metrics: metrics.clone(), log: log.clone(), feed };
-    let limits = Limits { max_attempts: 3, request_timeout, connect_timeout: Duration::from_secs(5) };
+    let limits = Limits {
+        max_attempts: 3,
+        request_timeout,
+        connect_timeout: Duration::from_secs(5),
+        max_price: 10_000,
+    };
     let forwarder = Arc::new(Forwarder {
         key,
         peers: peers.clone(),
@@ -128,6 +133,23 @@ async fn a_worker_that_fails_before_the_first_token_is_retried_elsewhere() {
         vec![receipt],
         "logged before the answer"
     );
+}
+
+#[tokio::test]
+async fn a_worker_asking_more_than_the_router_pays_gets_no_traffic() {
+    let mut h = harness(&[], 0.0, Duration::from_secs(60)).await;
+    h.add_worker(Behaviour::Honest, 0).await;
+    h.add_worker(Behaviour::Honest, 50).await;
+    // The preferred (less loaded) worker advertises a price that would drain the escrow.
+    let mut greedy = h.workers[0].record(0);
+    greedy.price_per_1k_tokens = 1 << 40;
+    greedy.sequence = 2;
+    assert!(h.peers.upsert(greedy));
+    let seen = run(&h, request(3)).await;
+    assert!(seen.error.is_none(), "{:?}", seen.error);
+    assert!(h.workers[0].generations().is_empty(), "the greedy worker got the job");
+    let ticket = h.workers[1].generations()[0].ticket.clone().expect("ticket");
+    assert!(ticket.price_per_1k_tokens <= 10_000);
 }
 
 #[tokio::test]
