@@ -263,7 +263,8 @@ fn start_worker(env: &BenchEnv<'_>, args: &WorkerBench, max_c: usize) -> anyhow:
         cmd.arg("--home").arg(home);
     }
     cmd.args(["--threads", &args.bench_threads.to_string(), "worker", "--model", &args.model])
-        .args(["--grpc", "127.0.0.1:0", "--max-batch", &max_c.to_string()])
+        // The bench calls the worker directly, without a router's ticket.
+        .args(["--grpc", "127.0.0.1:0", "--max-batch", &max_c.to_string(), "--dev-unticketed"])
         .args(args.no_prefix_sharing.then_some("--no-prefix-sharing"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
