@@ -9,21 +9,25 @@
 //!
 //! This crate knows nothing about the network, gRPC, receipts or the ledger.
 
-pub mod attention;
-pub mod bert;
+pub(crate) mod attention;
+pub(crate) mod bert;
 pub mod catalog;
-pub mod chat_template;
-pub mod detokenizer;
+pub(crate) mod chat_template;
+pub(crate) mod config;
+pub(crate) mod detokenizer;
 pub mod embed;
 pub mod error;
 pub mod fetch;
 pub mod generate;
 pub mod gguf_tokenizer;
-pub mod kernels;
+pub(crate) mod kernels;
+pub(crate) mod kv_cache;
 pub mod llama;
+pub(crate) mod rope;
 pub mod sampling;
-pub mod stop;
+pub(crate) mod stop;
 pub mod store;
+pub(crate) mod weights;
 
 pub use catalog::{CatalogEntry, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, ModelKind};
 pub use embed::Embedder;
