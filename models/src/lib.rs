@@ -1,7 +1,7 @@
 //! Wick's model layer: the built-in model catalog, fetching and verifying weights into the data
-//! directory, GGUF llama-family text generation (tokenizer and chat template read from the GGUF
-//! itself, seeded sampling, streamed UTF-8-safe deltas) and BERT sentence embeddings, all on
-//! candle.
+//! directory, GGUF text generation for the llama and qwen2 architectures (own quantized kernels
+//! over the memory-mapped file, tokenizer and chat template read from the GGUF itself, seeded
+//! sampling, streamed UTF-8-safe deltas) and BERT sentence embeddings on candle.
 //!
 //! Determinism is part of the contract: the same model, messages, parameters and seed give the
 //! same token ids whatever else runs beside them. Every reduction in the forward pass has one
@@ -18,6 +18,7 @@ pub(crate) mod detokenizer;
 pub mod embed;
 pub mod error;
 pub mod fetch;
+pub(crate) mod fetch_chunks;
 pub mod generate;
 pub mod gguf_tokenizer;
 pub(crate) mod kernels;
@@ -29,7 +30,9 @@ pub(crate) mod stop;
 pub mod store;
 pub(crate) mod weights;
 
-pub use catalog::{CatalogEntry, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, ModelKind};
+pub use catalog::{
+    CatalogEntry, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, ModelKind, QWEN_CODER_05B, QWEN_CODER_15B,
+};
 pub use embed::Embedder;
 pub use error::{ModelError, Result};
 pub use generate::{
