@@ -16,7 +16,8 @@ pub enum ModelsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Download, verify and install models (all catalog models when no name is given).
+    /// Download, verify and install models (when no name is given, every catalog model that is
+    /// not opt-in).
     Fetch {
         /// Model name from `wick models list`.
         name: Option<String>,
@@ -48,7 +49,7 @@ pub fn run(global: &GlobalArgs, cmd: ModelsCommand) -> anyhow::Result<()> {
         ModelsCommand::Fetch { name, force } => {
             let entries: Vec<_> = match name {
                 Some(name) => vec![catalog::find(&name)?],
-                None => catalog::CATALOG.iter().collect(),
+                None => catalog::CATALOG.iter().filter(|e| !e.opt_in).collect(),
             };
             let options = FetchOptions { force, ..FetchOptions::default() };
             for entry in entries {

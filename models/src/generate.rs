@@ -3,43 +3,19 @@
 
 use std::time::{Duration, Instant};
 
+pub use crate::chat_template::ChatMessage;
 use crate::chat_template::ChatTemplate;
 use crate::detokenizer::StreamDecoder;
 use crate::gguf_tokenizer::GgufTokenizer;
-use crate::llama::{BatchItem, KvCache, Llama, WeightFormat};
+use crate::llama::{BatchItem, KvCache, Llama};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::stop::StopMatcher;
 use crate::store::{InstalledModel, ModelId};
+use crate::weights::Bytes;
 use crate::{ModelError, Result};
 
 /// Highest accepted temperature.
 pub const MAX_TEMPERATURE: f32 = 2.0;
-
-/// One message of a conversation.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChatMessage {
-    /// `system`, `user` or `assistant`.
-    pub role: String,
-    /// The text.
-    pub content: String,
-}
-
-impl ChatMessage {
-    /// A system message.
-    pub fn system(content: impl Into<String>) -> Self {
-        Self { role: "system".into(), content: content.into() }
-    }
-
-    /// A user message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Self { role: "user".into(), content: content.into() }
-    }
-
-    /// An assistant message.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: "assistant".into(), content: content.into() }
-    }
-}
 
 /// What a request asks of the generator.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,15 +109,13 @@ pub struct GenerationOutput {
 /// How to load a chat model.
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// In-memory weight format.
-    pub weight_format: WeightFormat,
     /// Longest sequence accepted (bounded by the model's own context length).
     pub max_context: usize,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { weight_format: WeightFormat::default(), max_context: 8192 }
+        Self { max_context: 8192 }
     }
 }
 
@@ -158,18 +132,21 @@ pub struct TextModel {
 }
 
 impl TextModel {
-    /// Loads an installed GGUF model, verifying its checksum first.
+    /// Loads an installed GGUF model, verifying its checksum first; the weights stay in the
+    /// file's memory map.
     pub fn load(model: &InstalledModel, options: &LoadOptions) -> Result<Self> {
-        let bytes = model.read_verified(model.entry.weights().file_name)?;
-        let mut loaded = Self::from_gguf_bytes(&bytes, options)?;
-        loaded.id = model.id();
-        loaded.name = model.entry.name.to_string();
-        Ok(loaded)
+        let bytes = model.map_verified(model.entry.weights().file_name)?;
+        Self::from_gguf(&bytes, model.id(), model.entry.name, options)
     }
 
-    /// Loads a model from GGUF bytes that were already verified (or need not be).
-    pub fn from_gguf_bytes(bytes: &[u8], options: &LoadOptions) -> Result<Self> {
-        let (llama, ct) = Llama::from_gguf(bytes, options.weight_format, options.max_context)?;
+    /// Loads any GGUF file (no catalog, no expected checksum); its id is its sha256.
+    pub fn from_gguf_file(path: &std::path::Path, options: &LoadOptions) -> Result<Self> {
+        let id = ModelId::from_sha256(crate::store::sha256_file(path)?);
+        Self::from_gguf(&Bytes::map(path)?, id, "", options)
+    }
+
+    fn from_gguf(bytes: &Bytes, id: ModelId, name: &str, options: &LoadOptions) -> Result<Self> {
+        let (llama, ct) = Llama::from_gguf(bytes, options.max_context)?;
         let tokenizer = GgufTokenizer::from_gguf(&ct)?;
         let source = ct
             .metadata
@@ -177,8 +154,7 @@ impl TextModel {
             .and_then(|v| v.to_string().ok())
             .ok_or_else(|| ModelError::Format("GGUF has no tokenizer.chat_template".into()))?;
         let template = ChatTemplate::new(source)?;
-        let id = ModelId::from_sha256(crate::store::sha256_hex(bytes));
-        Ok(Self { id, name: String::new(), llama, tokenizer, template })
+        Ok(Self { id, name: name.to_string(), llama, tokenizer, template })
     }
 
     /// The network id (sha256 of the GGUF).

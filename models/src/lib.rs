@@ -1,7 +1,7 @@
 //! Wick's model layer: the built-in model catalog, fetching and verifying weights into the data
-//! directory, GGUF llama-family text generation (tokenizer and chat template read from the GGUF
-//! itself, seeded sampling, streamed UTF-8-safe deltas) and BERT sentence embeddings, all on
-//! candle.
+//! directory, GGUF text generation for the llama and qwen2 architectures (own quantized kernels
+//! over the memory-mapped file, tokenizer and chat template read from the GGUF itself, seeded
+//! sampling, streamed UTF-8-safe deltas) and BERT sentence embeddings on candle.
 //!
 //! Determinism is part of the contract: the same model, messages, parameters and seed give the
 //! same token ids whatever else runs beside them. Every reduction in the forward pass has one
@@ -9,23 +9,30 @@
 //!
 //! This crate knows nothing about the network, gRPC, receipts or the ledger.
 
-pub mod attention;
-pub mod bert;
+pub(crate) mod attention;
+pub(crate) mod bert;
 pub mod catalog;
-pub mod chat_template;
-pub mod detokenizer;
+pub(crate) mod chat_template;
+pub(crate) mod config;
+pub(crate) mod detokenizer;
 pub mod embed;
 pub mod error;
 pub mod fetch;
+pub(crate) mod fetch_chunks;
 pub mod generate;
 pub mod gguf_tokenizer;
-pub mod kernels;
+pub(crate) mod kernels;
+pub(crate) mod kv_cache;
 pub mod llama;
+pub(crate) mod rope;
 pub mod sampling;
-pub mod stop;
+pub(crate) mod stop;
 pub mod store;
+pub(crate) mod weights;
 
-pub use catalog::{CatalogEntry, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, ModelKind};
+pub use catalog::{
+    CatalogEntry, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, ModelKind, QWEN_CODER_05B, QWEN_CODER_15B,
+};
 pub use embed::Embedder;
 pub use error::{ModelError, Result};
 pub use generate::{

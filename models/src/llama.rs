@@ -1,125 +1,40 @@
-//! The llama-family transformer read from GGUF, with a forward pass over a batch of sequences.
+//! The llama-family transformer (the `llama` and `qwen2` architectures) read from GGUF, with a
+//! forward pass over a batch of sequences.
 //!
-//! Each sequence owns its [`KvCache`]; one call runs any mix of prefill chunks and single decode
-//! tokens. Projections run on all rows of the batch at once (each output row depends on its own
-//! input row only), attention runs per sequence over its own cache (`attention` module), so a
-//! sequence's logits do not depend on what else is in the batch.
+//! The projections read the GGUF's quantized blocks where they lie in the memory-mapped file
+//! (`kernels`). Each sequence owns its [`KvCache`]; one call runs any mix of prefill chunks and
+//! single decode tokens. Projections run on all rows of the batch at once (each output row
+//! depends on its own input row only), attention runs per sequence over its own cache
+//! (`attention` module), so a sequence's logits do not depend on what else is in the batch.
+//!
+//! qwen2 differs from llama in three places, all read from the file: biases on the query, key
+//! and value projections, RoPE over the two halves of a head instead of adjacent pairs, and its
+//! own hyper-parameter keys (`qwen2.*`).
 
 use std::io::Cursor;
 
 use candle_core::Device;
-use candle_core::quantized::gguf_file::{self, Content};
-use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::quantized::gguf_file::Content;
 use half::f16;
-use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
 
-use crate::attention::{self, AttentionShape, CacheView};
+use crate::attention::{self, CacheView};
 use crate::kernels::{QMatrix, matmul_group, quantize_rows};
+use crate::rope::RopeTable;
+use crate::weights::Bytes;
 use crate::{ModelError, Result};
 
-/// How quantized projection weights are kept in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum WeightFormat {
-    /// As stored in the GGUF (Q4_1 and Q8_0 have kernels; other types become Q8_0).
-    #[default]
-    Native,
-    /// Everything requantized to Q8_0 at load.
-    Q8_0,
-}
-
-/// Hyper-parameters from the GGUF metadata.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LlamaConfig {
-    /// Transformer blocks.
-    pub n_layers: usize,
-    /// Hidden size.
-    pub dim: usize,
-    /// Feed-forward hidden size.
-    pub ffn_dim: usize,
-    /// Query heads.
-    pub n_heads: usize,
-    /// Key/value heads.
-    pub n_kv_heads: usize,
-    /// RoPE base frequency.
-    pub rope_base: f32,
-    /// RMS norm epsilon.
-    pub rms_eps: f32,
-    /// Context length the model was trained for.
-    pub context_length: usize,
-    /// Vocabulary size (rows of the output projection).
-    pub vocab_size: usize,
-}
-
-impl LlamaConfig {
-    fn from_gguf(ct: &Content) -> Result<Self> {
-        let arch = get(ct, "general.architecture")?.to_string().map_err(fmt_err)?.clone();
-        if arch != "llama" {
-            return Err(ModelError::Format(format!("architecture `{arch}` is not supported (llama only)")));
-        }
-        let u = |key: &str| -> Result<usize> {
-            Ok(get(ct, &format!("llama.{key}"))?.to_u32().map_err(fmt_err)? as usize)
-        };
-        let f = |key: &str, default: f32| -> Result<f32> {
-            match ct.metadata.get(&format!("llama.{key}")) {
-                Some(v) => v.to_f32().map_err(fmt_err),
-                None => Ok(default),
-            }
-        };
-        let n_heads = u("attention.head_count")?;
-        let cfg = Self {
-            n_layers: u("block_count")?,
-            dim: u("embedding_length")?,
-            ffn_dim: u("feed_forward_length")?,
-            n_heads,
-            n_kv_heads: u("attention.head_count_kv").unwrap_or(n_heads),
-            rope_base: f("rope.freq_base", 10_000.0)?,
-            rms_eps: f("attention.layer_norm_rms_epsilon", 1e-5)?,
-            context_length: u("context_length")?,
-            vocab_size: ct
-                .tensor_infos
-                .get("token_embd.weight")
-                .map(|t| t.shape.dims()[0])
-                .ok_or_else(|| ModelError::Format("no token_embd.weight".into()))?,
-        };
-        if cfg.n_heads == 0
-            || cfg.n_kv_heads == 0
-            || !cfg.n_heads.is_multiple_of(cfg.n_kv_heads)
-            || !cfg.dim.is_multiple_of(cfg.n_heads)
-        {
-            return Err(ModelError::Format(format!("inconsistent head counts in {cfg:?}")));
-        }
-        Ok(cfg)
-    }
-
-    /// Size of one attention head.
-    pub fn head_dim(&self) -> usize {
-        self.dim / self.n_heads
-    }
-
-    /// Width of the key and value rows.
-    pub fn kv_dim(&self) -> usize {
-        self.n_kv_heads * self.head_dim()
-    }
-
-    fn attention_shape(&self) -> AttentionShape {
-        AttentionShape { n_heads: self.n_heads, n_kv_heads: self.n_kv_heads, head_dim: self.head_dim() }
-    }
-}
-
-fn get<'a>(ct: &'a Content, key: &str) -> Result<&'a gguf_file::Value> {
-    ct.metadata.get(key).ok_or_else(|| ModelError::Format(format!("GGUF metadata has no `{key}`")))
-}
-
-fn fmt_err(e: candle_core::Error) -> ModelError {
-    ModelError::Format(e.to_string())
-}
+pub use crate::config::LlamaConfig;
+pub use crate::kv_cache::KvCache;
+pub use crate::rope::RopeStyle;
 
 struct Layer {
     attn_norm: Vec<f32>,
     wq: QMatrix,
     wk: QMatrix,
     wv: QMatrix,
+    /// qwen2's biases of the query, key and value projections.
+    qkv_bias: Option<[Vec<f32>; 3]>,
     wo: QMatrix,
     ffn_norm: Vec<f32>,
     w_gate: QMatrix,
@@ -127,7 +42,7 @@ struct Layer {
     w_down: QMatrix,
 }
 
-/// A loaded llama model.
+/// A loaded llama-family model.
 pub struct Llama {
     config: LlamaConfig,
     embeddings: QMatrix,
@@ -141,64 +56,6 @@ pub struct Llama {
     pool: rayon::ThreadPool,
 }
 
-/// The keys and values one sequence has produced so far, per layer, `[pos][kv_head][dim]`, in
-/// f16 (as llama.cpp keeps them): half the memory of f32, read back exactly as stored.
-#[derive(Debug, Clone, Default)]
-pub struct KvCache {
-    layers: Vec<(Vec<f16>, Vec<f16>)>,
-    len: usize,
-}
-
-/// Positions a cache grows by: exact pages instead of doubling, so eight 2k-token sequences do
-/// not hold room for 4k each.
-const KV_PAGE: usize = 128;
-
-/// Appends rows to a cache layer, growing it a page at a time.
-fn append_f16(cache: &mut Vec<f16>, rows: &[f32], row_width: usize) {
-    let needed = cache.len() + rows.len();
-    if needed > cache.capacity() {
-        let positions = needed / row_width;
-        let target = positions.div_ceil(KV_PAGE) * KV_PAGE * row_width;
-        cache.reserve_exact(target - cache.len());
-    }
-    let start = cache.len();
-    cache.resize(needed, f16::ZERO);
-    cache[start..].convert_from_f32_slice(rows);
-}
-
-impl KvCache {
-    /// Number of positions cached.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True before the first forward pass.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// A copy of the first `len` positions: a position's keys and values depend only on the
-    /// tokens up to it, so another sequence with the same first `len` tokens can start from it
-    /// and get bit-identical results.
-    pub fn prefix(&self, len: usize) -> KvCache {
-        let len = len.min(self.len);
-        let layers = self
-            .layers
-            .iter()
-            .map(|(k, v)| {
-                let width = k.len() / self.len.max(1);
-                (k[..len * width].to_vec(), v[..len * width].to_vec())
-            })
-            .collect();
-        KvCache { layers, len }
-    }
-
-    /// Bytes held by the cache.
-    pub fn memory_bytes(&self) -> usize {
-        self.layers.iter().map(|(k, v)| (k.capacity() + v.capacity()) * 2).sum()
-    }
-}
-
 /// One sequence's share of a batched forward pass.
 pub struct BatchItem<'a> {
     /// The sequence's cache; the new tokens are appended to it.
@@ -209,99 +66,105 @@ pub struct BatchItem<'a> {
     pub want_logits: bool,
 }
 
-struct RopeTable {
-    cos: Vec<f32>,
-    sin: Vec<f32>,
-    half: usize,
+/// The tensors of a GGUF file held in `bytes`.
+struct Tensors<'a> {
+    ct: &'a Content,
+    bytes: &'a Bytes,
 }
 
-impl RopeTable {
-    fn new(head_dim: usize, base: f32, positions: usize) -> Self {
-        let half = head_dim / 2;
-        let mut cos = Vec::with_capacity(positions * half);
-        let mut sin = Vec::with_capacity(positions * half);
-        for pos in 0..positions {
-            for i in 0..half {
-                let freq = 1.0 / base.powf((2 * i) as f32 / head_dim as f32);
-                let angle = pos as f32 * freq;
-                cos.push(angle.cos());
-                sin.push(angle.sin());
-            }
-        }
-        Self { cos, sin, half }
+impl Tensors<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.ct.tensor_infos.contains_key(name)
     }
 
-    /// Rotates adjacent pairs of every head of `row` (GGML's "normal" RoPE, which GGUF llama
-    /// weights are permuted for).
-    fn apply(&self, row: &mut [f32], pos: usize, head_dim: usize) {
-        let cos = &self.cos[pos * self.half..][..self.half];
-        let sin = &self.sin[pos * self.half..][..self.half];
-        for head in row.chunks_exact_mut(head_dim) {
-            for i in 0..self.half {
-                let (x0, x1) = (head[2 * i], head[2 * i + 1]);
-                head[2 * i] = x0 * cos[i] - x1 * sin[i];
-                head[2 * i + 1] = x0 * sin[i] + x1 * cos[i];
-            }
+    /// A weight matrix, read in place when a kernel reads its type, else requantized to Q8_0.
+    fn matrix(&self, name: &str) -> Result<QMatrix> {
+        let info = self
+            .ct
+            .tensor_infos
+            .get(name)
+            .ok_or_else(|| ModelError::Format(format!("GGUF has no tensor {name}")))?;
+        let (n, k) = info.shape.dims2()?;
+        let dtype = info.ggml_dtype;
+        let start = usize::try_from(self.ct.tensor_data_offset + info.offset)
+            .map_err(|_| ModelError::Format(format!("tensor {name} lies beyond the address space")))?;
+        let len = info.shape.elem_count() / dtype.block_size() * dtype.type_size();
+        let bytes = self.bytes.slice(start, len)?;
+        match QMatrix::from_bytes(bytes, dtype, n, k) {
+            Ok(Some(q)) => Ok(q),
+            Ok(None) => QMatrix::from_qtensor(&self.read(name)?),
+            Err(e) => Err(ModelError::Format(format!("tensor {name}: {e}"))),
         }
+    }
+
+    /// A small tensor (norm weights, biases) as f32.
+    fn vector(&self, name: &str) -> Result<Vec<f32>> {
+        Ok(self.read(name)?.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1()?)
+    }
+
+    fn read(&self, name: &str) -> Result<candle_core::quantized::QTensor> {
+        let mut reader = Cursor::new(self.bytes.as_slice());
+        self.ct
+            .tensor(&mut reader, name, &Device::Cpu)
+            .map_err(|e| ModelError::Format(format!("tensor {name}: {e}")))
     }
 }
 
 impl Llama {
-    /// Loads the model from the bytes of a GGUF file; `max_context` bounds positions.
-    pub fn from_gguf(bytes: &[u8], format: WeightFormat, max_context: usize) -> Result<(Self, Content)> {
-        let device = Device::Cpu;
-        let mut reader = Cursor::new(bytes);
+    /// Loads the model from a GGUF file's bytes (usually its memory map, which the weights keep
+    /// reading); `max_context` bounds positions.
+    pub fn from_gguf(bytes: &Bytes, max_context: usize) -> Result<(Self, Content)> {
+        let mut reader = Cursor::new(bytes.as_slice());
         let ct = Content::read(&mut reader).map_err(|e| ModelError::Format(format!("reading GGUF: {e}")))?;
         let config = LlamaConfig::from_gguf(&ct)?;
-        let mut tensor = |name: &str| -> Result<QTensor> {
-            ct.tensor(&mut reader, name, &device)
-                .map_err(|e| ModelError::Format(format!("tensor {name}: {e}")))
-        };
-        let vector =
-            |t: QTensor| -> Result<Vec<f32>> { Ok(t.dequantize(&device)?.flatten_all()?.to_vec1()?) };
-        let matmul = |t: QTensor| -> Result<QMatrix> {
-            let t = match (format, t.dtype()) {
-                (WeightFormat::Q8_0, dtype) if dtype != GgmlDType::Q8_0 => {
-                    QTensor::quantize(&t.dequantize(&device)?, GgmlDType::Q8_0)?
-                }
-                _ => t,
-            };
-            QMatrix::from_qtensor(&t)
-        };
-        let embeddings = matmul(tensor("token_embd.weight")?)?;
-        let mut layers = Vec::with_capacity(config.n_layers);
-        for i in 0..config.n_layers {
-            let mut t = |suffix: &str| tensor(&format!("blk.{i}.{suffix}.weight"));
-            layers.push(Layer {
-                attn_norm: vector(t("attn_norm")?)?,
-                wq: matmul(t("attn_q")?)?,
-                wk: matmul(t("attn_k")?)?,
-                wv: matmul(t("attn_v")?)?,
-                wo: matmul(t("attn_output")?)?,
-                ffn_norm: vector(t("ffn_norm")?)?,
-                w_gate: matmul(t("ffn_gate")?)?,
-                w_up: matmul(t("ffn_up")?)?,
-                w_down: matmul(t("ffn_down")?)?,
-            });
-        }
-        let output_norm = vector(tensor("output_norm.weight")?)?;
+        let t = Tensors { ct: &ct, bytes };
+        let layers = (0..config.n_layers).map(|i| Self::layer(&t, i)).collect::<Result<Vec<_>>>()?;
         // Tied embeddings when the file has no separate output matrix.
         // Checked by name: a failed lookup builds an error, and with RUST_BACKTRACE set that
         // symbolises a backtrace, which maps the binary's debug info into memory for good.
-        let output = if ct.tensor_infos.contains_key("output.weight") {
-            Some(matmul(tensor("output.weight")?)?)
-        } else {
-            None
-        };
+        let output = if t.has("output.weight") { Some(t.matrix("output.weight")?) } else { None };
         let positions = max_context.min(config.context_length).max(1);
-        let rope = RopeTable::new(config.head_dim(), config.rope_base, positions);
+        let rope = RopeTable::new(config.head_dim(), config.rope_base, positions, config.rope_style);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(rayon::current_num_threads())
             .thread_name(|i| format!("wick-compute-{i}"))
             .build()
             .map_err(|e| ModelError::Format(format!("starting compute threads: {e}")))?;
-        let model = Self { config, embeddings, layers, output_norm, output, rope, pool };
+        let model = Self {
+            embeddings: t.matrix("token_embd.weight")?,
+            output_norm: t.vector("output_norm.weight")?,
+            config,
+            layers,
+            output,
+            rope,
+            pool,
+        };
         Ok((model, ct))
+    }
+
+    fn layer(t: &Tensors<'_>, i: usize) -> Result<Layer> {
+        let name = |suffix: &str| format!("blk.{i}.{suffix}");
+        let qkv_bias = if t.has(&name("attn_q.bias")) {
+            Some([
+                t.vector(&name("attn_q.bias"))?,
+                t.vector(&name("attn_k.bias"))?,
+                t.vector(&name("attn_v.bias"))?,
+            ])
+        } else {
+            None
+        };
+        Ok(Layer {
+            attn_norm: t.vector(&name("attn_norm.weight"))?,
+            wq: t.matrix(&name("attn_q.weight"))?,
+            wk: t.matrix(&name("attn_k.weight"))?,
+            wv: t.matrix(&name("attn_v.weight"))?,
+            qkv_bias,
+            wo: t.matrix(&name("attn_output.weight"))?,
+            ffn_norm: t.vector(&name("ffn_norm.weight"))?,
+            w_gate: t.matrix(&name("ffn_gate.weight"))?,
+            w_up: t.matrix(&name("ffn_up.weight"))?,
+            w_down: t.matrix(&name("ffn_down.weight"))?,
+        })
     }
 
     /// The model's hyper-parameters.
@@ -311,16 +174,12 @@ impl Llama {
 
     /// Longest sequence (prompt plus output) this instance accepts.
     pub fn max_context(&self) -> usize {
-        self.rope.cos.len() / self.rope.half
+        self.rope.positions()
     }
 
     /// A fresh cache for a new sequence.
     pub fn new_cache(&self) -> KvCache {
-        KvCache { layers: vec![(Vec::new(), Vec::new()); self.config.n_layers], len: 0 }
-    }
-
-    fn project(&self, w: &QMatrix, x: &[f32], rows: usize) -> Result<Vec<f32>> {
-        Ok(w.matmul(x, rows))
+        KvCache::new(self.config.n_layers)
     }
 
     /// Runs the new tokens of every item through the model, appending to their caches, and
@@ -330,11 +189,26 @@ impl Llama {
     }
 
     fn forward_on_pool(&self, items: &mut [BatchItem<'_>]) -> Result<Vec<Vec<f32>>> {
+        let (rows, ids) = self.rows_of(items)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut x: Vec<f32> = ids.iter().flat_map(|&id| self.embeddings.row(id as usize)).collect();
+        for (l, layer) in self.layers.iter().enumerate() {
+            self.attention(l, layer, items, &rows, &mut x)?;
+            self.feed_forward(layer, rows.len(), &mut x)?;
+        }
+        for item in items.iter_mut() {
+            item.cache.len += item.tokens.len();
+        }
+        self.logits(items, &x)
+    }
+
+    /// The (item, position) of every new row and its token id, after checking the limits.
+    fn rows_of(&self, items: &mut [BatchItem<'_>]) -> Result<(Vec<(usize, usize)>, Vec<u32>)> {
         let cfg = &self.config;
-        let (dim, kv_dim, hd) = (cfg.dim, cfg.kv_dim(), cfg.head_dim());
-        // (item, position) of every row.
-        let mut rows: Vec<(usize, usize)> = Vec::new();
-        let mut ids: Vec<u32> = Vec::new();
+        let mut rows = Vec::new();
+        let mut ids = Vec::new();
         for (i, item) in items.iter_mut().enumerate() {
             let start = item.cache.len;
             if start + item.tokens.len() > self.max_context() {
@@ -353,70 +227,85 @@ impl Llama {
                 *item.cache = self.new_cache();
             }
         }
-        let n = rows.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let mut x: Vec<f32> = ids.iter().flat_map(|&id| self.embeddings.row(id as usize)).collect();
+        Ok((rows, ids))
+    }
+
+    /// Layer `l`'s attention block: `x += wo * attention(rope(q), rope(k), v)`, the new keys and
+    /// values appended to each item's cache.
+    fn attention(
+        &self,
+        l: usize,
+        layer: &Layer,
+        items: &mut [BatchItem<'_>],
+        rows: &[(usize, usize)],
+        x: &mut [f32],
+    ) -> Result<()> {
+        let cfg = &self.config;
+        let (dim, kv_dim, hd, n) = (cfg.dim, cfg.kv_dim(), cfg.head_dim(), rows.len());
         let mut h = vec![0f32; n * dim];
-        let mut attn = vec![0f32; n * dim];
-        for (l, layer) in self.layers.iter().enumerate() {
-            attention::rms_norm(&x, &layer.attn_norm, cfg.rms_eps, &mut h);
-            let hq = quantize_rows(&h, dim);
-            let [mut q, mut k, v]: [Vec<f32>; 3] = matmul_group(&[&layer.wq, &layer.wk, &layer.wv], &hq, n)
-                .try_into()
-                .map_err(|_| ModelError::Format("projection group".into()))?;
-            for (r, &(_, pos)) in rows.iter().enumerate() {
-                self.rope.apply(&mut q[r * dim..][..dim], pos, hd);
-                self.rope.apply(&mut k[r * kv_dim..][..kv_dim], pos, hd);
-            }
-            let mut offset = 0;
-            for item in items.iter_mut() {
-                let t = item.tokens.len();
-                let (kc, vc) = &mut item.cache.layers[l];
-                append_f16(kc, &k[offset * kv_dim..(offset + t) * kv_dim], kv_dim);
-                append_f16(vc, &v[offset * kv_dim..(offset + t) * kv_dim], kv_dim);
-                offset += t;
-            }
-            let caches: Vec<(&[f16], &[f16])> = items
-                .iter()
-                .map(|it| (it.cache.layers[l].0.as_slice(), it.cache.layers[l].1.as_slice()))
-                .collect();
-            let shape = cfg.attention_shape();
-            attn.par_chunks_mut(hd).enumerate().for_each_init(Vec::new, |scores, (idx, out)| {
-                let (row, head) = (idx / cfg.n_heads, idx % cfg.n_heads);
-                let (item, pos) = rows[row];
-                let (kc, vc) = caches[item];
-                let q_head = &q[row * dim + head * hd..][..hd];
-                attention::attend_head(
-                    shape,
-                    q_head,
-                    head,
-                    CacheView { k: kc, v: vc, len: pos + 1 },
-                    scores,
-                    out,
-                );
-            });
-            let o = self.project(&layer.wo, &attn, n)?;
-            add_assign(&mut x, &o);
-            attention::rms_norm(&x, &layer.ffn_norm, cfg.rms_eps, &mut h);
-            let hq = quantize_rows(&h, dim);
-            let [mut gate, up]: [Vec<f32>; 2] = matmul_group(&[&layer.w_gate, &layer.w_up], &hq, n)
-                .try_into()
-                .map_err(|_| ModelError::Format("projection group".into()))?;
-            for (g, u) in gate.iter_mut().zip(&up) {
-                *g = *g / (1.0 + (-*g).exp()) * u;
-            }
-            let down = self.project(&layer.w_down, &gate, n)?;
-            add_assign(&mut x, &down);
+        attention::rms_norm(x, &layer.attn_norm, cfg.rms_eps, &mut h);
+        let hq = quantize_rows(&h, dim);
+        let [mut q, mut k, mut v]: [Vec<f32>; 3] = matmul_group(&[&layer.wq, &layer.wk, &layer.wv], &hq, n)
+            .try_into()
+            .map_err(|_| ModelError::Format("projection group".into()))?;
+        if let Some([bq, bk, bv]) = &layer.qkv_bias {
+            add_rows(&mut q, bq);
+            add_rows(&mut k, bk);
+            add_rows(&mut v, bv);
         }
+        for (r, &(_, pos)) in rows.iter().enumerate() {
+            self.rope.apply(&mut q[r * dim..][..dim], pos, hd);
+            self.rope.apply(&mut k[r * kv_dim..][..kv_dim], pos, hd);
+        }
+        let mut offset = 0;
         for item in items.iter_mut() {
-            item.cache.len += item.tokens.len();
+            let t = item.tokens.len();
+            let (kc, vc) = &mut item.cache.layers[l];
+            crate::kv_cache::append_f16(kc, &k[offset * kv_dim..(offset + t) * kv_dim], kv_dim);
+            crate::kv_cache::append_f16(vc, &v[offset * kv_dim..(offset + t) * kv_dim], kv_dim);
+            offset += t;
         }
-        // Logits only for the last row of the items that want them.
+        let caches: Vec<(&[f16], &[f16])> = items
+            .iter()
+            .map(|it| (it.cache.layers[l].0.as_slice(), it.cache.layers[l].1.as_slice()))
+            .collect();
+        let shape = cfg.attention_shape();
+        let mut attn = h;
+        attn.par_chunks_mut(hd).enumerate().for_each_init(Vec::new, |scores, (idx, out)| {
+            let (row, head) = (idx / cfg.n_heads, idx % cfg.n_heads);
+            let (item, pos) = rows[row];
+            let (kc, vc) = caches[item];
+            let q_head = &q[row * dim + head * hd..][..hd];
+            let cache = CacheView { k: kc, v: vc, len: pos + 1 };
+            attention::attend_head(shape, q_head, head, cache, scores, out);
+        });
+        add_rows(x, &layer.wo.matmul(&attn, n));
+        Ok(())
+    }
+
+    /// The feed-forward block: `x += down(silu(gate(h)) * up(h))` with `h = rms_norm(x)`.
+    fn feed_forward(&self, layer: &Layer, n: usize, x: &mut [f32]) -> Result<()> {
+        let cfg = &self.config;
+        let mut h = vec![0f32; n * cfg.dim];
+        attention::rms_norm(x, &layer.ffn_norm, cfg.rms_eps, &mut h);
+        let hq = quantize_rows(&h, cfg.dim);
+        let [mut gate, up]: [Vec<f32>; 2] = matmul_group(&[&layer.w_gate, &layer.w_up], &hq, n)
+            .try_into()
+            .map_err(|_| ModelError::Format("projection group".into()))?;
+        for (g, u) in gate.iter_mut().zip(&up) {
+            *g = *g / (1.0 + (-*g).exp()) * u;
+        }
+        add_rows(x, &layer.w_down.matmul(&gate, n));
+        Ok(())
+    }
+
+    /// Logits of the last row of every item that wants them.
+    fn logits(&self, items: &[BatchItem<'_>], x: &[f32]) -> Result<Vec<Vec<f32>>> {
+        let cfg = &self.config;
+        let dim = cfg.dim;
         let mut last_rows = Vec::new();
         let mut end = 0;
-        for item in items.iter() {
+        for item in items {
             end += item.tokens.len();
             if item.want_logits && !item.tokens.is_empty() {
                 last_rows.extend_from_slice(&x[(end - 1) * dim..end * dim]);
@@ -428,13 +317,16 @@ impl Llama {
         let m = last_rows.len() / dim;
         let mut normed = vec![0f32; last_rows.len()];
         attention::rms_norm(&last_rows, &self.output_norm, cfg.rms_eps, &mut normed);
-        let logits = self.project(self.output.as_ref().unwrap_or(&self.embeddings), &normed, m)?;
+        let logits = self.output.as_ref().unwrap_or(&self.embeddings).matmul(&normed, m);
         Ok(logits.chunks_exact(cfg.vocab_size).map(<[f32]>::to_vec).collect())
     }
 }
 
-fn add_assign(x: &mut [f32], y: &[f32]) {
-    for (a, b) in x.iter_mut().zip(y) {
-        *a += b;
+/// Adds `y` to `x`, or to each of `x`'s rows when `y` is one row.
+fn add_rows(x: &mut [f32], y: &[f32]) {
+    for row in x.chunks_exact_mut(y.len()) {
+        for (a, b) in row.iter_mut().zip(y) {
+            *a += b;
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::{self, CatalogEntry, CatalogFile};
+use crate::weights::Bytes;
 use crate::{ModelError, Result};
 
 /// A model's id on the network: the sha256 of its weights file, lowercase hex.
@@ -152,24 +153,62 @@ impl InstalledModel {
         self.dir.join(file.file_name)
     }
 
+    fn file(&self, file_name: &str) -> Result<&CatalogFile> {
+        self.entry
+            .files
+            .iter()
+            .find(|f| f.file_name == file_name)
+            .ok_or_else(|| ModelError::Format(format!("model {} has no file {file_name}", self.entry.name)))
+    }
+
+    fn check(&self, file: &CatalogFile, path: PathBuf, actual: String) -> Result<()> {
+        if actual == file.sha256 {
+            return Ok(());
+        }
+        Err(ModelError::ChecksumMismatch {
+            name: self.entry.name.to_string(),
+            path,
+            expected: file.sha256.to_string(),
+            actual,
+        })
+    }
+
     /// Reads a file and checks its sha256 against the catalog, so corrupt weights never load.
     pub fn read_verified(&self, file_name: &str) -> Result<Vec<u8>> {
-        let file = self.entry.files.iter().find(|f| f.file_name == file_name).ok_or_else(|| {
-            ModelError::Format(format!("model {} has no file {file_name}", self.entry.name))
-        })?;
+        let file = self.file(file_name)?;
         let path = self.path(file);
         let bytes =
             std::fs::read(&path).map_err(|e| ModelError::io(format!("reading {}", path.display()), e))?;
         let actual = sha256_hex(&bytes);
-        if actual != file.sha256 {
-            return Err(ModelError::ChecksumMismatch {
-                name: self.entry.name.to_string(),
-                path,
-                expected: file.sha256.to_string(),
-                actual,
-            });
-        }
+        self.check(file, path, actual)?;
         Ok(bytes)
+    }
+
+    /// Checks a file's sha256 against the catalog, then maps it read-only. The hash reads the
+    /// file rather than the mapping, so pages the model never touches (most of the embedding
+    /// table) stay out of the process's memory.
+    pub(crate) fn map_verified(&self, file_name: &str) -> Result<Bytes> {
+        let file = self.file(file_name)?;
+        let path = self.path(file);
+        let actual = sha256_file(&path)?;
+        self.check(file, path.clone(), actual)?;
+        Bytes::map(&path)
+    }
+}
+
+/// sha256 of a file's contents as lowercase hex, read in 1 MiB pieces.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let mut file =
+        std::fs::File::open(path).map_err(|e| ModelError::io(format!("opening {}", path.display()), e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| ModelError::io(format!("reading {}", path.display()), e))?;
+        if n == 0 {
+            return Ok(hex::encode(hasher.finalize()));
+        }
+        hasher.update(&buf[..n]);
     }
 }
 

@@ -3,7 +3,7 @@
 mod common;
 
 use wick_models::sampling::SamplingParams;
-use wick_models::{ChatMessage, FinishReason, GenerationParams};
+use wick_models::{ChatMessage, FinishReason, GenerationParams, TextModel};
 
 fn ask(prompt: &str, params: &GenerationParams) -> wick_models::GenerationOutput {
     let mut streamed = String::new();
@@ -50,6 +50,35 @@ fn greedy_is_deterministic() {
 }
 
 #[test]
+fn qwen_greedy_and_seeded_are_deterministic() {
+    let model = common::qwen_model();
+    let run = |params: &GenerationParams| {
+        model.generate(
+            &[ChatMessage::user("Write a Python function that reverses a string.")],
+            params,
+            |_| {},
+        )
+    };
+    let (a, b) = (run(&greedy(24)).expect("generate"), run(&greedy(24)).expect("generate"));
+    assert_eq!(a.token_ids, b.token_ids);
+    let (c, d) = (run(&seeded(7)).expect("generate"), run(&seeded(7)).expect("generate"));
+    assert_eq!(c.token_ids, d.token_ids);
+}
+
+#[test]
+fn qwen_writes_a_correct_string_reversal() {
+    let out = common::qwen_model()
+        .generate(
+            &[ChatMessage::user("Write a Python function that reverses a string.")],
+            &greedy(200),
+            |_| {},
+        )
+        .expect("generate");
+    assert!(out.text.contains("def ") && out.text.contains("return"), "{}", out.text);
+    assert!(out.text.contains("[::-1]") || out.text.contains("reversed("), "{}", out.text);
+}
+
+#[test]
 fn seeded_sampling_is_deterministic_and_depends_on_the_seed() {
     let prompt = "Tell me a short story about a fox.";
     let a = ask(prompt, &seeded(42));
@@ -78,12 +107,20 @@ fn stop_sequence_cuts_the_text() {
 
 #[test]
 fn chunked_prefill_matches_one_token_at_a_time() {
-    // The same sequence fed as one long prefill or token by token gives the same logits' argmax
-    // path: the forward pass does not depend on how rows are grouped.
+    chunked_prefill_is_bit_identical(common::chat_model(), "Name three colours.");
+}
+
+#[test]
+fn qwen_chunked_prefill_matches_one_token_at_a_time() {
+    chunked_prefill_is_bit_identical(common::qwen_model(), "Write a Python function that adds two numbers.");
+}
+
+/// The same sequence fed as one long prefill or token by token gives bit-identical logits: the
+/// forward pass does not depend on how rows are grouped.
+fn chunked_prefill_is_bit_identical(model: &TextModel, question: &str) {
     use wick_models::llama::BatchItem;
     use wick_models::sampling::argmax;
-    let model = common::chat_model();
-    let prompt = model.encode_chat(&[ChatMessage::user("Name three colours.")]).expect("encode");
+    let prompt = model.encode_chat(&[ChatMessage::user(question)]).expect("encode");
     let llama = model.llama();
     let mut whole = llama.new_cache();
     let a = llama
@@ -102,8 +139,16 @@ fn chunked_prefill_matches_one_token_at_a_time() {
 
 #[test]
 fn batched_forward_matches_alone() {
+    batching_is_bit_identical(common::chat_model());
+}
+
+#[test]
+fn qwen_batched_forward_matches_alone() {
+    batching_is_bit_identical(common::qwen_model());
+}
+
+fn batching_is_bit_identical(model: &TextModel) {
     use wick_models::llama::BatchItem;
-    let model = common::chat_model();
     let llama = model.llama();
     let p1 = model.encode_chat(&[ChatMessage::user("Hello!")]).expect("encode");
     let p2 = model
@@ -120,6 +165,18 @@ fn batched_forward_matches_alone() {
         ])
         .expect("fwd");
     assert_eq!(solo[0], both[1]);
+    // Three more sequences decode one token each beside it: still the same logits.
+    let next = [wick_models::sampling::argmax(&solo[0])];
+    let mut alone_next = alone.clone();
+    let solo_next = llama
+        .forward(&mut [BatchItem { cache: &mut alone_next, tokens: &next, want_logits: true }])
+        .expect("fwd");
+    let mut others: Vec<_> = (0..3).map(|_| c2.clone()).collect();
+    let mut batch: Vec<BatchItem<'_>> =
+        others.iter_mut().map(|cache| BatchItem { cache, tokens: &next, want_logits: true }).collect();
+    batch.insert(1, BatchItem { cache: &mut c1, tokens: &next, want_logits: true });
+    let batched = llama.forward(&mut batch).expect("fwd");
+    assert_eq!(solo_next[0], batched[1]);
 }
 
 #[test]

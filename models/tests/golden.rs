@@ -1,13 +1,13 @@
-//! Greedy outputs of the default chat model on a fixed set of prompts, pinned in
-//! `tests/data/greedy_golden.json`. Kernel work must leave them unchanged; a kernel that
-//! legitimately changes rounding re-pins them once (`WICK_PIN_GOLDEN=1 cargo test --test golden`)
-//! with the reason in the commit.
+//! Greedy outputs of the chat models on fixed sets of prompts, pinned in `tests/data/`: the
+//! default model's in `greedy_golden.json`, the qwen2 model's in `qwen_greedy_golden.json`.
+//! Kernel work must leave them unchanged; a kernel that legitimately changes rounding re-pins
+//! them once (`WICK_PIN_GOLDEN=1 cargo test --test golden`) with the reason in the commit.
 
 mod common;
 
 use std::path::PathBuf;
 
-use wick_models::{ChatMessage, GenerationParams};
+use wick_models::{ChatMessage, GenerationParams, TextModel};
 
 const PROMPTS: [&str; 20] = [
     "What is the capital of France?",
@@ -32,24 +32,55 @@ const PROMPTS: [&str; 20] = [
     "Summarise the story of Cinderella.",
 ];
 
+const QWEN_PROMPTS: [&str; 20] = [
+    "Write a Python function that reverses a string.",
+    "Write a Rust function that returns the largest element of a slice.",
+    "What does `git rebase` do?",
+    "Explain what a hash map is in one sentence.",
+    "Write a SQL query that counts the rows of a table named users.",
+    "Write a JavaScript function that checks whether a number is even.",
+    "What is the time complexity of binary search?",
+    "Write a bash command that counts the lines of every .rs file in a folder.",
+    "Fix this Python code: `for i in range(10) print(i)`",
+    "Write a C function that swaps two integers.",
+    "What is the difference between a process and a thread?",
+    "Write a Python class for a stack with push and pop.",
+    "Explain recursion to a beginner.",
+    "Write a regular expression that matches an email address.",
+    "What does the HTTP status code 404 mean?",
+    "Write a Go function that sums a slice of ints.",
+    "Convert this JSON to YAML: {\"name\": \"wick\", \"port\": 8080}",
+    "Write a haiku about compilers.",
+    "What is a race condition?",
+    "Write a Python one-liner that squares the numbers 1 to 10.",
+];
+
 const TOKENS: usize = 32;
 
-fn golden_path() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/greedy_golden.json")
+fn golden_path(file: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(file)
 }
 
 #[test]
 fn greedy_outputs_match_the_pinned_ones() {
-    let model = common::chat_model();
+    check_pinned(common::chat_model(), &PROMPTS, "greedy_golden.json");
+}
+
+#[test]
+fn qwen_greedy_outputs_match_the_pinned_ones() {
+    check_pinned(common::qwen_model(), &QWEN_PROMPTS, "qwen_greedy_golden.json");
+}
+
+fn check_pinned(model: &TextModel, prompts: &[&str], file: &str) {
     let params = GenerationParams { max_tokens: TOKENS, ..GenerationParams::default() };
-    let outputs: Vec<serde_json::Value> = PROMPTS
+    let outputs: Vec<serde_json::Value> = prompts
         .iter()
         .map(|prompt| {
             let out = model.generate(&[ChatMessage::user(*prompt)], &params, |_| {}).expect("generate");
             serde_json::json!({ "prompt": prompt, "token_ids": out.token_ids, "text": out.text })
         })
         .collect();
-    let path = golden_path();
+    let path = golden_path(file);
     if std::env::var_os("WICK_PIN_GOLDEN").is_some() {
         let lines: Vec<String> = outputs.iter().map(|o| format!("  {o}")).collect();
         let json = format!("[\n{}\n]\n", lines.join(",\n"));

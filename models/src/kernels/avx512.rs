@@ -2,14 +2,15 @@
 //! same integers, the same products and the same sums in the same order as the scalar twin:
 //! only more of them per instruction.
 //!
-//! - [`dot_pairs_q4_1`]/[`dot_pairs_q8_0`]: one weight row against pairs of activation rows,
-//!   one row of each pair in each 256-bit half of a register (batched decode and prefill).
-//! - [`dot_cols_q4_1`]/[`dot_cols_q8_0`]: two weight rows against one activation row, one
-//!   weight row in each half (decode at batch 1, and a batch's odd row).
+//! - [`dot_pairs`]: one weight row against pairs of activation rows, one row of each pair in
+//!   each 256-bit half of a register (batched decode and prefill).
+//! - [`dot_cols`]: two weight rows against one activation row, one weight row in each half
+//!   (decode at batch 1, and a batch's odd row).
 
 use std::arch::x86_64::*;
 
-use super::{ActBlock, BlockQ4_1, BlockQ8_0, PairBlock, prefetch_ahead, reduce};
+use super::unpack::Unpack;
+use super::{ActBlock, PairBlock, prefetch_ahead, reduce};
 
 /// The eight lanes of one half of `v`, summed in the fixed tree.
 #[inline]
@@ -31,27 +32,16 @@ fn two(v: __m128) -> [f32; 2] {
     [out[0], out[1]]
 }
 
-/// Q4_1 nibbles of one block widened to i16: elements 0..16 and 16..32.
+/// Both halves' sums, plus both offsets when the format has them.
 #[inline]
-#[target_feature(enable = "avx2")]
-fn q4_1_i16(wb: &BlockQ4_1) -> (__m256i, __m256i) {
-    let low = _mm_set1_epi8(0x0F);
-    // SAFETY: the block holds 16 readable bytes.
-    let packed = unsafe { _mm_loadu_si128(wb.qs.as_ptr().cast()) };
-    let lo = _mm256_cvtepu8_epi16(_mm_and_si128(packed, low));
-    let hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), low));
-    (lo, hi)
-}
-
-#[inline]
-#[target_feature(enable = "avx2")]
-fn q8_0_i16(wb: &BlockQ8_0) -> (__m256i, __m256i) {
-    // SAFETY: the block holds 32 readable bytes.
-    unsafe {
-        (
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(wb.qs.as_ptr().cast())),
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(wb.qs.as_ptr().add(16).cast())),
-        )
+#[target_feature(enable = "avx512f")]
+fn finish<F: Unpack>(acc: __m512, offset: __m128) -> [f32; 2] {
+    let sums = halves(acc);
+    if F::HAS_MIN {
+        let offsets = two(offset);
+        [sums[0] + offsets[0], sums[1] + offsets[1]]
+    } else {
+        sums
     }
 }
 
@@ -82,46 +72,31 @@ fn pair_sums(ab: &PairBlock) -> __m128 {
     _mm_castpd_ps(unsafe { _mm_load_sd(ab.s.as_ptr().cast()) })
 }
 
-/// One Q4_1 weight row against `P` pairs of activation rows: `out[p][i]` is row `i` of pair `p`.
+/// One weight row against `P` pairs of activation rows: `out[p][i]` is row `i` of pair `p`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma")]
-pub fn dot_pairs_q4_1<const P: usize>(w: &[BlockQ4_1], a: [&[PairBlock]; P]) -> [[f32; 2]; P] {
+pub fn dot_pairs<F: Unpack, const P: usize>(w: &[F], a: [&[PairBlock]; P]) -> [[f32; 2]; P] {
     let mut acc = [_mm512_setzero_ps(); P];
     let mut offset = [_mm_setzero_ps(); P];
     for (b, wb) in w.iter().enumerate() {
-        prefetch_ahead(wb);
-        let (lo, hi) = q4_1_i16(wb);
-        let (w_lo, w_hi) = (_mm512_broadcast_i64x4(lo), _mm512_broadcast_i64x4(hi));
-        let (d, m) = (_mm512_set1_ps(wb.d), _mm_set1_ps(wb.m));
-        for p in 0..P {
-            let ab = &a[p][b];
-            let (a_lo, a_hi, a_d) = pair_acts(ab);
-            let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
-            acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(d, a_d), sums, acc[p]);
-            offset[p] = _mm_fmadd_ps(m, pair_sums(ab), offset[p]);
+        let scales = wb.scales();
+        for s in 0..F::SUBS {
+            prefetch_ahead(wb, s);
+            // SAFETY: this function runs with AVX2.
+            let (lo, hi) = unsafe { wb.unpack256(s) };
+            let (w_lo, w_hi) = (_mm512_broadcast_i64x4(lo), _mm512_broadcast_i64x4(hi));
+            let (d, m) = (_mm512_set1_ps(scales.scale[s]), _mm_set1_ps(scales.min[s]));
+            for p in 0..P {
+                let ab = &a[p][b * F::SUBS + s];
+                let (a_lo, a_hi, a_d) = pair_acts(ab);
+                let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
+                acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(d, a_d), sums, acc[p]);
+                if F::HAS_MIN {
+                    offset[p] = _mm_fmadd_ps(m, pair_sums(ab), offset[p]);
+                }
+            }
         }
     }
-    std::array::from_fn(|p| {
-        let (sums, offsets) = (halves(acc[p]), two(offset[p]));
-        [sums[0] + offsets[0], sums[1] + offsets[1]]
-    })
-}
-
-/// One Q8_0 weight row against `P` pairs of activation rows.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,fma")]
-pub fn dot_pairs_q8_0<const P: usize>(w: &[BlockQ8_0], a: [&[PairBlock]; P]) -> [[f32; 2]; P] {
-    let mut acc = [_mm512_setzero_ps(); P];
-    for (b, wb) in w.iter().enumerate() {
-        prefetch_ahead(wb);
-        let (lo, hi) = q8_0_i16(wb);
-        let (w_lo, w_hi) = (_mm512_broadcast_i64x4(lo), _mm512_broadcast_i64x4(hi));
-        let d = _mm512_set1_ps(wb.d);
-        for p in 0..P {
-            let (a_lo, a_hi, a_d) = pair_acts(&a[p][b]);
-            let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
-            acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(d, a_d), sums, acc[p]);
-        }
-    }
-    std::array::from_fn(|p| halves(acc[p]))
+    std::array::from_fn(|p| finish::<F>(acc[p], offset[p]))
 }
 
 /// One activation block, in both halves: elements 0..16 and 16..32.
@@ -151,37 +126,28 @@ fn spread(x: f32, y: f32) -> __m512 {
     _mm512_insertf32x8(_mm512_set1_ps(x), _mm256_set1_ps(y), 1)
 }
 
-/// Two Q4_1 weight rows against one activation row.
+/// Two weight rows against one activation row.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma")]
-pub fn dot_cols_q4_1(w0: &[BlockQ4_1], w1: &[BlockQ4_1], a: &[ActBlock]) -> [f32; 2] {
+pub fn dot_cols<F: Unpack>(w0: &[F], w1: &[F], a: &[ActBlock]) -> [f32; 2] {
     let mut acc = _mm512_setzero_ps();
     let mut offset = _mm_setzero_ps();
-    for ((b0, b1), ab) in w0.iter().zip(w1).zip(a) {
-        prefetch_ahead(b0);
-        let ((lo0, hi0), (lo1, hi1)) = (q4_1_i16(b0), q4_1_i16(b1));
-        let (w_lo, w_hi) = (side_by_side(lo0, lo1), side_by_side(hi0, hi1));
-        let (a_lo, a_hi) = act_both_halves(ab);
-        let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
-        let scale = _mm512_mul_ps(spread(b0.d, b1.d), _mm512_set1_ps(ab.d));
-        acc = _mm512_fmadd_ps(scale, sums, acc);
-        offset = _mm_fmadd_ps(_mm_setr_ps(b0.m, b1.m, 0.0, 0.0), _mm_set1_ps(ab.s), offset);
+    for (b, (b0, b1)) in w0.iter().zip(w1).enumerate() {
+        let (s0, s1) = (b0.scales(), b1.scales());
+        for s in 0..F::SUBS {
+            prefetch_ahead(b0, s);
+            let ab = &a[b * F::SUBS + s];
+            // SAFETY: this function runs with AVX2.
+            let ((lo0, hi0), (lo1, hi1)) = unsafe { (b0.unpack256(s), b1.unpack256(s)) };
+            let (w_lo, w_hi) = (side_by_side(lo0, lo1), side_by_side(hi0, hi1));
+            let (a_lo, a_hi) = act_both_halves(ab);
+            let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
+            let scale = _mm512_mul_ps(spread(s0.scale[s], s1.scale[s]), _mm512_set1_ps(ab.d));
+            acc = _mm512_fmadd_ps(scale, sums, acc);
+            if F::HAS_MIN {
+                let mins = _mm_setr_ps(s0.min[s], s1.min[s], 0.0, 0.0);
+                offset = _mm_fmadd_ps(mins, _mm_set1_ps(ab.s), offset);
+            }
+        }
     }
-    let (sums, offsets) = (halves(acc), two(offset));
-    [sums[0] + offsets[0], sums[1] + offsets[1]]
-}
-
-/// Two Q8_0 weight rows against one activation row.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma")]
-pub fn dot_cols_q8_0(w0: &[BlockQ8_0], w1: &[BlockQ8_0], a: &[ActBlock]) -> [f32; 2] {
-    let mut acc = _mm512_setzero_ps();
-    for ((b0, b1), ab) in w0.iter().zip(w1).zip(a) {
-        prefetch_ahead(b0);
-        let ((lo0, hi0), (lo1, hi1)) = (q8_0_i16(b0), q8_0_i16(b1));
-        let (w_lo, w_hi) = (side_by_side(lo0, lo1), side_by_side(hi0, hi1));
-        let (a_lo, a_hi) = act_both_halves(ab);
-        let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
-        let scale = _mm512_mul_ps(spread(b0.d, b1.d), _mm512_set1_ps(ab.d));
-        acc = _mm512_fmadd_ps(scale, sums, acc);
-    }
-    halves(acc)
+    finish::<F>(acc, offset)
 }

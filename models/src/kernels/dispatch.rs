@@ -5,7 +5,8 @@ use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
-use super::{ActBlock, BlockQ4_1, BlockQ8_0, PairBlock};
+use super::formats::Format;
+use super::{ActBlock, BLOCK, PairBlock};
 
 /// Whether the 512-bit kernels run: the CPU has AVX-512 BW/VL/DQ and VNNI, and
 /// `WICK_CPU_KERNELS=avx2` does not ask for the baseline (to compare the two).
@@ -17,7 +18,7 @@ pub fn wide_kernels() -> bool {
     })
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 fn cpu_has_avx512_vnni() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
@@ -27,7 +28,7 @@ fn cpu_has_avx512_vnni() -> bool {
         && is_x86_feature_detected!("fma")
 }
 
-#[cfg(not(target_arch = "x86_64"))]
+#[cfg(not(x86_simd))]
 fn cpu_has_avx512_vnni() -> bool {
     false
 }
@@ -69,76 +70,70 @@ pub fn pair_rows(acts: &[ActBlock], m: usize, bpr: usize) -> Vec<PairBlock> {
     out
 }
 
-/// The kernels of one weight format.
-pub trait WeightBlock: Sized + Sync {
-    fn dot(w: &[Self], a: &[ActBlock]) -> f32;
-    fn dot4(w: &[Self], a: [&[ActBlock]; 4]) -> [f32; 4];
-    /// # Safety
-    /// The CPU must have what [`wide_kernels`] checks for.
-    unsafe fn dot_pairs<const P: usize>(w: &[Self], a: [&[PairBlock]; P]) -> [[f32; 2]; P];
-    /// # Safety
-    /// As for `dot_pairs`.
-    unsafe fn dot_cols(w0: &[Self], w1: &[Self], a: &[ActBlock]) -> [f32; 2];
+/// What the dispatch needs of a format: the SIMD unpacking where the SIMD kernels are built.
+#[cfg(x86_simd)]
+pub trait Kernel: super::unpack::Unpack {}
+#[cfg(x86_simd)]
+impl<F: super::unpack::Unpack> Kernel for F {}
+/// What the dispatch needs of a format.
+#[cfg(not(x86_simd))]
+pub trait Kernel: Format {}
+#[cfg(not(x86_simd))]
+impl<F: Format> Kernel for F {}
+
+fn dot<F: Kernel>(w: &[F], a: &[ActBlock]) -> f32 {
+    #[cfg(x86_simd)]
+    {
+        // SAFETY: the target features are enabled at compile time.
+        unsafe { super::avx2::dotn::<F, 1>(w, [a])[0] }
+    }
+    #[cfg(not(x86_simd))]
+    {
+        super::scalar::dot(w, a)
+    }
 }
 
-macro_rules! weight_block {
-    ($block:ty, $dot:ident, $dotn:ident, $pairs:ident, $cols:ident) => {
-        impl WeightBlock for $block {
-            fn dot(w: &[Self], a: &[ActBlock]) -> f32 {
-                #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-                {
-                    // SAFETY: the target features are enabled at compile time.
-                    unsafe { super::avx2::$dot(w, a) }
-                }
-                #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
-                {
-                    super::scalar::$dot(w, a)
-                }
-            }
-
-            fn dot4(w: &[Self], a: [&[ActBlock]; 4]) -> [f32; 4] {
-                #[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
-                {
-                    // SAFETY: the target features are enabled at compile time.
-                    unsafe { super::avx2::$dotn::<4>(w, a) }
-                }
-                #[cfg(not(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma")))]
-                {
-                    a.map(|a| super::scalar::$dot(w, a))
-                }
-            }
-
-            unsafe fn dot_pairs<const P: usize>(w: &[Self], a: [&[PairBlock]; P]) -> [[f32; 2]; P] {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    // SAFETY: the caller checked the CPU.
-                    unsafe { super::avx512::$pairs::<P>(w, a) }
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                {
-                    let _ = (w, a);
-                    unreachable!("wide kernels are x86-64 only")
-                }
-            }
-
-            unsafe fn dot_cols(w0: &[Self], w1: &[Self], a: &[ActBlock]) -> [f32; 2] {
-                #[cfg(target_arch = "x86_64")]
-                {
-                    // SAFETY: the caller checked the CPU.
-                    unsafe { super::avx512::$cols(w0, w1, a) }
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                {
-                    let _ = (w0, w1, a);
-                    unreachable!("wide kernels are x86-64 only")
-                }
-            }
-        }
-    };
+fn dot4<F: Kernel>(w: &[F], a: [&[ActBlock]; 4]) -> [f32; 4] {
+    #[cfg(x86_simd)]
+    {
+        // SAFETY: the target features are enabled at compile time.
+        unsafe { super::avx2::dotn::<F, 4>(w, a) }
+    }
+    #[cfg(not(x86_simd))]
+    {
+        a.map(|a| super::scalar::dot(w, a))
+    }
 }
 
-weight_block!(BlockQ4_1, dot_q4_1, dotn_q4_1, dot_pairs_q4_1, dot_cols_q4_1);
-weight_block!(BlockQ8_0, dot_q8_0, dotn_q8_0, dot_pairs_q8_0, dot_cols_q8_0);
+/// # Safety
+/// The CPU must have what [`wide_kernels`] checks for.
+unsafe fn dot_pairs<F: Kernel, const P: usize>(w: &[F], a: [&[PairBlock]; P]) -> [[f32; 2]; P] {
+    #[cfg(x86_simd)]
+    {
+        // SAFETY: the caller checked the CPU.
+        unsafe { super::avx512::dot_pairs::<F, P>(w, a) }
+    }
+    #[cfg(not(x86_simd))]
+    {
+        let _ = (w, a);
+        unreachable!("wide kernels are x86-64 only")
+    }
+}
+
+/// # Safety
+/// As for `dot_pairs`.
+unsafe fn dot_cols<F: Kernel>(w0: &[F], w1: &[F], a: &[ActBlock]) -> [f32; 2] {
+    #[cfg(x86_simd)]
+    {
+        // SAFETY: the caller checked the CPU.
+        unsafe { super::avx512::dot_cols(w0, w1, a) }
+    }
+    #[cfg(not(x86_simd))]
+    {
+        let _ = (w0, w1, a);
+        unreachable!("wide kernels are x86-64 only")
+    }
+}
 
 /// The `m x n` row-major output of a product, written column range by column range from
 /// several threads at once.
@@ -176,12 +171,7 @@ impl Outputs {
 ///
 /// # Safety
 /// `cols` is within the weight's rows, and no other thread writes these columns meanwhile.
-pub unsafe fn fill_columns<B: WeightBlock>(
-    w: &[B],
-    cols: std::ops::Range<usize>,
-    out: &Outputs,
-    rows: &Rows<'_>,
-) {
+pub unsafe fn fill_columns<F: Kernel>(w: &[F], cols: std::ops::Range<usize>, out: &Outputs, rows: &Rows<'_>) {
     // SAFETY: forwarded from the caller.
     unsafe {
         if wide_kernels() {
@@ -192,8 +182,11 @@ pub unsafe fn fill_columns<B: WeightBlock>(
     }
 }
 
-fn weight_row<B>(w: &[B], j: usize, bpr: usize) -> &[B] {
-    &w[j * bpr..(j + 1) * bpr]
+/// Weight row `j` of a matrix whose rows hold `bpr` activation blocks' worth of values.
+fn weight_row<F: Format>(w: &[F], j: usize, bpr: usize) -> &[F] {
+    let per_row = bpr / F::SUBS;
+    debug_assert_eq!(per_row * F::SUBS * BLOCK, bpr * BLOCK);
+    &w[j * per_row..(j + 1) * per_row]
 }
 
 /// AVX2 (or scalar): rows in groups of four share each unpacked weight block and stay in L1
@@ -201,8 +194,8 @@ fn weight_row<B>(w: &[B], j: usize, bpr: usize) -> &[B] {
 ///
 /// # Safety
 /// As for [`fill_columns`].
-pub unsafe fn fill_baseline<B: WeightBlock>(
-    w: &[B],
+pub unsafe fn fill_baseline<F: Kernel>(
+    w: &[F],
     cols: std::ops::Range<usize>,
     out: &Outputs,
     rows: &Rows<'_>,
@@ -214,8 +207,8 @@ pub unsafe fn fill_baseline<B: WeightBlock>(
         for j in cols.clone() {
             let w = weight_row(w, j, rows.bpr);
             let values: [f32; 4] = match n {
-                4 => B::dot4(w, std::array::from_fn(|i| rows.row(r0 + i))),
-                _ => [B::dot(w, rows.row(r0)), 0.0, 0.0, 0.0],
+                4 => dot4(w, std::array::from_fn(|i| rows.row(r0 + i))),
+                _ => [dot(w, rows.row(r0)), 0.0, 0.0, 0.0],
             };
             for (i, v) in values.into_iter().take(n).enumerate() {
                 // SAFETY: `r0 + i < m`; the caller owns column `j`.
@@ -231,12 +224,7 @@ pub unsafe fn fill_baseline<B: WeightBlock>(
 ///
 /// # Safety
 /// As for [`fill_columns`], and the CPU has what [`wide_kernels`] checks for.
-pub unsafe fn fill_wide<B: WeightBlock>(
-    w: &[B],
-    cols: std::ops::Range<usize>,
-    out: &Outputs,
-    rows: &Rows<'_>,
-) {
+pub unsafe fn fill_wide<F: Kernel>(w: &[F], cols: std::ops::Range<usize>, out: &Outputs, rows: &Rows<'_>) {
     let (m, bpr) = (rows.m, rows.bpr);
     let mut p0 = 0;
     while p0 < m / 2 {
@@ -247,10 +235,10 @@ pub unsafe fn fill_wide<B: WeightBlock>(
             // SAFETY: the caller checked the CPU.
             let results: [[f32; 2]; 4] = unsafe {
                 match tile {
-                    4 => B::dot_pairs::<4>(w, std::array::from_fn(pair)),
-                    3 => pad(B::dot_pairs::<3>(w, std::array::from_fn(pair))),
-                    2 => pad(B::dot_pairs::<2>(w, std::array::from_fn(pair))),
-                    _ => pad(B::dot_pairs::<1>(w, [pair(0)])),
+                    4 => dot_pairs::<F, 4>(w, std::array::from_fn(pair)),
+                    3 => pad(dot_pairs::<F, 3>(w, std::array::from_fn(pair))),
+                    2 => pad(dot_pairs::<F, 2>(w, std::array::from_fn(pair))),
+                    _ => pad(dot_pairs::<F, 1>(w, [pair(0)])),
                 }
             };
             for (i, v) in results.iter().flatten().take(2 * tile).enumerate() {
@@ -267,7 +255,7 @@ pub unsafe fn fill_wide<B: WeightBlock>(
             let (w0, w1) = (weight_row(w, j, bpr), weight_row(w, j + 1, bpr));
             // SAFETY: the caller checked the CPU and owns columns `j` and `j + 1`.
             unsafe {
-                let [a, b] = B::dot_cols(w0, w1, act);
+                let [a, b] = dot_cols(w0, w1, act);
                 out.put(r, j, a);
                 out.put(r, j + 1, b);
             }
@@ -275,7 +263,7 @@ pub unsafe fn fill_wide<B: WeightBlock>(
         }
         if j < cols.end {
             // SAFETY: the caller owns column `j`.
-            unsafe { out.put(r, j, B::dot(weight_row(w, j, bpr), act)) };
+            unsafe { out.put(r, j, dot(weight_row(w, j, bpr), act)) };
         }
     }
 }

@@ -1,39 +1,44 @@
-//! Quantized matrix-vector kernels for the llama projections: Q4_1 and Q8_0 weights against
-//! activations quantized to 16 bits per 32-value block, with AVX2 on x86-64 and a scalar twin
-//! that computes bit-identical results.
+//! Quantized matrix-vector kernels for the transformer's projections: GGUF weights read in place
+//! (Q4_1, Q5_0, Q8_0, Q4_K, Q6_K; see `formats`) against activations quantized to 16 bits per
+//! 32-value block, with AVX2 on x86-64, AVX-512 VNNI chosen at run time, and a scalar twin that
+//! computes bit-identical results.
 //!
-//! Why 16-bit activations: with 8-bit ones (what llama.cpp does on CPU) this 135M model loses
+//! Why 16-bit activations: with 8-bit ones (what llama.cpp does on CPU) the 135M model loses
 //! enough precision to change greedy answers ("What is the capital of France?" no longer says
 //! Paris); 16 bits track f32 closely at about twice the integer work.
 //!
-//! Every output is `sum over blocks` in block order of `scale * (exact integer dot)`, the integer
-//! part split into the same eight lanes in both implementations (lane `l` holds elements `2l`,
-//! `2l+1`, `16+2l` and `17+2l` of each block), lanes summed in one fixed tree at the end. Results
-//! depend only on the weight row and the activation row: never on the batch, the thread count
-//! or the machine.
+//! Every output is `sum over 32-value sub-blocks` in order of `scale * (exact integer dot)`, the
+//! integer part split into the same eight lanes in every implementation (lane `l` holds elements
+//! `2l`, `2l+1`, `16+2l` and `17+2l` of each sub-block), lanes summed in one fixed tree at the
+//! end, plus (for formats with a minimum) `sum of min * activation sum` in a separate
+//! accumulator. Results depend only on the weight row and the activation row: never on the
+//! batch, the thread count or the machine.
 
 use candle_core::quantized::{GgmlDType, QTensor};
-use half::f16;
 use rayon::prelude::*;
 
+use crate::weights::Bytes;
 use crate::{ModelError, Result};
 
-#[cfg(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"))]
+#[cfg(x86_simd)]
 mod avx2;
-#[cfg(target_arch = "x86_64")]
+#[cfg(x86_simd)]
 mod avx512;
 mod dispatch;
-#[cfg_attr(all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"), allow(dead_code))]
+mod formats;
+#[cfg_attr(x86_simd, allow(dead_code))]
 mod scalar;
-#[cfg(test)]
-mod tests;
+#[cfg(x86_simd)]
+mod unpack;
 
 use dispatch::{Outputs, Rows, fill_columns, pair_rows, wide_kernels};
+use formats::{BlockQ4_1, BlockQ4K, BlockQ5_0, BlockQ6K, BlockQ8_0, Format, as_blocks};
 
-/// Values per quantization block.
+/// Values per quantization block of the activations (and sub-block of the weights).
 pub const BLOCK: usize = 32;
 
-/// One block of 32 activations: `x ≈ d * qs`, with `s = d * sum(qs)` for Q4_1's offset term.
+/// One block of 32 activations: `x ≈ d * qs`, with `s = d * sum(qs)` for the offset term of
+/// formats with a minimum.
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(8))]
 pub struct ActBlock {
@@ -57,83 +62,112 @@ pub struct PairBlock {
 /// Largest magnitude of a quantized activation.
 const ACT_MAX: f32 = 32767.0;
 
-/// A Q4_1 weight block: `w = d * q + m`, `q` in 0..16, element `j` in the low nibble of byte
-/// `j`, element `j + 16` in its high nibble (GGML's layout). Scales widened to f32 at load.
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-struct BlockQ4_1 {
-    d: f32,
-    m: f32,
-    qs: [u8; 16],
+/// The weight formats with kernels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Q4_1,
+    Q5_0,
+    Q8_0,
+    Q4K,
+    Q6K,
 }
 
-/// A Q8_0 weight block: `w = d * q`.
-#[derive(Debug, Clone, Copy)]
-#[repr(C)]
-struct BlockQ8_0 {
-    d: f32,
-    qs: [i8; BLOCK],
+impl Kind {
+    fn of(dtype: GgmlDType) -> Option<Self> {
+        Some(match dtype {
+            GgmlDType::Q4_1 => Self::Q4_1,
+            GgmlDType::Q5_0 => Self::Q5_0,
+            GgmlDType::Q8_0 => Self::Q8_0,
+            GgmlDType::Q4K => Self::Q4K,
+            GgmlDType::Q6K => Self::Q6K,
+            _ => return None,
+        })
+    }
+
+    /// Values per block and bytes per block.
+    fn block_shape(self) -> (usize, usize) {
+        fn shape<F: Format>() -> (usize, usize) {
+            (F::SUBS * BLOCK, size_of::<F>())
+        }
+        match self {
+            Self::Q4_1 => shape::<BlockQ4_1>(),
+            Self::Q5_0 => shape::<BlockQ5_0>(),
+            Self::Q8_0 => shape::<BlockQ8_0>(),
+            Self::Q4K => shape::<BlockQ4K>(),
+            Self::Q6K => shape::<BlockQ6K>(),
+        }
+    }
 }
 
-#[derive(Debug, Clone)]
-enum Weights {
-    Q4_1(Vec<BlockQ4_1>),
-    Q8_0(Vec<BlockQ8_0>),
+/// Runs `$body` with `$w` bound to the matrix's blocks in their format's type.
+macro_rules! with_blocks {
+    ($q:expr, |$w:ident| $body:expr) => {{
+        let bytes = $q.bytes.as_slice();
+        match $q.kind {
+            Kind::Q4_1 => {
+                let $w = as_blocks::<BlockQ4_1>(bytes);
+                $body
+            }
+            Kind::Q5_0 => {
+                let $w = as_blocks::<BlockQ5_0>(bytes);
+                $body
+            }
+            Kind::Q8_0 => {
+                let $w = as_blocks::<BlockQ8_0>(bytes);
+                $body
+            }
+            Kind::Q4K => {
+                let $w = as_blocks::<BlockQ4K>(bytes);
+                $body
+            }
+            Kind::Q6K => {
+                let $w = as_blocks::<BlockQ6K>(bytes);
+                $body
+            }
+        }
+    }};
 }
 
-/// A weight matrix of `n` rows (outputs) by `k` columns (inputs), quantized.
+/// A weight matrix of `n` rows (outputs) by `k` columns (inputs), quantized, its blocks read
+/// where they lie (usually in the memory-mapped GGUF file).
 #[derive(Debug, Clone)]
 pub struct QMatrix {
     n: usize,
     k: usize,
-    weights: Weights,
-}
-
-fn half(bytes: &[u8]) -> f32 {
-    f16::from_le_bytes([bytes[0], bytes[1]]).to_f32()
+    kind: Kind,
+    bytes: Bytes,
 }
 
 impl QMatrix {
-    /// Takes a GGUF tensor of shape `(n, k)`: Q4_1 and Q8_0 are kept as they are, other types
-    /// are requantized to Q8_0.
-    pub fn from_qtensor(t: &QTensor) -> Result<Self> {
-        let (n, k) = t.shape().dims2()?;
-        if !k.is_multiple_of(BLOCK) {
-            return Err(ModelError::Format(format!("row length {k} is not a multiple of {BLOCK}")));
+    /// The `n x k` matrix of type `dtype` stored in `bytes`, when a kernel reads that type.
+    pub fn from_bytes(bytes: Bytes, dtype: GgmlDType, n: usize, k: usize) -> Result<Option<Self>> {
+        let Some(kind) = Kind::of(dtype) else { return Ok(None) };
+        let (values, size) = kind.block_shape();
+        if !k.is_multiple_of(values) {
+            return Err(ModelError::Format(format!("row length {k} is not a multiple of {values}")));
         }
-        let weights = match t.dtype() {
-            GgmlDType::Q4_1 => {
-                let data = t.data()?;
-                Weights::Q4_1(
-                    data.chunks_exact(20)
-                        .map(|b| BlockQ4_1 {
-                            d: half(&b[0..2]),
-                            m: half(&b[2..4]),
-                            qs: b[4..20].try_into().unwrap_or([0; 16]),
-                        })
-                        .collect(),
-                )
-            }
-            GgmlDType::Q8_0 => Weights::Q8_0(q8_0_blocks(&t.data()?)),
-            _ => {
-                let requantized =
-                    QTensor::quantize(&t.dequantize(&candle_core::Device::Cpu)?, GgmlDType::Q8_0)?;
-                Weights::Q8_0(q8_0_blocks(&requantized.data()?))
-            }
-        };
-        let blocks = match &weights {
-            Weights::Q4_1(b) => b.len(),
-            Weights::Q8_0(b) => b.len(),
-        };
-        if blocks != n * k / BLOCK {
-            return Err(ModelError::Format(format!("tensor of {n}x{k} holds {blocks} blocks")));
+        if bytes.as_slice().len() != n * k / values * size {
+            return Err(ModelError::Format(format!(
+                "a {n}x{k} {dtype:?} matrix needs {} bytes, found {}",
+                n * k / values * size,
+                bytes.as_slice().len()
+            )));
         }
-        Ok(Self { n, k, weights })
+        Ok(Some(Self { n, k, kind, bytes }))
     }
 
-    /// Output size.
-    pub fn rows(&self) -> usize {
-        self.n
+    /// Takes a candle tensor of shape `(n, k)`, copying its blocks; types without a kernel are
+    /// requantized to Q8_0.
+    pub fn from_qtensor(t: &QTensor) -> Result<Self> {
+        let (n, k) = t.shape().dims2()?;
+        let requantized = match Kind::of(t.dtype()) {
+            Some(_) => None,
+            None => Some(QTensor::quantize(&t.dequantize(&candle_core::Device::Cpu)?, GgmlDType::Q8_0)?),
+        };
+        let t = requantized.as_ref().unwrap_or(t);
+        let bytes = Bytes::owned(t.data()?.into_owned());
+        Self::from_bytes(bytes, t.dtype(), n, k)?
+            .ok_or_else(|| ModelError::Format(format!("no kernel for {:?}", t.dtype())))
     }
 
     /// `out[r][j] = dot(weight row j, x row r)` for the `m` rows of `x` (row-major, `m x k`).
@@ -149,24 +183,26 @@ impl QMatrix {
 
     /// Row `j` dequantized (for embedding lookups).
     pub fn row(&self, j: usize) -> Vec<f32> {
-        let bpr = self.k / BLOCK;
-        let mut out = Vec::with_capacity(self.k);
-        match &self.weights {
-            Weights::Q4_1(w) => {
-                for b in &w[j * bpr..(j + 1) * bpr] {
-                    let lo = b.qs.iter().map(|q| f32::from(q & 0xF));
-                    let hi = b.qs.iter().map(|q| f32::from(q >> 4));
-                    out.extend(lo.chain(hi).map(|q| b.d * q + b.m));
-                }
-            }
-            Weights::Q8_0(w) => {
-                for b in &w[j * bpr..(j + 1) * bpr] {
-                    out.extend(b.qs.iter().map(|&q| b.d * f32::from(q)));
-                }
+        with_blocks!(self, |w| dequantize_row(w, j, self.k))
+    }
+}
+
+fn dequantize_row<F: Format>(w: &[F], j: usize, k: usize) -> Vec<f32> {
+    let per_row = k / (F::SUBS * BLOCK);
+    let mut out = Vec::with_capacity(k);
+    for b in &w[j * per_row..(j + 1) * per_row] {
+        let scales = b.scales();
+        for s in 0..F::SUBS {
+            let (scale, min) = (scales.scale[s], scales.min[s]);
+            let q = b.unpack(s).map(f32::from);
+            if F::HAS_MIN {
+                out.extend(q.iter().map(|&q| scale * q + min));
+            } else {
+                out.extend(q.iter().map(|&q| scale * q));
             }
         }
-        out
     }
+    out
 }
 
 /// [`QMatrix::matmul_quantized`] for several matrices that read the same input (a layer's
@@ -192,27 +228,10 @@ pub fn matmul_group(mats: &[&QMatrix], acts: &[ActBlock], m: usize) -> Vec<Vec<f
         .collect();
     chunks.into_par_iter().for_each(|(i, range)| {
         // SAFETY: the chunks' column ranges are disjoint within each matrix and within it.
-        unsafe {
-            match &mats[i].weights {
-                Weights::Q4_1(w) => fill_columns(w, range, &outputs[i], &rows),
-                Weights::Q8_0(w) => fill_columns(w, range, &outputs[i], &rows),
-            }
-        }
+        unsafe { with_blocks!(mats[i], |w| fill_columns(w, range, &outputs[i], &rows)) }
     });
     drop(outputs);
     outs
-}
-
-fn q8_0_blocks(data: &[u8]) -> Vec<BlockQ8_0> {
-    data.chunks_exact(34)
-        .map(|b| {
-            let mut qs = [0i8; BLOCK];
-            for (q, &byte) in qs.iter_mut().zip(&b[2..34]) {
-                *q = byte as i8;
-            }
-            BlockQ8_0 { d: half(&b[0..2]), qs }
-        })
-        .collect()
 }
 
 /// Quantizes each `k`-long row of `x` into 16-bit blocks (rows in parallel; each block depends
@@ -237,20 +256,24 @@ pub fn quantize_rows(x: &[f32], k: usize) -> Vec<ActBlock> {
     out
 }
 
-/// Asks for the weights a few kilobytes ahead of the one being read. Every step streams all the
-/// weights once from memory, and without this the kernels stall on the loads (decode ran 1.4x
-/// slower here); the hardware prefetcher alone does not run far enough ahead.
-#[cfg(target_arch = "x86_64")]
+/// Asks for the weights a few kilobytes ahead of sub-block `s` of `block`. Every step streams
+/// all the weights once from memory, and without this the kernels stall on the loads (decode
+/// ran 1.4x slower here); the hardware prefetcher alone does not run far enough ahead.
+#[cfg(x86_simd)]
 #[inline]
-fn prefetch_ahead<T>(block: &T) {
+fn prefetch_ahead<F: Format>(block: &F, s: usize) {
     const AHEAD: usize = 4096;
-    let p = (block as *const T).cast::<i8>().wrapping_add(AHEAD);
+    let p = (block as *const F).cast::<i8>().wrapping_add(AHEAD + s * size_of::<F>() / F::SUBS);
     // SAFETY: a prefetch has no architectural effect, whatever the address.
     unsafe { std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p) };
 }
 
-/// Sums eight lanes in the one fixed tree both implementations use.
+/// Sums eight lanes in the one fixed tree every implementation uses.
 #[inline]
 fn reduce(l: [f32; 8]) -> f32 {
     ((l[0] + l[4]) + (l[1] + l[5])) + ((l[2] + l[6]) + (l[3] + l[7]))
 }
+
+// After `with_blocks!`, which the tests use.
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,7 @@
 //! The reference implementation; the SIMD ones must match it bit for bit.
 
-use super::{ActBlock, BLOCK, BlockQ4_1, BlockQ8_0, reduce};
+use super::formats::Format;
+use super::{ActBlock, reduce};
 
 fn lanes(prod: impl Fn(usize) -> i32) -> [i32; 8] {
     let mut out = [0i32; 8];
@@ -10,29 +11,26 @@ fn lanes(prod: impl Fn(usize) -> i32) -> [i32; 8] {
     out
 }
 
-pub fn dot_q4_1(w: &[BlockQ4_1], a: &[ActBlock]) -> f32 {
+/// One weight row against one activation row: per 32-value sub-block, in order, the exact
+/// integer dot in eight lanes scaled into eight float accumulators (and the offset term into
+/// its own), then the fixed tree.
+pub fn dot<F: Format>(w: &[F], a: &[ActBlock]) -> f32 {
     let mut acc = [0f32; 8];
     let mut offset = 0f32;
-    for (wb, ab) in w.iter().zip(a) {
-        let q = |e: usize| if e < BLOCK / 2 { wb.qs[e] & 0xF } else { wb.qs[e - BLOCK / 2] >> 4 };
-        let sums = lanes(|e| i32::from(q(e)) * i32::from(ab.qs[e]));
-        let scale = wb.d * ab.d;
-        for (acc, s) in acc.iter_mut().zip(sums) {
-            *acc = scale.mul_add(s as f32, *acc);
-        }
-        offset = wb.m.mul_add(ab.s, offset);
-    }
-    reduce(acc) + offset
-}
-
-pub fn dot_q8_0(w: &[BlockQ8_0], a: &[ActBlock]) -> f32 {
-    let mut acc = [0f32; 8];
-    for (wb, ab) in w.iter().zip(a) {
-        let sums = lanes(|e| i32::from(wb.qs[e]) * i32::from(ab.qs[e]));
-        let scale = wb.d * ab.d;
-        for (acc, s) in acc.iter_mut().zip(sums) {
-            *acc = scale.mul_add(s as f32, *acc);
+    for (b, wb) in w.iter().enumerate() {
+        let scales = wb.scales();
+        for s in 0..F::SUBS {
+            let ab = &a[b * F::SUBS + s];
+            let q = wb.unpack(s);
+            let sums = lanes(|e| i32::from(q[e]) * i32::from(ab.qs[e]));
+            let scale = scales.scale[s] * ab.d;
+            for (acc, x) in acc.iter_mut().zip(sums) {
+                *acc = scale.mul_add(x as f32, *acc);
+            }
+            if F::HAS_MIN {
+                offset = scales.min[s].mul_add(ab.s, offset);
+            }
         }
     }
-    reduce(acc)
+    if F::HAS_MIN { reduce(acc) + offset } else { reduce(acc) }
 }

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use wick_models::fetch::{FetchOptions, NoProgress};
 use wick_models::generate::LoadOptions;
 use wick_models::{
-    DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, Embedder, InstalledModel, ModelStore, TextModel,
+    DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, Embedder, InstalledModel, ModelStore, QWEN_CODER_05B,
+    TextModel,
 };
 
 pub fn installed(name: &str) -> InstalledModel {
@@ -24,6 +25,15 @@ pub fn chat_model() -> &'static TextModel {
     MODEL.get_or_init(|| {
         TextModel::load(&installed(DEFAULT_CHAT_MODEL), &LoadOptions::default())
             .unwrap_or_else(|e| panic!("loading the chat model: {e}"))
+    })
+}
+
+/// The qwen2 model of the catalog's defaults (Qwen2.5-Coder-0.5B-Instruct, Q4_K_M).
+pub fn qwen_model() -> &'static TextModel {
+    static MODEL: OnceLock<TextModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        TextModel::load(&installed(QWEN_CODER_05B), &LoadOptions::default())
+            .unwrap_or_else(|e| panic!("loading the qwen2 model: {e}"))
     })
 }
 
