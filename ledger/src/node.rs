@@ -331,11 +331,12 @@ impl Actor {
         let (state, executed) = tokio::task::spawn_blocking(move || {
             let minted_before = state.minted.0;
             // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
-            let results = execute_verified(&mut state, &txs, epoch_end);
-            let block = block_record(&state, bytes, &results, epoch_end, now);
+            let executed = execute_verified(&mut state, &txs, epoch_end);
+            let block = block_record(&state, bytes, &executed, now);
             let committed = store.commit(&block);
             let snapshot = Arc::new(state.clone());
             let minted = state.minted.0 - minted_before;
+            let results = executed.results;
             (state, committed.map(|()| Executed { results, block, snapshot, minted }))
         })
         .await

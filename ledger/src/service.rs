@@ -12,8 +12,8 @@ use wick_proto::v1::ledger_server::{Ledger, LedgerServer};
 use wick_proto::v1::{
     AccountRequest, AccountResponse, Block, Delegation, EpochRequest, EpochResponse, HeadRequest,
     HeadResponse, ParamsRequest, ParamsResponse, Proposal, ProposalsRequest, ProposalsResponse, StakeRequest,
-    StakeResponse, StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, Unbonding, WorkerRequest,
-    WorkerResponse,
+    StakeResponse, StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, SupplyRequest, SupplyResponse,
+    Unbonding, WorkerRequest, WorkerResponse, WorkersRequest, WorkersResponse,
 };
 
 use wick_proto::time::now_unix_ms;
@@ -76,6 +76,42 @@ fn unbonding(state: &State, a: &Address) -> Vec<Unbonding> {
         .filter(|((_, owner), _)| owner == a)
         .map(|((e, _), v)| Unbonding { release_epoch: *e, amount: v.0.to_string() })
         .collect()
+}
+
+/// A worker's record as `Worker` and `Workers` answer it (all defaults when not registered).
+fn worker_response(state: &State, a: &Address) -> WorkerResponse {
+    let w = state.workers.get(a).cloned().unwrap_or_default();
+    WorkerResponse {
+        registered: state.workers.contains_key(a),
+        commission_bps: w.commission_bps,
+        self_stake: w.self_stake.to_string(),
+        delegated: w.delegated.to_string(),
+        bonded: w.self_stake.0.saturating_add(w.delegated.0).to_string(),
+        jailed: w.jailed,
+        claimed_this_epoch: state.claims.contains_key(&(state.epoch, *a)),
+        epoch: state.epoch,
+        address: a.0.to_vec(),
+    }
+}
+
+/// Where the supply is: one pass over accounts, workers and unbonding entries.
+fn supply(s: &State) -> SupplyResponse {
+    let sum = |it: &mut dyn Iterator<Item = u128>| it.fold(0u128, u128::saturating_add);
+    let liquid = sum(&mut s.accounts.values().map(|a| a.balance.0));
+    let rewards = sum(&mut s.accounts.values().map(|a| a.rewards.0));
+    let bonded = sum(&mut s.workers.values().map(|w| w.self_stake.0.saturating_add(w.delegated.0)));
+    let unbonding = sum(&mut s.unbonding.values().map(|v| v.0));
+    SupplyResponse {
+        total: s.supply.to_string(),
+        liquid: liquid.to_string(),
+        bonded: bonded.to_string(),
+        unbonding: unbonding.to_string(),
+        rewards: rewards.to_string(),
+        minted: s.minted.to_string(),
+        burned: s.burned.to_string(),
+        accounts: s.accounts.len() as u64,
+        height: s.height,
+    }
 }
 
 fn rejection(e: SubmitError) -> Status {
@@ -165,18 +201,18 @@ impl Ledger for LedgerService {
 
     async fn worker(&self, req: Request<WorkerRequest>) -> Result<Response<WorkerResponse>, Status> {
         let a = address(&req.get_ref().address)?;
+        Ok(Response::new(worker_response(&self.node.view().state, &a)))
+    }
+
+    async fn workers(&self, _: Request<WorkersRequest>) -> Result<Response<WorkersResponse>, Status> {
         let s = self.node.view().state;
-        let w = s.workers.get(&a).cloned().unwrap_or_default();
-        Ok(Response::new(WorkerResponse {
-            registered: s.workers.contains_key(&a),
-            commission_bps: w.commission_bps,
-            self_stake: w.self_stake.to_string(),
-            delegated: w.delegated.to_string(),
-            bonded: w.self_stake.0.saturating_add(w.delegated.0).to_string(),
-            jailed: w.jailed,
-            claimed_this_epoch: s.claims.contains_key(&(s.epoch, a)),
-            epoch: s.epoch,
+        Ok(Response::new(WorkersResponse {
+            workers: s.workers.keys().map(|a| worker_response(&s, a)).collect(),
         }))
+    }
+
+    async fn supply(&self, _: Request<SupplyRequest>) -> Result<Response<SupplyResponse>, Status> {
+        Ok(Response::new(supply(&self.node.view().state)))
     }
 
     async fn epoch(&self, _: Request<EpochRequest>) -> Result<Response<EpochResponse>, Status> {

@@ -8,7 +8,6 @@ use tokio_util::sync::CancellationToken;
 use wick_ledger::client::{Client, Session};
 use wick_ledger::node::{LedgerNode, NodeConfig};
 use wick_ledger::service::spawn_server;
-use wick_proto::v1::StreamBlocksRequest;
 use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisWorker};
 use wick_staking::{Address, Amount, TxBody};
 
@@ -59,9 +58,13 @@ async fn submits_streams_ends_epochs_and_reopens() {
     let w = c.worker(&addr(&worker)).await.expect("worker");
     assert!(w.registered && !w.jailed);
     assert_eq!(w.self_stake, "500");
+    assert_eq!(c.workers().await.expect("workers"), vec![w], "the one genesis worker");
+    let supply = c.supply().await.expect("supply");
+    let part = |s: &str| s.parse::<u128>().expect("amount");
+    assert_eq!((part(&supply.liquid), part(&supply.bonded), supply.accounts), (1_000, 500, 1));
+    assert_eq!(supply.total, c.head().await.expect("head").supply);
 
-    let mut blocks =
-        c.raw().stream_blocks(StreamBlocksRequest { from_height: 1 }).await.expect("stream").into_inner();
+    let mut blocks = c.stream_blocks(1).await.expect("stream");
     let done = c
         .send(&alice, Amount(2), TxBody::Delegate { worker: addr(&worker), amount: Amount(100) })
         .await
@@ -101,7 +104,23 @@ async fn submits_streams_ends_epochs_and_reopens() {
         let ep = c.epoch().await.expect("epoch");
         assert_eq!(ep.last_epoch_credited_workers, 1);
         assert_eq!(ep.last_epoch_minted, "1000000");
-        assert_ne!(c.account(&addr(&worker)).await.expect("acc").rewards, "0");
+        let rewards = c.account(&addr(&worker)).await.expect("acc").rewards;
+        assert_ne!(rewards, "0");
+        // The block that ended the epoch says what it paid.
+        let settlement = loop {
+            let b = blocks.message().await.expect("stream").expect("block");
+            if let Some(s) = b.settlement.filter(|s| s.epoch == e) {
+                assert!(b.epoch_end);
+                break s;
+            }
+        };
+        // The worker and its one delegator (alice) share the reward.
+        let paid =
+            |a: Address| settlement.payouts.iter().find(|p| p.account == a.0).map(|p| p.amount.clone());
+        assert_eq!(paid(addr(&worker)), Some(rewards));
+        assert_eq!(paid(addr(&alice)), Some(c.account(&addr(&alice)).await.expect("acc").rewards));
+        let total: u128 = settlement.payouts.iter().map(|p| p.amount.parse::<u128>().expect("amount")).sum();
+        assert_eq!((settlement.payouts.len(), total), (2, 1_000_000));
     }
 
     let head = c.head().await.expect("head");
