@@ -7,7 +7,7 @@ use std::future::Future;
 
 use anyhow::{Context, bail};
 use wick_ledger::client::{Client, ClientError};
-use wick_staking::wire::{self, param_from_name, param_name};
+use wick_staking::wire::param_from_name;
 use wick_staking::{Address, Amount, Tx, TxBody};
 
 use crate::GlobalArgs;
@@ -139,6 +139,8 @@ pub enum WorkerLedgerCommand {
         #[command(flatten)]
         query: QueryOpts,
     },
+    /// List every registered worker with its stake, commission and jailed flag.
+    List(QueryOpts),
 }
 
 /// Runs `f` on a small runtime.
@@ -194,55 +196,10 @@ fn spend(body: &TxBody) -> u128 {
     }
 }
 
-/// A readable description of a transaction (what `--dry-run` and `--json` print).
+/// A readable description of a transaction (what `--dry-run` and `--json` print): the shared
+/// serializer, so the explorer shows the same JSON for it.
 pub fn describe(tx: &wick_staking::SignedTx) -> serde_json::Value {
-    use serde_json::json;
-    let t = &tx.tx;
-    let (kind, fields) = match &t.body {
-        TxBody::Transfer { to, amount } => {
-            ("transfer", json!({"to": to.to_string(), "amount": amount.to_string()}))
-        }
-        TxBody::RegisterWorker { commission_bps } => {
-            ("register_worker", json!({"commission_bps": commission_bps}))
-        }
-        TxBody::Stake { amount } => ("stake", json!({"amount": amount.to_string()})),
-        TxBody::Unstake { amount } => ("unstake", json!({"amount": amount.to_string()})),
-        TxBody::Delegate { worker, amount } => {
-            ("delegate", json!({"worker": worker.to_string(), "amount": amount.to_string()}))
-        }
-        TxBody::Undelegate { worker, amount } => {
-            ("undelegate", json!({"worker": worker.to_string(), "amount": amount.to_string()}))
-        }
-        TxBody::WithdrawRewards => ("withdraw_rewards", json!({})),
-        TxBody::WorkClaim { epoch, receipts_root, count, tokens } => (
-            "work_claim",
-            json!({"epoch": epoch, "receipts_root": hex::encode(receipts_root), "count": count, "tokens": tokens}),
-        ),
-        TxBody::Attestation { epoch, worker, receipts_root, count, tokens } => (
-            "attestation",
-            json!({"epoch": epoch, "worker": worker.to_string(), "receipts_root": hex::encode(receipts_root),
-                   "count": count, "tokens": tokens}),
-        ),
-        TxBody::FraudProof { .. } => ("fraud_proof", json!({})),
-        TxBody::AuditProof { accused, receipts, .. } => {
-            ("audit_proof", json!({"accused": accused.to_string(), "receipts": receipts.len()}))
-        }
-        TxBody::Propose { key, value } => {
-            ("propose", json!({"param": param_name(*key), "value": value.to_string()}))
-        }
-        TxBody::Vote { proposal, yes } => ("vote", json!({"proposal": proposal, "yes": yes})),
-    };
-    let bytes = wire::encode(tx);
-    json!({
-        "kind": kind,
-        "chain_id": t.chain_id,
-        "signer": t.signer.to_string(),
-        "nonce": t.nonce,
-        "fee": t.fee.to_string(),
-        "body": fields,
-        "hash": hex::encode(wire::tx_hash(&bytes)),
-        "bytes": hex::encode(&bytes),
-    })
+    serde_json::to_value(wick_ledger::json::TxJson::from(tx)).unwrap_or_default()
 }
 
 /// Signs `body` with the options' key and sends it (or prints it with `--dry-run`).
@@ -363,5 +320,6 @@ pub fn worker(global: &GlobalArgs, cmd: WorkerLedgerCommand) -> anyhow::Result<(
         WorkerLedgerCommand::Show { worker, query } => {
             crate::ledger_query::worker(&query, keys::resolve_address(global, &worker)?)
         }
+        WorkerLedgerCommand::List(query) => crate::ledger_query::workers(&query),
     }
 }
