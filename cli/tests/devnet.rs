@@ -29,6 +29,8 @@ fn devnet_args(dir: &str) -> Vec<&str> {
         "127.0.0.1:0",
         "--router-http",
         "127.0.0.1:0",
+        "--explorer-http",
+        "127.0.0.1:0",
     ]
 }
 
