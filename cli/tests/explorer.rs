@@ -155,8 +155,8 @@ async fn the_explorer_shows_live_work_rewards_receipts_and_a_jailed_worker() {
     // After the epoch ends, its credited work and reward appear on its page.
     browser.goto(&format!("{explorer}/#/worker/{worker}")).await.expect("worker page");
     let credited = "for (const tr of document.querySelectorAll('#history tbody tr')) {
-          const c = Number(tr.querySelector('[data-col=credited_tokens]').textContent.replace(/[^0-9]/g, '') || 0);
-          const r = Number(tr.querySelector('[data-col=reward]').textContent.replace(/[^0-9]/g, '') || 0);
+          const n = (col) => Number((tr.querySelector(`[data-col=${col}]`)?.textContent ?? '').replace(/[^0-9]/g, '') || 0);
+          const c = n('credited_tokens'), r = n('reward');
           if (c > 0 && r > 0) return [c, r];
         } return null;";
     browser
