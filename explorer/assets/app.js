@@ -396,6 +396,8 @@ function connect() {
   const events = new EventSource('/api/events');
   events.addEventListener('update', () => { liveBadge.textContent = 'live'; liveBadge.className = 'live on'; if (current && current.live) refresh(false); });
   events.onerror = () => { liveBadge.textContent = 'reconnecting…'; liveBadge.className = 'live'; };
+  // A page left behind must not keep its stream: browsers allow six connections per host.
+  window.addEventListener('pagehide', () => events.close());
 }
 // Should events stop arriving, live pages still refresh within two seconds.
 setInterval(() => { if (current && current.live && Date.now() - lastRender > 1500) refresh(false); }, 500);
