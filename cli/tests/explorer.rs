@@ -62,27 +62,9 @@ async fn chat(base_url: &str, prompt: &str) -> (String, Value) {
 async fn the_explorer_shows_live_work_rewards_receipts_and_a_jailed_worker() {
     let dir = tempfile::tempdir().expect("dir");
     let d = dir.path().to_string_lossy().into_owned();
-    let net = Node::start(&[
-        "devnet",
-        "--dir",
-        &d,
-        "--ledger-grpc",
-        "127.0.0.1:0",
-        "--router-grpc",
-        "127.0.0.1:0",
-        "--router-http",
-        "127.0.0.1:0",
-        "--explorer-http",
-        "127.0.0.1:0",
-        "--workers",
-        "3",
-        "--corrupt-worker",
-        "2",
-        "--audit-fraction",
-        "1",
-        "--epoch-seconds",
-        "4",
-    ]);
+    let mut args = support::devnet_args(&d);
+    args.extend(["--workers", "3", "--corrupt-worker", "2", "--audit-fraction", "1", "--epoch-seconds", "4"]);
+    let net = Node::start(&args);
     let explorer = net.ready["explorer"].as_str().expect("explorer url").to_string();
     let base_url = net.ready["openai_base_url"].as_str().expect("router url").to_string();
     let keys: Vec<String> = net.ready["workers"]
