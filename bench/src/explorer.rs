@@ -232,6 +232,36 @@ async fn render(browser: &Browser, url: &str, rounds: usize) -> anyhow::Result<(
     Ok((Timing::of(ms), Timing::of(shell)))
 }
 
+/// Waits until the explorer shows every worker live and credited and the ledger connected;
+/// returns the ledger's account count and how many accounts the last epoch end paid.
+async fn caught_up(
+    http: &reqwest::Client,
+    explorer: &Explorer,
+    workers: usize,
+) -> anyhow::Result<(u64, usize)> {
+    let overview = format!("{}/api/overview", explorer.url);
+    let started = Instant::now();
+    loop {
+        let o: serde_json::Value = http.get(&overview).send().await?.json().await?;
+        let ready = o["live_workers"].as_u64() == Some(workers as u64)
+            && o["last_epoch"]["credits"].as_array().is_some_and(|c| c.len() == workers)
+            && o["ledger"]["connected"] == true;
+        if ready {
+            let paid = explorer
+                .index
+                .read(|i, _| {
+                    i.last_epoch().and_then(|(_, b)| b.settlement.as_ref()).map_or(0, |s| s.payouts.len())
+                })
+                .await?;
+            return Ok((o["supply"]["accounts"].as_u64().unwrap_or(0), paid));
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            bail!("the explorer did not catch up: {o}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Runs the bench (see the module docs).
 pub async fn measure(args: &ExplorerBench, progress: impl Fn(&str)) -> anyhow::Result<ExplorerReport> {
     anyhow::ensure!(
@@ -264,26 +294,7 @@ pub async fn measure(args: &ExplorerBench, progress: impl Fn(&str)) -> anyhow::R
     progress("explorer indexing");
     let http = reqwest::Client::new();
     let overview = format!("{}/api/overview", explorer.url);
-    let started = Instant::now();
-    let (accounts, paid_accounts) = loop {
-        let o: serde_json::Value = http.get(&overview).send().await?.json().await?;
-        let ready = o["live_workers"].as_u64() == Some(args.workers as u64)
-            && o["last_epoch"]["credits"].as_array().is_some_and(|c| c.len() == args.workers)
-            && o["ledger"]["connected"] == true;
-        if ready {
-            let paid = explorer
-                .index
-                .read(|i, _| {
-                    i.last_epoch().and_then(|(_, b)| b.settlement.as_ref()).map_or(0, |s| s.payouts.len())
-                })
-                .await?;
-            break (o["supply"]["accounts"].as_u64().unwrap_or(0), paid);
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("the explorer did not catch up: {o}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let (accounts, paid_accounts) = caught_up(&http, &explorer, args.workers).await?;
     progress("timing the JSON");
     let (mut build, mut json, mut workers_json) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.rounds {

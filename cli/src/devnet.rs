@@ -167,19 +167,9 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         ],
         &log("router"),
     )?;
-    let explorer = Process::start(
-        &exe,
-        &[
-            "explorer",
-            "--ledger",
-            &ledger_url,
-            "--bootstrap",
-            &boot,
-            "--http",
-            &args.explorer_http.to_string(),
-        ],
-        &log("explorer"),
-    )?;
+    let http = args.explorer_http.to_string();
+    let explorer_args = ["explorer", "--ledger", &ledger_url, "--bootstrap", &boot, "--http", &http];
+    let explorer = Process::start(&exe, &explorer_args, &log("explorer"))?;
     let net = Devnet { ledger, router, workers, explorer };
     let result = serve(&net, &args, &dir, &ledger_url);
     net.stop();

@@ -54,6 +54,164 @@ async fn chat(base_url: &str, prompt: &str) -> (String, Value) {
     (header, resp.json().await.expect("chat JSON"))
 }
 
+/// The devnet's endpoints, the browser on its explorer, and where screenshots go.
+struct Scene {
+    browser: Browser,
+    explorer: String,
+    base_url: String,
+    keys: Vec<String>,
+    liar: String,
+    shots: PathBuf,
+}
+
+/// A chat one worker answered: its key, the receipt header and the JSON answer.
+struct Served {
+    worker: String,
+    header: String,
+    body: Value,
+}
+
+const LONG: Duration = Duration::from_secs(60);
+const LIVE: &str = "const d = document.querySelector('[data-stat=live_workers]');
+                    return d && d.childNodes[0].textContent.trim() === '3';";
+
+impl Scene {
+    async fn wait(&self, what: &str, script: &str) {
+        self.browser.wait_for(what, script, LONG).await.unwrap_or_else(|e| panic!("{what}: {e}"));
+    }
+
+    async fn open(&self, page: &str) {
+        self.browser.goto(&format!("{}/#/{page}", self.explorer)).await.expect("navigate");
+    }
+
+    async fn shot(&self, name: &str) {
+        self.browser.screenshot(&self.shots.join(name)).await.expect("screenshot");
+    }
+
+    /// The overview shows the three live workers.
+    async fn overview_shows_live_workers(&self) {
+        self.open("").await;
+        self.wait("three live workers on the overview", LIVE).await;
+        self.wait(
+            "the live workers' table",
+            "return document.querySelectorAll('#live tbody tr[data-worker]').length === 3",
+        )
+        .await;
+        self.shot("overview.png").await;
+    }
+
+    /// Chats through the router until an honest worker answers one; each chat makes its
+    /// worker's served tokens rise on the workers page, without a reload.
+    async fn chats_raise_served_tokens(&self) -> Served {
+        self.open("workers").await;
+        self.wait(
+            "worker rows",
+            "return document.querySelectorAll('#workers tbody tr[data-worker]').length === 3",
+        )
+        .await;
+        self.browser.eval("window.notReloaded = true; return true;", vec![]).await.expect("marker");
+        let served =
+            |w: &str| number_at(&format!("#workers tr[data-worker='{w}'] td[data-col=tokens_served]"));
+        for i in 0..10 {
+            let mut before = BTreeMap::new();
+            for k in &self.keys {
+                before.insert(k.clone(), self.browser.eval(&served(k), vec![]).await.expect("served"));
+            }
+            let (header, body) = chat(&self.base_url, &format!("Name a fruit ({i}).")).await;
+            let worker = body["wick_receipt"]["worker_public_key"].as_str().expect("worker").to_string();
+            let was = before[&worker].as_u64().unwrap_or(0);
+            let rose = format!(
+                "const n = (() => {{ {} }})(); return window.notReloaded === true && n !== null && n > {was};",
+                served(&worker)
+            );
+            self.browser
+                .wait_for("the served tokens to rise without a reload", &rose, Duration::from_secs(20))
+                .await
+                .expect("tokens rise");
+            if worker != self.liar {
+                self.shot("workers-served.png").await;
+                return Served { worker, header, body };
+            }
+        }
+        panic!("no honest worker served one of ten chats");
+    }
+
+    /// After the epoch ends, the worker's credited work and reward appear on its page.
+    async fn credited_work_appears(&self, worker: &str) {
+        self.open(&format!("worker/{worker}")).await;
+        let credited = "for (const tr of document.querySelectorAll('#history tbody tr')) {
+              const n = (col) => Number((tr.querySelector(`[data-col=${col}]`)?.textContent ?? '').replace(/[^0-9]/g, '') || 0);
+              if (n('credited_tokens') > 0 && n('reward') > 0) return true;
+            } return null;";
+        self.wait("credited work and a reward on the worker's page", credited).await;
+        self.wait("the charts", "return document.querySelectorAll('svg.chart rect').length >= 2").await;
+        self.shot("worker.png").await;
+    }
+
+    /// Pastes `text` into the receipt check and waits for the two verdicts.
+    async fn check_receipt(&self, text: &str, worker: &str, router: &str) {
+        let clear =
+            "const r = document.getElementById('receipt-result'); if (r) r.innerHTML = ''; return true;";
+        self.browser.eval(clear, vec![]).await.expect("clear");
+        self.browser.type_into("#receipt", text).await.expect("paste");
+        self.browser.click("#check").await.expect("check");
+        let verdicts = format!(
+            "const w = document.querySelector('[data-check=worker] strong'), r = document.querySelector('[data-check=router] strong');
+             return !!w && !!r && w.textContent === '{worker}' && r.textContent === '{router}';"
+        );
+        self.wait(&format!("worker {worker}, router {router}"), &verdicts).await;
+    }
+
+    /// The chat's receipt verifies, as hex and as JSON; one changed character makes it invalid.
+    async fn receipts_verify_until_changed(&self, s: &Served) {
+        self.open("receipt").await;
+        self.check_receipt(&s.header, "verified", "verified").await;
+        self.shot("receipt-verified.png").await;
+        self.check_receipt(&s.body["wick_receipt"].to_string(), "verified", "verified").await;
+        // One hex digit of the job hash, which both signatures cover.
+        let job = s.body["wick_receipt"]["job_hash"].as_str().expect("job hash");
+        let at = s.header.find(job).expect("the job hash in the protobuf") + 10;
+        let mut changed = s.header.clone().into_bytes();
+        changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+        self.check_receipt(&String::from_utf8(changed).expect("ascii"), "invalid", "invalid").await;
+        self.shot("receipt-invalid.png").await;
+    }
+
+    /// The lying worker ends up jailed and the workers page says so; Enter on a column's
+    /// button sorts the table (keyboard use).
+    async fn the_liar_shows_as_jailed(&self) {
+        self.open("workers").await;
+        let jailed = format!(
+            "const s = document.querySelector(\"#workers tr[data-worker='{}'] td[data-col=status]\"); return !!s && s.textContent.trim() === 'jailed';",
+            self.liar
+        );
+        let started = Instant::now();
+        let mut i = 0;
+        while self.browser.wait_for("the liar jailed", &jailed, Duration::from_secs(2)).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(240), "the lying worker was not shown as jailed");
+            chat(&self.base_url, &format!("Name a colour ({i}).")).await;
+            i += 1;
+        }
+        self.browser.keys("#workers button[data-sort=status]", "\u{E007}").await.expect("enter");
+        self.wait("sorted by status", "return !!document.querySelector('#workers th[aria-sort]')").await;
+        self.shot("workers.png").await;
+    }
+
+    /// Readable on a phone: nothing wider than the screen but the tables' own scrolling.
+    async fn fits_a_phone(&self) {
+        self.browser.resize(390, 844).await.expect("resize");
+        self.open("").await;
+        self.wait("the overview on a phone", LIVE).await;
+        let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1;";
+        assert_eq!(
+            self.browser.eval(fits, vec![]).await.expect("width"),
+            true,
+            "the page is wider than a phone"
+        );
+        self.shot("overview-phone.png").await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
     not(feature = "fault-injection"),
@@ -65,159 +223,27 @@ async fn the_explorer_shows_live_work_rewards_receipts_and_a_jailed_worker() {
     let mut args = support::devnet_args(&d);
     args.extend(["--workers", "3", "--corrupt-worker", "2", "--audit-fraction", "1", "--epoch-seconds", "4"]);
     let net = Node::start(&args);
-    let explorer = net.ready["explorer"].as_str().expect("explorer url").to_string();
-    let base_url = net.ready["openai_base_url"].as_str().expect("router url").to_string();
     let keys: Vec<String> = net.ready["workers"]
         .as_array()
         .expect("workers")
         .iter()
         .map(|w| w["public_key"].as_str().expect("key").to_string())
         .collect();
-    let liar = keys[2].clone();
-    let shots = shots();
-    let browser = Browser::start(1280, 900).await.expect("browser");
-    let long = Duration::from_secs(60);
-
-    // The overview shows the three live workers.
-    browser.goto(&format!("{explorer}/#/")).await.expect("overview");
-    let live = "const d = document.querySelector('[data-stat=live_workers]');
-                return d && d.childNodes[0].textContent.trim() === '3';";
-    browser.wait_for("three live workers on the overview", live, long).await.expect("live workers");
-    browser
-        .wait_for(
-            "the live workers' table",
-            "return document.querySelectorAll('#live tbody tr[data-worker]').length === 3",
-            long,
-        )
-        .await
-        .expect("table");
-    browser.screenshot(&shots.join("overview.png")).await.expect("screenshot");
-
-    // A chat through the router makes its worker's served tokens rise on the workers page,
-    // without a reload.
-    browser.goto(&format!("{explorer}/#/workers")).await.expect("workers");
-    browser
-        .wait_for(
-            "worker rows",
-            "return document.querySelectorAll('#workers tbody tr[data-worker]').length === 3",
-            long,
-        )
-        .await
-        .expect("rows");
-    browser.eval("window.notReloaded = true; return true;", vec![]).await.expect("marker");
-    let served = |w: &str| number_at(&format!("#workers tr[data-worker='{w}'] td[data-col=tokens_served]"));
-    let mut honest = None;
-    for i in 0..10 {
-        let before: BTreeMap<String, Value> = {
-            let mut m = BTreeMap::new();
-            for k in &keys {
-                m.insert(k.clone(), browser.eval(&served(k), vec![]).await.expect("served"));
-            }
-            m
-        };
-        let (header, body) = chat(&base_url, &format!("Name a fruit ({i}).")).await;
-        let worker = body["wick_receipt"]["worker_public_key"].as_str().expect("worker").to_string();
-        let was = before[&worker].as_u64().unwrap_or(0);
-        let rose = format!(
-            "const n = (() => {{ {} }})(); return window.notReloaded === true && n !== null && n > {was};",
-            served(&worker)
-        );
-        browser
-            .wait_for("the served tokens to rise without a reload", &rose, Duration::from_secs(20))
-            .await
-            .expect("tokens rise");
-        if worker != liar {
-            honest = Some((worker, header, body));
-            break;
-        }
-    }
-    let (worker, header, body) = honest.expect("an honest worker served one of ten chats");
-    browser.screenshot(&shots.join("workers-served.png")).await.expect("screenshot");
-
-    // After the epoch ends, its credited work and reward appear on its page.
-    browser.goto(&format!("{explorer}/#/worker/{worker}")).await.expect("worker page");
-    let credited = "for (const tr of document.querySelectorAll('#history tbody tr')) {
-          const n = (col) => Number((tr.querySelector(`[data-col=${col}]`)?.textContent ?? '').replace(/[^0-9]/g, '') || 0);
-          const c = n('credited_tokens'), r = n('reward');
-          if (c > 0 && r > 0) return [c, r];
-        } return null;";
-    browser
-        .wait_for("credited work and a reward on the worker's page", credited, long)
-        .await
-        .expect("credited");
-    browser
-        .wait_for("the charts", "return document.querySelectorAll('svg.chart rect').length >= 2", long)
-        .await
-        .expect("charts");
-    browser.screenshot(&shots.join("worker.png")).await.expect("screenshot");
-
-    // The chat's receipt verifies, as hex and as JSON; one changed character makes it invalid.
-    browser.goto(&format!("{explorer}/#/receipt")).await.expect("receipt page");
-    let verdicts = |w: &str, r: &str| {
-        format!(
-            "const w = document.querySelector('[data-check=worker] strong'), r = document.querySelector('[data-check=router] strong');
-             return !!w && !!r && w.textContent === '{w}' && r.textContent === '{r}';"
-        )
+    let scene = Scene {
+        browser: Browser::start(1280, 900).await.expect("browser"),
+        explorer: net.ready["explorer"].as_str().expect("explorer url").to_string(),
+        base_url: net.ready["openai_base_url"].as_str().expect("router url").to_string(),
+        liar: keys[2].clone(),
+        keys,
+        shots: shots(),
     };
-    let check = |text: String| {
-        let browser = &browser;
-        async move {
-            browser.eval("const r = document.getElementById('receipt-result'); if (r) r.innerHTML = ''; return true;", vec![]).await.expect("clear");
-            browser.type_into("#receipt", &text).await.expect("paste");
-            browser.click("#check").await.expect("check");
-        }
-    };
-    check(header.clone()).await;
-    browser
-        .wait_for("both signatures verified", &verdicts("verified", "verified"), long)
-        .await
-        .expect("verified");
-    browser.screenshot(&shots.join("receipt-verified.png")).await.expect("screenshot");
-    check(body["wick_receipt"].to_string()).await;
-    browser
-        .wait_for("the JSON receipt verified", &verdicts("verified", "verified"), long)
-        .await
-        .expect("json verified");
-    // One hex digit of the job hash, which both signatures cover.
-    let job = body["wick_receipt"]["job_hash"].as_str().expect("job hash");
-    let at = header.find(job).expect("the job hash in the protobuf") + 10;
-    let mut changed = header.clone().into_bytes();
-    changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
-    check(String::from_utf8(changed).expect("ascii")).await;
-    browser
-        .wait_for("both signatures invalid", &verdicts("invalid", "invalid"), long)
-        .await
-        .expect("invalid");
-    browser.screenshot(&shots.join("receipt-invalid.png")).await.expect("screenshot");
-
-    // The lying worker ends up jailed, and the workers page says so.
-    browser.goto(&format!("{explorer}/#/workers")).await.expect("workers");
-    let jailed = format!(
-        "const s = document.querySelector(\"#workers tr[data-worker='{liar}'] td[data-col=status]\"); return !!s && s.textContent.trim() === 'jailed';"
-    );
-    let started = Instant::now();
-    let mut i = 0;
-    while browser.wait_for("the liar jailed", &jailed, Duration::from_secs(2)).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(240), "the lying worker was not shown as jailed");
-        chat(&base_url, &format!("Name a colour ({i}).")).await;
-        i += 1;
-    }
-    // Keyboard: the sort buttons are buttons; Enter on one sorts the table.
-    browser.keys("#workers button[data-sort=status]", "\u{E007}").await.expect("enter");
-    browser
-        .wait_for("sorted by status", "return !!document.querySelector('#workers th[aria-sort]')", long)
-        .await
-        .expect("sorted");
-    browser.screenshot(&shots.join("workers.png")).await.expect("screenshot");
-
-    // Readable on a phone: nothing wider than the screen but the tables' own scrolling.
-    browser.resize(390, 844).await.expect("resize");
-    browser.goto(&format!("{explorer}/#/")).await.expect("overview");
-    browser.wait_for("the overview", live, long).await.expect("overview on a phone");
-    let fits = "return document.documentElement.scrollWidth <= window.innerWidth + 1;";
-    assert_eq!(browser.eval(fits, vec![]).await.expect("width"), true, "the page is wider than a phone");
-    browser.screenshot(&shots.join("overview-phone.png")).await.expect("screenshot");
-    browser.close().await;
+    scene.overview_shows_live_workers().await;
+    let served = scene.chats_raise_served_tokens().await;
+    scene.credited_work_appears(&served.worker).await;
+    scene.receipts_verify_until_changed(&served).await;
+    scene.the_liar_shows_as_jailed().await;
+    scene.fits_a_phone().await;
+    scene.browser.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

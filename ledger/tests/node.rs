@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 use wick_ledger::client::{Client, Session};
 use wick_ledger::node::{LedgerNode, NodeConfig};
 use wick_ledger::service::spawn_server;
+use wick_proto::v1::{Block, EpochSettlement};
 use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisWorker};
 use wick_staking::{Address, Amount, TxBody};
 
@@ -46,6 +47,17 @@ async fn start(dir: &std::path::Path) -> (LedgerNode, CancellationToken, String,
             .await
             .expect("bind");
     (node, shutdown, format!("http://{addr}"), server)
+}
+
+/// The settlement of the block that ends epoch `e`, read off the block stream.
+async fn settlement_of(blocks: &mut tonic::Streaming<Block>, e: u64) -> EpochSettlement {
+    loop {
+        let b = blocks.message().await.expect("stream").expect("block");
+        if let Some(s) = b.settlement.filter(|s| s.epoch == e) {
+            assert!(b.epoch_end);
+            return s;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,13 +119,7 @@ async fn submits_streams_ends_epochs_and_reopens() {
         let rewards = c.account(&addr(&worker)).await.expect("acc").rewards;
         assert_ne!(rewards, "0");
         // The block that ended the epoch says what it paid.
-        let settlement = loop {
-            let b = blocks.message().await.expect("stream").expect("block");
-            if let Some(s) = b.settlement.filter(|s| s.epoch == e) {
-                assert!(b.epoch_end);
-                break s;
-            }
-        };
+        let settlement = settlement_of(&mut blocks, e).await;
         // The worker and its one delegator (alice) share the reward.
         let paid =
             |a: Address| settlement.payouts.iter().find(|p| p.account == a.0).map(|p| p.amount.clone());
