@@ -262,7 +262,9 @@ async fn the_cli_json_and_the_explorer_json_agree() {
     w.ok(&["delegate", "worker1", "300", "--key", "alice"]);
     w.ok(&["proposal", "submit", "epoch_reward", "5", "--key", "worker1"]);
     let sent = w.json(&["transfer", &bob, "5", "--key", "alice"]);
-    let explorer = Node::start(&["explorer", "--ledger", &w.ledger, "--http", "127.0.0.1:0"]);
+    // The first endpoint refuses connections: the explorer fails over to the second.
+    let ledgers = format!("http://127.0.0.1:9,{}", w.ledger);
+    let explorer = Node::start(&["explorer", "--ledger", &ledgers, "--http", "127.0.0.1:0"]);
     let url = explorer.ready["http"].as_str().expect("http").to_string();
 
     let deadline = Instant::now() + Duration::from_secs(30);
