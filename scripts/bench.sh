@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs a wick benchmark beside its anchor, in release mode. generate and worker build the
 # llama.cpp anchor (once, cached); router measures direct worker calls beside routed ones; ledger
-# measures the raw ed25519 verify rate beside committed transactions.
-# Usage: scripts/bench.sh [generate|worker|router|ledger] [extra flags for `wick bench ...`]
+# measures the raw ed25519 verify rate beside committed transactions; explorer times the
+# overview's JSON and page (headless Chromium) on 10 000 accounts and 100 workers.
+# Usage: scripts/bench.sh [generate|worker|router|ledger|explorer] [extra flags for `wick bench ...`]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 which="${1:-generate}"
 shift || true
 wick="${CARGO_TARGET_DIR:-target}/release/wick"
 case "$which" in
-  router|ledger)
+  router|ledger|explorer)
+    [ "$which" != explorer ] || scripts/setup.sh
     cargo build --release -p wick-cli
     exec "$wick" bench "$which" "$@" ;;
 esac
@@ -20,5 +22,5 @@ cargo build --release -p wick-cli
 case "$which" in
   generate) exec "$wick" bench generate --llama-bench "$bin_dir/llama-bench" "$@" ;;
   worker) exec "$wick" bench worker --llama-server "$bin_dir/llama-server" "$@" ;;
-  *) echo "usage: scripts/bench.sh [generate|worker|router|ledger] [flags]" >&2; exit 2 ;;
+  *) echo "usage: scripts/bench.sh [generate|worker|router|ledger|explorer] [flags]" >&2; exit 2 ;;
 esac

@@ -12,6 +12,9 @@ command -v c++ >/dev/null || need_apt+=(g++)
 # rocksdb's build runs bindgen, which needs libclang.
 # (libclang-dev ships the unversioned libclang.so and the clang headers bindgen needs.)
 ls /usr/lib/llvm-*/lib/libclang.so >/dev/null 2>&1 || need_apt+=(libclang-dev)
+# The explorer's browser test drives headless Chromium through chromedriver (WebDriver).
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   sudo=""

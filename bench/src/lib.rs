@@ -5,6 +5,10 @@
 //! - [`worker`]: a worker's throughput and time to first token beside `llama-server`.
 //! - [`router`]: the router's added latency and routed requests/s beside calling workers directly.
 //! - [`ledger`]: signed transactions durably committed per second beside raw batch verification.
+//! - [`explorer`]: the explorer's overview (JSON and page) on 10 000 accounts and 100 workers.
+//!
+//! [`browser`] drives headless Chromium over WebDriver, for the explorer's bench and its
+//! browser test.
 //!
 //! Benchmarks are programs, never assertions on wall time in tests.
 
@@ -12,6 +16,8 @@ use std::path::Path;
 
 use wick_models::InstalledModel;
 
+pub mod browser;
+pub mod explorer;
 pub mod generate;
 pub mod ledger;
 pub mod router;

@@ -16,6 +16,9 @@ pub enum BenchCommand {
     Router(wick_bench::router::RouterBench),
     /// Ledger transactions durably committed per second, beside raw ed25519 verify rates.
     Ledger(wick_bench::ledger::cli::LedgerBenchArgs),
+    /// The explorer's overview with 10 000 accounts and 100 workers: JSON build and page render
+    /// in headless Chromium.
+    Explorer(wick_bench::explorer::ExplorerBench),
 }
 
 pub fn run(global: &GlobalArgs, cmd: BenchCommand) -> anyhow::Result<()> {
@@ -26,5 +29,6 @@ pub fn run(global: &GlobalArgs, cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Worker(args) => wick_bench::worker::run(&env, args),
         BenchCommand::Ledger(args) => wick_bench::ledger::cli::run_ledger(args),
         BenchCommand::Router(args) => wick_bench::router::run(args),
+        BenchCommand::Explorer(args) => wick_bench::explorer::run(args),
     }
 }

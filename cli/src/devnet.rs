@@ -1,5 +1,5 @@
-//! `wick devnet`: a whole Wick network on this machine — a ledger, a router and N workers as
-//! separate processes on loopback — set up from one folder (keys, genesis, node data) that a
+//! `wick devnet`: a whole Wick network on this machine — a ledger, a router, N workers and an
+//! explorer as separate processes on loopback — set up from one folder (keys, genesis, node data) that a
 //! later run can reuse with `--dir`.
 
 use std::net::SocketAddr;
@@ -55,6 +55,9 @@ pub struct DevnetArgs {
     /// Router HTTP address (OpenAI API, /metrics).
     #[arg(long, default_value = "127.0.0.1:8080")]
     router_http: SocketAddr,
+    /// Explorer HTTP address (the web UI and its JSON).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    explorer_http: SocketAddr,
     /// Test-only: the worker with this index produces wrong outputs, to exercise audits.
     #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
@@ -66,11 +69,13 @@ struct Devnet {
     ledger: Process,
     router: Process,
     workers: Vec<Process>,
+    explorer: Process,
 }
 
 impl Devnet {
     fn stop(self) {
         // Front to back: no new requests, then finish the in-flight ones, then the ledger.
+        self.explorer.stop(Duration::from_secs(5));
         self.router.stop(Duration::from_secs(20));
         for w in self.workers {
             w.stop(Duration::from_secs(30));
@@ -166,7 +171,10 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         ],
         &log("router"),
     )?;
-    let net = Devnet { ledger, router, workers };
+    let http = args.explorer_http.to_string();
+    let explorer_args = ["explorer", "--ledger", &ledger_url, "--bootstrap", &boot, "--http", &http];
+    let explorer = Process::start(&exe, &explorer_args, &log("explorer"))?;
+    let net = Devnet { ledger, router, workers, explorer };
     let result = serve(&net, &args, &dir, &ledger_url);
     net.stop();
     result
@@ -186,6 +194,7 @@ fn serve(net: &Devnet, args: &DevnetArgs, dir: &Path, ledger_url: &str) -> anyho
         "router_grpc": net.router.ready_str("grpc")?,
         "openai_base_url": base_url,
         "metrics": net.router.ready_str("metrics")?,
+        "explorer": net.explorer.ready_str("http")?,
         "workers": net.workers.iter().map(|w| serde_json::json!({
             "grpc": w.ready["grpc"], "metrics": w.ready["metrics"], "public_key": w.ready["public_key"],
             "pid": w.ready["pid"],
@@ -194,6 +203,7 @@ fn serve(net: &Devnet, args: &DevnetArgs, dir: &Path, ledger_url: &str) -> anyho
     eprintln!("devnet: ledger   {ledger_url}");
     eprintln!("devnet: router   gRPC {}  OpenAI {base_url}", ready["router_grpc"].as_str().unwrap_or(""));
     eprintln!("devnet: metrics  {}", ready["metrics"].as_str().unwrap_or(""));
+    eprintln!("devnet: explorer {}", ready["explorer"].as_str().unwrap_or(""));
     for (i, w) in net.workers.iter().enumerate() {
         eprintln!(
             "devnet: worker-{i} {} (key {})",

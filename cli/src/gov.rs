@@ -139,6 +139,8 @@ pub enum WorkerLedgerCommand {
         #[command(flatten)]
         query: QueryOpts,
     },
+    /// List every registered worker with its stake, commission and jailed flag.
+    List(QueryOpts),
 }
 
 /// Runs `f` on a small runtime.
@@ -209,6 +211,12 @@ fn spend(body: &TxBody) -> u128 {
     }
 }
 
+/// A readable description of a transaction (what `--dry-run` and `--json` print): the shared
+/// serializer, so the explorer shows the same JSON for it.
+pub fn describe(tx: &wick_staking::SignedTx) -> serde_json::Value {
+    serde_json::to_value(wick_ledger::json::TxJson::from(tx)).unwrap_or_default()
+}
+
 /// Signs `body` with the options' key and sends it (or prints it with `--dry-run`).
 pub fn send(global: &GlobalArgs, opts: &TxOpts, body: TxBody) -> anyhow::Result<()> {
     let key = keys::load(global, &opts.key)?;
@@ -229,7 +237,7 @@ pub fn send(global: &GlobalArgs, opts: &TxOpts, body: TxBody) -> anyhow::Result<
                  fund the account or lower the amount"
             );
         }
-        let mut desc = crate::tx_describe::describe(&tx);
+        let mut desc = describe(&tx);
         if opts.dry_run {
             desc["dry_run"] = true.into();
             println!("{}", if opts.query.json { desc.to_string() } else { pretty(&desc) });
@@ -322,5 +330,6 @@ pub fn worker(global: &GlobalArgs, cmd: WorkerLedgerCommand) -> anyhow::Result<(
         WorkerLedgerCommand::Show { worker, query } => {
             crate::ledger_query::worker(&query, keys::resolve_address(global, &worker)?)
         }
+        WorkerLedgerCommand::List(query) => crate::ledger_query::workers(&query),
     }
 }

@@ -1,8 +1,11 @@
 //! Read-only ledger commands: `balance`, `params`, `epoch`, `proposal list|show`,
-//! `worker show`, `router show`. Each prints `key: value` lines, or one JSON object with `--json`.
+//! `worker show|list`, `router show`. Each prints `key: value` lines, or JSON with `--json`: the
+//! serializers of `wick_ledger::json`, which the explorer's JSON uses too.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use wick_ledger::client::ClientError;
+use wick_ledger::json::{AccountJson, EpochJson, ParamsJson, ProposalJson, RouterJson, WorkerJson};
 use wick_staking::Address;
 
 use crate::GlobalArgs;
@@ -20,11 +23,8 @@ pub struct BalanceArgs {
     pub query: QueryOpts,
 }
 
-fn hex_addr(b: &[u8]) -> String {
-    hex::encode(b)
-}
-
-fn print(q: &QueryOpts, v: &Value) {
+fn print(q: &QueryOpts, v: &impl Serialize) {
+    let v = serde_json::to_value(v).unwrap_or_default();
     if q.json {
         println!("{v}");
         return;
@@ -53,32 +53,7 @@ pub fn balance(global: &GlobalArgs, a: BalanceArgs) -> anyhow::Result<()> {
         let mut c = connect(&a.query.ledger).await?;
         let acc = c.account(&addr).await?;
         let st = c.stake(&addr).await?;
-        let unb: Vec<Value> = acc
-            .unbonding
-            .iter()
-            .map(|u| {
-                json!({"release_epoch": u.release_epoch, "amount": u.amount, "kind": u.kind,
-                       "bonded_to": hex_addr(&u.bonded_to), "started_epoch": u.started_epoch})
-            })
-            .collect();
-        let dels: Vec<Value> = st
-            .delegations
-            .iter()
-            .map(|d| json!({"worker": hex_addr(&d.worker), "amount": d.amount}))
-            .collect();
-        let mut v = json!({
-            "address": addr.to_string(),
-            "balance": acc.balance,
-            "nonce": acc.nonce,
-            "rewards": acc.rewards,
-            "delegations": dels,
-            "unbonding": unb,
-        });
-        if st.is_worker {
-            v["self_stake"] = st.self_stake.into();
-            v["delegated_to_me"] = st.delegated_to.into();
-        }
-        print(&a.query, &v);
+        print(&a.query, &AccountJson::new(&addr, &acc, &st));
         Ok(())
     })?
 }
@@ -87,24 +62,7 @@ pub fn params(q: QueryOpts) -> anyhow::Result<()> {
     block_on(async move {
         let mut c = connect(&q.ledger).await?;
         let p = c.params().await?;
-        let mut v = json!({"chain_id": p.chain_id, "epoch_seconds": p.epoch_seconds});
-        for b in &p.bounds {
-            v[b.param.as_str()] = b.value.clone().into();
-        }
-        if q.json {
-            v["bounds"] = p
-                .bounds
-                .iter()
-                .map(|b| json!({"param": b.param, "min": b.min, "max": b.max}))
-                .collect::<Vec<_>>()
-                .into();
-            println!("{v}");
-        } else {
-            println!("chain_id: {}\nepoch_seconds: {}", p.chain_id, p.epoch_seconds);
-            for b in &p.bounds {
-                println!("{}: {}  (governance may set {} ..= {})", b.param, b.value, b.min, b.max);
-            }
-        }
+        print(&q, &ParamsJson::from(&p));
         Ok(())
     })?
 }
@@ -114,20 +72,7 @@ pub fn epoch(q: QueryOpts) -> anyhow::Result<()> {
         let mut c = connect(&q.ledger).await?;
         let e = c.epoch().await?;
         let head = c.head().await?;
-        let v = json!({
-            "epoch": e.epoch,
-            "seconds_left": e.seconds_left,
-            "ends_unix_ms": e.ends_unix_ms,
-            "epoch_seconds": e.epoch_seconds,
-            "height": e.height,
-            "state_root": hex::encode(&head.state_root),
-            "last_epoch_minted": e.last_epoch_minted,
-            "last_epoch_paid": e.last_epoch_paid,
-            "last_epoch_burned": e.last_epoch_burned,
-            "last_epoch_credited_workers": e.last_epoch_credited_workers,
-            "supply": head.supply,
-        });
-        print(&q, &v);
+        print(&q, &EpochJson::new(&e, &head));
         Ok(())
     })?
 }
@@ -139,31 +84,16 @@ pub fn proposals(q: &QueryOpts, id: Option<u64>) -> anyhow::Result<()> {
             ClientError::Status(s) => anyhow::anyhow!("{}", s.message()),
             e => e.into(),
         })?;
-        let list: Vec<Value> = ps
-            .proposals
-            .iter()
-            .map(|p| {
-                json!({"id": p.id, "param": p.param, "value": p.value, "voting_start": p.voting_start,
-                       "voting_end": p.voting_end, "effective_epoch": p.effective_epoch, "status": p.status,
-                       "yes_power": p.yes_power, "no_power": p.no_power, "voters": p.voters,
-                       "proposer": hex_addr(&p.proposer)})
-            })
-            .collect();
+        let list: Vec<ProposalJson> = ps.proposals.iter().map(ProposalJson::from).collect();
         match (id, list.first()) {
             (Some(_), Some(one)) => print(q, one),
-            _ if q.json => println!("{}", Value::Array(list)),
+            _ if q.json => println!("{}", serde_json::to_string(&list)?),
             _ if list.is_empty() => println!("no proposals"),
             _ => {
                 for p in list {
                     println!(
                         "#{} {} = {}  [{}]  voting ends with epoch {}  yes {} / no {}",
-                        p["id"],
-                        p["param"].as_str().unwrap_or(""),
-                        p["value"].as_str().unwrap_or(""),
-                        p["status"].as_str().unwrap_or(""),
-                        p["voting_end"],
-                        p["yes_power"].as_str().unwrap_or(""),
-                        p["no_power"].as_str().unwrap_or("")
+                        p.id, p.param, p.value, p.status, p.voting_end, p.yes_power, p.no_power
                     );
                 }
             }
@@ -175,20 +105,31 @@ pub fn proposals(q: &QueryOpts, id: Option<u64>) -> anyhow::Result<()> {
 pub fn worker(q: &QueryOpts, a: Address) -> anyhow::Result<()> {
     block_on(async move {
         let mut c = connect(&q.ledger).await?;
-        let w = c.worker(&a).await?;
-        let v = json!({
-            "address": a.to_string(),
-            "registered": w.registered,
-            "commission_bps": w.commission_bps,
-            "self_stake": w.self_stake,
-            "delegated": w.delegated,
-            "bonded": w.bonded,
-            "jailed": w.jailed,
-            "jailed_until": w.jailed_until,
-            "claimed_this_epoch": w.claimed_this_epoch,
-            "epoch": w.epoch,
-        });
-        print(q, &v);
+        let mut w = c.worker(&a).await?;
+        // The address of an unregistered worker is the one asked about.
+        w.address = a.0.to_vec();
+        print(q, &WorkerJson::from(&w));
+        Ok(())
+    })?
+}
+
+pub fn workers(q: &QueryOpts) -> anyhow::Result<()> {
+    block_on(async move {
+        let mut c = connect(&q.ledger).await?;
+        let list: Vec<WorkerJson> = c.workers().await?.iter().map(WorkerJson::from).collect();
+        if q.json {
+            println!("{}", serde_json::to_string(&list)?);
+        } else if list.is_empty() {
+            println!("no workers");
+        } else {
+            for w in list {
+                let jailed = if w.jailed { "  jailed" } else { "" };
+                println!(
+                    "{}  own {}  delegated {}  commission {} bps{jailed}",
+                    w.address, w.self_stake, w.delegated, w.commission_bps
+                );
+            }
+        }
         Ok(())
     })?
 }
@@ -196,17 +137,10 @@ pub fn worker(q: &QueryOpts, a: Address) -> anyhow::Result<()> {
 pub fn router(q: &QueryOpts, a: Address) -> anyhow::Result<()> {
     block_on(async move {
         let mut c = connect(&q.ledger).await?;
-        let r = c.router(&a).await?;
-        let v = json!({
-            "address": a.to_string(),
-            "registered": r.registered,
-            "stake": r.stake,
-            "escrow": r.escrow,
-            "jailed": r.jailed,
-            "jailed_until": r.jailed_until,
-            "epoch": r.epoch,
-        });
-        print(q, &v);
+        let mut r = c.router(&a).await?;
+        // The address of an unregistered router is the one asked about.
+        r.address = a.0.to_vec();
+        print(q, &RouterJson::from(&r));
         Ok(())
     })?
 }

@@ -5,6 +5,7 @@ mod config_file;
 mod devnet;
 mod devnet_process;
 mod embed;
+mod explorer;
 mod generate;
 mod gov;
 mod keys;
@@ -14,7 +15,6 @@ mod models;
 mod progress;
 mod router;
 mod router_ledger;
-mod tx_describe;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -68,8 +68,12 @@ enum Command {
     Router(router_ledger::RouterCli),
     /// Run a ledger node: stores blocks in rocksdb and serves wick.v1.Ledger over gRPC.
     Ledger(ledger::LedgerArgs),
-    /// Run a whole network on this machine: a ledger, a router and workers on loopback.
+    /// Run a whole network on this machine: a ledger, a router, workers and an explorer on
+    /// loopback.
     Devnet(devnet::DevnetArgs),
+    /// Serve the web explorer of a network: live workers, blocks, accounts, governance and a
+    /// receipt check, with the JSON they are built from.
+    Explorer(explorer::ExplorerArgs),
 
     /// Manage account keys (<home>/keys/NAME.pem).
     #[command(subcommand)]
@@ -151,6 +155,7 @@ fn main() {
         Command::Unjail(a) => gov::unjail(&cli.global, a),
         Command::Ledger(args) => ledger::run(&cli.global, args),
         Command::Devnet(args) => devnet::run(&cli.global, args),
+        Command::Explorer(args) => explorer::run(args),
         Command::Keys(cmd) => keys::run(&cli.global, cmd),
         Command::Balance(args) => ledger_query::balance(&cli.global, args),
         Command::Transfer(args) => gov::transfer(&cli.global, args),

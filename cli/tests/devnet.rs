@@ -10,27 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use support::{Node, chat, generate, metric};
+use support::{Node, chat, devnet_args, generate, metric};
 use wick_ledger::client::Client;
 use wick_proto::signing;
 use wick_proto::v1::SignedReceipt;
 use wick_staking::Address;
 use wick_staking::genesis::Genesis;
-
-/// `wick devnet` in `dir`, every endpoint on an ephemeral loopback port.
-fn devnet_args(dir: &str) -> Vec<&str> {
-    vec![
-        "devnet",
-        "--dir",
-        dir,
-        "--ledger-grpc",
-        "127.0.0.1:0",
-        "--router-grpc",
-        "127.0.0.1:0",
-        "--router-http",
-        "127.0.0.1:0",
-    ]
-}
 
 /// A running devnet and its folder.
 struct Devnet {

@@ -3,27 +3,49 @@
 //! operating system's randomness for batch verification (the state machine draws none).
 
 use rand_core_06::OsRng;
-use wick_proto::v1::{Block, TxResult};
+use std::collections::BTreeMap;
+
+use wick_proto::v1::{Block, EpochSettlement, Payout, TxResult};
 use wick_staking::verify::{DecodedBlock, decode_verify_all, verify_all};
-use wick_staking::{SignedTx, State, TxError};
+use wick_staking::{Address, SignedTx, State, TxError};
+
+/// What executing a block did.
+#[derive(Debug, Clone, Default)]
+pub struct Executed {
+    /// Each transaction's result, in block order.
+    pub results: Vec<Result<(), TxError>>,
+    /// What the epoch end paid, if the block ended the epoch.
+    pub epoch_end: Option<EpochSettlement>,
+}
+
+/// Ends the epoch and says what it paid: the rewards each account accrued, read off the state
+/// before and after (the state machine's formula stays in `wick-staking`; this only observes it).
+pub fn end_epoch(state: &mut State) -> EpochSettlement {
+    let epoch = state.epoch;
+    let before: BTreeMap<Address, u128> = state.accounts.iter().map(|(a, acc)| (*a, acc.rewards.0)).collect();
+    state.end_epoch();
+    let payouts = state
+        .accounts
+        .iter()
+        .filter_map(|(a, acc)| {
+            let gained = acc.rewards.0.checked_sub(before.get(a).copied().unwrap_or(0))?;
+            (gained > 0).then(|| Payout { account: a.0.to_vec(), amount: gained.to_string() })
+        })
+        .collect();
+    EpochSettlement { epoch, payouts }
+}
 
 /// Executes one block on `state` serially: the transactions in order (signatures
 /// batch-verified), then the epoch end if `epoch_end`. The new root is `state.root()`.
-pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
+pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Executed {
     let results = state.apply_block(txs, verify_all(txs, OsRng));
-    if epoch_end {
-        state.end_epoch();
-    }
-    results
+    Executed { results, epoch_end: epoch_end.then(|| end_epoch(state)) }
 }
 
 /// [`execute`] for transactions whose signatures the caller has already checked.
-pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Vec<Result<(), TxError>> {
+pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Executed {
     let results = state.apply_block(txs, vec![Ok(()); txs.len()]);
-    if epoch_end {
-        state.end_epoch();
-    }
-    results
+    Executed { results, epoch_end: epoch_end.then(|| end_epoch(state)) }
 }
 
 /// Decodes a block's wire transactions and batch-verifies their signatures on all cores (see
@@ -34,18 +56,12 @@ pub fn decode_verify(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxError)>
 
 /// The record of a block just executed on `state` at `time_unix_ms`: the wire transactions it
 /// keeps (applied or failed, which paid their fee; refused ones changed nothing and are left
-/// out), each one's result code, and the state root after it (the one full-state hash of the
-/// block).
-pub fn block_record(
-    state: &State,
-    txs: Vec<Vec<u8>>,
-    results: &[Result<(), TxError>],
-    epoch_end: bool,
-    time_unix_ms: u64,
-) -> Block {
+/// out), each one's result code, what its epoch end paid, and the state root after it (the one
+/// full-state hash of the block).
+pub fn block_record(state: &State, txs: Vec<Vec<u8>>, executed: &Executed, time_unix_ms: u64) -> Block {
     let (txs, results) = txs
         .into_iter()
-        .zip(results)
+        .zip(&executed.results)
         .filter(|(_, r)| !r.as_ref().is_err_and(TxError::is_refusal))
         .map(|(tx, r)| {
             let result = match r {
@@ -60,8 +76,9 @@ pub fn block_record(
         time_unix_ms,
         txs,
         results,
-        epoch_end,
+        epoch_end: executed.epoch_end.is_some(),
         state_root: state.root().to_vec(),
         epoch: state.epoch,
+        settlement: executed.epoch_end.clone(),
     }
 }

@@ -6,12 +6,15 @@
 //!   transactions, ends epochs by the clock, and publishes snapshots to readers.
 //! - [`service`]: `wick.v1.Ledger` over gRPC.
 //! - [`client`]: the one client every other part of Wick talks to the ledger with.
+//! - [`json`]: the JSON form of its answers and of transactions, shared by the CLI's `--json`
+//!   and the explorer.
 //!
 //! The node submits a transaction's reply only once its block is on disk; readers see immutable
 //! snapshots and never wait for the actor.
 
 pub mod client;
 pub mod execution;
+pub mod json;
 pub mod node;
 pub mod service;
 pub mod store;

@@ -330,7 +330,8 @@ impl Actor {
         let store = self.store.clone();
         let (state, executed) = tokio::task::spawn_blocking(move || {
             // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
-            let results = execute_verified(&mut state, &txs, epoch_end);
+            let executed = execute_verified(&mut state, &txs, epoch_end);
+            let results = executed.results.clone();
             if !epoch_end && results.iter().all(|r| r.as_ref().is_err_and(TxError::is_refusal)) {
                 // Nothing but refusals: they changed nothing, so no block is made at all (a flood
                 // of unpayable transactions costs the chain no storage).
@@ -338,7 +339,7 @@ impl Actor {
                 let snapshot = Arc::new(state.clone());
                 return (state, Ok(Executed { results, block: None, snapshot }));
             }
-            let block = block_record(&state, bytes, &results, epoch_end, now);
+            let block = block_record(&state, bytes, &executed, now);
             let committed = store.commit(&block);
             let snapshot = Arc::new(state.clone());
             (state, committed.map(|()| Executed { results, block: Some(block), snapshot }))

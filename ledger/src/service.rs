@@ -14,7 +14,8 @@ use wick_proto::v1::{
     AccountRequest, AccountResponse, Block, Delegation, EpochRequest, EpochResponse, HeadRequest,
     HeadResponse, ParamBounds, ParamsRequest, ParamsResponse, Proposal, ProposalsRequest, ProposalsResponse,
     RouterRequest, RouterResponse, RoutersRequest, RoutersResponse, StakeRequest, StakeResponse,
-    StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, Unbonding, WorkerRequest, WorkerResponse,
+    StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, SupplyRequest, SupplyResponse, Unbonding,
+    WorkerRequest, WorkerResponse, WorkersRequest, WorkersResponse,
 };
 use wick_staking::state::{Bond, Jail, ProposalStatus};
 use wick_staking::{Address, ParamKey, State};
@@ -102,6 +103,48 @@ fn router_view(s: &State, a: &Address) -> RouterResponse {
         jailed_until: jail_until(r.jail),
         epoch: s.epoch,
         address: a.0.to_vec(),
+    }
+}
+
+/// A worker's record as `Worker` and `Workers` answer it (all defaults when not registered).
+fn worker_response(s: &State, a: &Address) -> WorkerResponse {
+    let w = s.workers.get(a).cloned().unwrap_or_default();
+    let claims = (s.epoch, *a, Address::MIN)..=(s.epoch, *a, Address::MAX);
+    WorkerResponse {
+        registered: s.workers.contains_key(a),
+        commission_bps: w.commission_bps,
+        self_stake: w.self_stake.to_string(),
+        delegated: w.delegated.to_string(),
+        bonded: w.bonded().to_string(),
+        jailed: w.jailed(),
+        claimed_this_epoch: s.claims.range(claims).next().is_some(),
+        epoch: s.epoch,
+        jailed_until: jail_until(w.jail),
+        address: a.0.to_vec(),
+    }
+}
+
+/// Where the supply is: one pass over accounts, workers and unbonding entries.
+fn supply(s: &State) -> SupplyResponse {
+    let sum = |it: &mut dyn Iterator<Item = u128>| it.fold(0u128, u128::saturating_add);
+    let liquid = sum(&mut s.accounts.values().map(|a| a.balance.0));
+    let rewards = sum(&mut s.accounts.values().map(|a| a.rewards.0));
+    let bonded = sum(&mut s.workers.values().map(|w| w.bonded()));
+    let unbonding = sum(&mut s.unbonding.values().map(|v| v.amount.0));
+    let reserved = sum(&mut s.attestations.values().map(|w| w.amount));
+    let routers =
+        sum(&mut s.routers.values().map(|r| r.stake.0.saturating_add(r.escrow.0))).saturating_add(reserved);
+    SupplyResponse {
+        total: s.supply.to_string(),
+        liquid: liquid.to_string(),
+        bonded: bonded.to_string(),
+        unbonding: unbonding.to_string(),
+        rewards: rewards.to_string(),
+        minted: s.minted.to_string(),
+        burned: s.burned.to_string(),
+        accounts: s.accounts.len() as u64,
+        height: s.height,
+        routers: routers.to_string(),
     }
 }
 
@@ -196,20 +239,18 @@ impl Ledger for LedgerService {
 
     async fn worker(&self, req: Request<WorkerRequest>) -> Result<Response<WorkerResponse>, Status> {
         let a = address(&req.get_ref().address)?;
+        Ok(Response::new(worker_response(&self.node.view().state, &a)))
+    }
+
+    async fn workers(&self, _: Request<WorkersRequest>) -> Result<Response<WorkersResponse>, Status> {
         let s = self.node.view().state;
-        let w = s.workers.get(&a).cloned().unwrap_or_default();
-        let claims = (s.epoch, a, Address::MIN)..=(s.epoch, a, Address::MAX);
-        Ok(Response::new(WorkerResponse {
-            registered: s.workers.contains_key(&a),
-            commission_bps: w.commission_bps,
-            self_stake: w.self_stake.to_string(),
-            delegated: w.delegated.to_string(),
-            bonded: w.bonded().to_string(),
-            jailed: w.jailed(),
-            claimed_this_epoch: s.claims.range(claims).next().is_some(),
-            epoch: s.epoch,
-            jailed_until: jail_until(w.jail),
+        Ok(Response::new(WorkersResponse {
+            workers: s.workers.keys().map(|a| worker_response(&s, a)).collect(),
         }))
+    }
+
+    async fn supply(&self, _: Request<SupplyRequest>) -> Result<Response<SupplyResponse>, Status> {
+        Ok(Response::new(supply(&self.node.view().state)))
     }
 
     async fn router(&self, req: Request<RouterRequest>) -> Result<Response<RouterResponse>, Status> {

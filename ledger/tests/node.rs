@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 use wick_ledger::client::{Client, Session};
 use wick_ledger::node::{LedgerNode, NodeConfig};
 use wick_ledger::service::spawn_server;
-use wick_proto::v1::StreamBlocksRequest;
+use wick_proto::v1::{Block, EpochSettlement};
 use wick_staking::genesis::{
     Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisRouter, GenesisWorker,
 };
@@ -58,6 +58,17 @@ async fn start(dir: &std::path::Path) -> (LedgerNode, CancellationToken, String,
     (node, shutdown, format!("http://{addr}"), server)
 }
 
+/// The settlement of the block that ends epoch `e`, read off the block stream.
+async fn settlement_of(blocks: &mut tonic::Streaming<Block>, e: u64) -> EpochSettlement {
+    loop {
+        let b = blocks.message().await.expect("stream").expect("block");
+        if let Some(s) = b.settlement.filter(|s| s.epoch == e) {
+            assert!(b.epoch_end);
+            return s;
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submits_streams_ends_epochs_and_reopens() {
     let dir = tempfile::tempdir().expect("dir");
@@ -68,9 +79,14 @@ async fn submits_streams_ends_epochs_and_reopens() {
     let w = c.worker(&addr(&worker)).await.expect("worker");
     assert!(w.registered && !w.jailed);
     assert_eq!(w.self_stake, "500");
+    assert_eq!(c.workers().await.expect("workers"), vec![w], "the one genesis worker");
+    let supply = c.supply().await.expect("supply");
+    let part = |s: &str| s.parse::<u128>().expect("amount");
+    assert_eq!((part(&supply.liquid), part(&supply.bonded), supply.accounts), (3_000, 500, 3));
+    assert_eq!(part(&supply.routers), 10_100, "the router's stake and escrow");
+    assert_eq!(supply.total, c.head().await.expect("head").supply);
 
-    let mut blocks =
-        c.raw().stream_blocks(StreamBlocksRequest { from_height: 1 }).await.expect("stream").into_inner();
+    let mut blocks = c.stream_blocks(1).await.expect("stream");
     let delegate = c
         .sign(&alice, None, TxBody::Delegate { worker: addr(&worker), amount: Amount(100) })
         .await
@@ -89,7 +105,13 @@ async fn submits_streams_ends_epochs_and_reopens() {
     assert_eq!(block.txs.len(), 1);
     assert_eq!(wick_staking::wire::tx_hash(&block.txs[0]), done.hash);
 
-    work_is_paid_from_escrow(&mut c, &worker).await;
+    let e = work_is_paid_from_escrow(&mut c, &worker).await;
+    // The block that ended the epoch says what it paid: the worker and its one delegator.
+    let settlement = settlement_of(&mut blocks, e).await;
+    let paid = |a: Address| settlement.payouts.iter().find(|p| p.account == a.0).map(|p| p.amount.clone());
+    assert_eq!(paid(addr(&worker)).as_deref(), Some("835"));
+    assert_eq!(paid(addr(&alice)).as_deref(), Some("165"));
+    assert_eq!(settlement.payouts.len(), 2);
 
     let head = c.head().await.expect("head");
     drop((c, blocks));
@@ -116,7 +138,7 @@ async fn submits_streams_ends_epochs_and_reopens() {
 
 /// A claim and a matching attestation in one epoch (1 s long: retried if it ends between them),
 /// then the epoch ends on its own and the router's escrow pays.
-async fn work_is_paid_from_escrow(c: &mut Client, worker: &SigningKey) {
+async fn work_is_paid_from_escrow(c: &mut Client, worker: &SigningKey) -> u64 {
     let router = key(2);
     let mut paid_epoch = None;
     for _ in 0..5 {
@@ -145,6 +167,7 @@ async fn work_is_paid_from_escrow(c: &mut Client, worker: &SigningKey) {
     // Commission 1 % of 1000; alice delegated 100 of the 600 bonded: 990·100/600 = 165.
     assert_eq!(c.account(&addr(worker)).await.expect("acc").rewards, "835");
     assert_eq!(c.router(&addr(&router)).await.expect("router").escrow, "9000");
+    e
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

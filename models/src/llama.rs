@@ -205,6 +205,7 @@ impl Llama {
     }
 
     /// The (item, position) of every new row and its token id, after checking the limits.
+    #[allow(clippy::type_complexity)] // two parallel lists, named at the call site
     fn rows_of(&self, items: &mut [BatchItem<'_>]) -> Result<(Vec<(usize, usize)>, Vec<u32>)> {
         let cfg = &self.config;
         let mut rows = Vec::new();

@@ -1,13 +1,15 @@
 //! Wick's wire protocol, package `wick.v1`: the messages generated from
 //! `proto/wick/v1/*.proto`, the canonical bytes that signatures cover ([`signing`]), the one
-//! clock every node stamps wire times with ([`time`]) and, with the `grpc` feature, the tonic
-//! services.
+//! clock every node stamps wire times with ([`time`]), with the `grpc` feature the tonic
+//! services, and with `json` the JSON form of receipts.
 //!
 //! Protobuf encodings are not canonical, so nothing signs them: every signed message has a
 //! hand-written byte layout that starts with a domain-separation tag.
 
 #[cfg(feature = "grpc")]
 pub mod codec;
+#[cfg(feature = "json")]
+pub mod json;
 pub mod signing;
 pub mod time;
 

@@ -21,7 +21,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use wick_proto::v1::Block;
 
-use wick_ledger::execution::{block_record, decode_verify};
+use wick_ledger::execution::{Executed, block_record, decode_verify, end_epoch};
 use wick_ledger::store::{Store, StoreError};
 use wick_staking::verify::{BATCH, DecodedBlock};
 use wick_staking::{SignedTx, State, TxError, wire};
@@ -368,10 +368,8 @@ fn execute_block(
     if let Some((index, Err(error))) = results.iter().enumerate().find(|(_, r)| r.is_err()) {
         return Err(BenchError::Rejected { height: state.height, index, error: error.clone() });
     }
-    if epoch_end {
-        state.end_epoch();
-    }
-    Ok(block_record(state, bytes, &results, epoch_end, wick_proto::time::now_unix_ms()))
+    let executed = Executed { results, epoch_end: epoch_end.then(|| end_epoch(state)) };
+    Ok(block_record(state, bytes, &executed, wick_proto::time::now_unix_ms()))
 }
 
 /// Execution alone: every block pre-decoded and pre-verified, no storage.

@@ -181,3 +181,20 @@ pub fn python(args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
+
+/// `wick devnet` in `dir`, every endpoint on an ephemeral loopback port.
+pub fn devnet_args(dir: &str) -> Vec<&str> {
+    vec![
+        "devnet",
+        "--dir",
+        dir,
+        "--ledger-grpc",
+        "127.0.0.1:0",
+        "--router-grpc",
+        "127.0.0.1:0",
+        "--router-http",
+        "127.0.0.1:0",
+        "--explorer-http",
+        "127.0.0.1:0",
+    ]
+}

@@ -21,9 +21,10 @@ use ed25519_dalek::SigningKey;
 use tonic::transport::Channel;
 use wick_proto::v1::ledger_client::LedgerClient;
 use wick_proto::v1::{
-    AccountRequest, AccountResponse, EpochRequest, EpochResponse, HeadRequest, HeadResponse, ParamsRequest,
-    ParamsResponse, ProposalsRequest, ProposalsResponse, RouterRequest, RouterResponse, RoutersRequest,
-    RoutersResponse, StakeRequest, StakeResponse, SubmitTxRequest, WorkerRequest, WorkerResponse,
+    AccountRequest, AccountResponse, Block, EpochRequest, EpochResponse, HeadRequest, HeadResponse,
+    ParamsRequest, ParamsResponse, ProposalsRequest, ProposalsResponse, RouterRequest, RouterResponse,
+    RoutersRequest, RoutersResponse, StakeRequest, StakeResponse, StreamBlocksRequest, SubmitTxRequest,
+    SupplyRequest, SupplyResponse, WorkerRequest, WorkerResponse, WorkersRequest,
 };
 
 use wick_staking::{Address, Amount, SignedTx, Tx, TxBody, wire};
@@ -144,6 +145,21 @@ impl Client {
     /// A worker's registration, stake and jailed flag.
     pub async fn worker(&mut self, a: &Address) -> Result<WorkerResponse, ClientError> {
         Ok(self.inner.worker(WorkerRequest { address: a.0.to_vec() }).await?.into_inner())
+    }
+
+    /// Every registered worker, by address.
+    pub async fn workers(&mut self) -> Result<Vec<WorkerResponse>, ClientError> {
+        Ok(self.inner.workers(WorkersRequest {}).await?.into_inner().workers)
+    }
+
+    /// How the supply is held (one pass over the ledger's accounts).
+    pub async fn supply(&mut self) -> Result<SupplyResponse, ClientError> {
+        Ok(self.inner.supply(SupplyRequest {}).await?.into_inner())
+    }
+
+    /// Committed blocks from `from_height` on, then each new block as it commits.
+    pub async fn stream_blocks(&mut self, from_height: u64) -> Result<tonic::Streaming<Block>, ClientError> {
+        Ok(self.inner.stream_blocks(StreamBlocksRequest { from_height }).await?.into_inner())
     }
 
     /// The current epoch and when it ends.

@@ -78,9 +78,9 @@ impl Store {
                 .iter()
                 .map(|b| wire::decode(b).map_err(|e| corrupt(h, e.to_string())))
                 .collect::<Result<Vec<_>, _>>()?;
-            let results = execute(&mut state, &txs, block.epoch_end);
+            let executed = execute(&mut state, &txs, block.epoch_end);
             let codes: Vec<&str> =
-                results.iter().map(|r| r.as_ref().map_or_else(TxError::code, |_| "")).collect();
+                executed.results.iter().map(|r| r.as_ref().map_or_else(TxError::code, |_| "")).collect();
             let stored: Vec<&str> = block.results.iter().map(|r| r.code.as_str()).collect();
             if codes != stored {
                 return Err(corrupt(h, "transaction results differ on replay"));

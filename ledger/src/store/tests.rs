@@ -35,9 +35,8 @@ fn genesis() -> Genesis {
 
 /// Executes and commits a block the way the node does.
 fn commit(store: &Store, state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Block {
-    let results = execute(state, txs, epoch_end);
-    let block =
-        block_record(state, txs.iter().map(wire::encode).collect(), &results, epoch_end, now_unix_ms());
+    let executed = execute(state, txs, epoch_end);
+    let block = block_record(state, txs.iter().map(wire::encode).collect(), &executed, now_unix_ms());
     store.commit(&block).expect("commit");
     block
 }

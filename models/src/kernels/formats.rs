@@ -190,7 +190,7 @@ unsafe impl Format for BlockQ4K {
 
     fn unpack(&self, s: usize) -> [i16; BLOCK] {
         let bytes = &self.qs[32 * (s / 2)..][..BLOCK];
-        std::array::from_fn(|e| i16::from(if s % 2 == 0 { bytes[e] & 0xF } else { bytes[e] >> 4 }))
+        std::array::from_fn(|e| i16::from(if s.is_multiple_of(2) { bytes[e] & 0xF } else { bytes[e] >> 4 }))
     }
 }
 

@@ -81,7 +81,6 @@ fn fill_with(q: &QMatrix, acts: &[ActBlock], m: usize, wide: bool) -> Vec<f32> {
                 }
             }
         }
-        drop(outputs);
         out
     }
     let bpr = q.k / BLOCK;

@@ -95,7 +95,7 @@ unpack_with!(BlockQ8_0, q8_0);
 #[target_feature(enable = "avx2")]
 fn q4_k(b: &BlockQ4K, s: usize) -> (__m256i, __m256i) {
     let bytes = load32(&b.qs[32 * (s / 2)..]);
-    let shifted = if s % 2 == 0 { bytes } else { _mm256_srli_epi16::<4>(bytes) };
+    let shifted = if s.is_multiple_of(2) { bytes } else { _mm256_srli_epi16::<4>(bytes) };
     widen_u8(_mm256_and_si256(shifted, _mm256_set1_epi8(0x0F)))
 }
 unpack_with!(BlockQ4K, q4_k);

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use prost::Message;
 use serde::{Serialize, Serializer};
+use wick_proto::json::ReceiptJson;
 use wick_proto::v1::{self, FinishReason, SignedReceipt};
 
 use super::request::Encoding;
@@ -63,44 +64,6 @@ impl From<v1::Usage> for Usage {
     fn from(u: v1::Usage) -> Self {
         let total_tokens = u.prompt_tokens + u.completion_tokens;
         Self { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens }
-    }
-}
-
-/// A countersigned receipt (`wick_receipt`), bytes in hex; `protobuf` is the whole signed
-/// receipt, which `wick_proto::signing::verify_countersigned` checks.
-#[derive(Debug, Serialize)]
-pub(crate) struct ReceiptJson {
-    job_hash: String,
-    model_id: String,
-    output_hash: String,
-    tokens_in: u32,
-    tokens_out: u32,
-    started_unix_ms: u64,
-    finished_unix_ms: u64,
-    worker_public_key: String,
-    worker_signature: String,
-    router_public_key: String,
-    router_signature: String,
-    protobuf: String,
-}
-
-impl From<&SignedReceipt> for ReceiptJson {
-    fn from(s: &SignedReceipt) -> Self {
-        let r = s.receipt.clone().unwrap_or_default();
-        Self {
-            job_hash: hex::encode(&r.job_hash),
-            model_id: hex::encode(&r.model_id),
-            output_hash: hex::encode(&r.output_hash),
-            tokens_in: r.tokens_in,
-            tokens_out: r.tokens_out,
-            started_unix_ms: r.started_unix_ms,
-            finished_unix_ms: r.finished_unix_ms,
-            worker_public_key: hex::encode(&r.worker_public_key),
-            worker_signature: hex::encode(&s.worker_signature),
-            router_public_key: hex::encode(&s.router_public_key),
-            router_signature: hex::encode(&s.router_signature),
-            protobuf: hex::encode(s.encode_to_vec()),
-        }
     }
 }
 
