@@ -88,6 +88,22 @@ impl Scene {
         self.browser.screenshot(&self.shots.join(name)).await.expect("screenshot");
     }
 
+    /// The devnet's router is on the ledger: the routers page shows its stake and escrow.
+    async fn the_router_shows_its_stake_and_escrow(&self) {
+        let page = get(&format!("{}/api/routers", self.explorer)).await;
+        let router = &page["routers"][0]["ledger"];
+        assert_eq!(router["registered"], true, "{page}");
+        assert_ne!(router["stake"], "0", "{page}");
+        assert_eq!(page["role"]["on_ledger"], true);
+        self.open("routers").await;
+        self.wait(
+            "the router's escrow on the page",
+            "return document.querySelector('td[data-col=\"escrow\"]')?.textContent.trim().length > 1",
+        )
+        .await;
+        self.shot("routers.png").await;
+    }
+
     /// The overview shows the three live workers.
     async fn overview_shows_live_workers(&self) {
         self.open("").await;
@@ -243,6 +259,7 @@ async fn the_explorer_shows_live_work_rewards_receipts_and_a_jailed_worker() {
     scene.receipts_verify_until_changed(&served).await;
     scene.the_liar_shows_as_jailed().await;
     scene.fits_a_phone().await;
+    scene.the_router_shows_its_stake_and_escrow().await;
     scene.browser.close().await;
 }
 

@@ -277,14 +277,15 @@ async function accountPage(a) {
 
 async function routersPage() {
   const p = await api('/routers');
-  return `<h1>Routers</h1><p class="note">${esc(p.role.note)}. The table shows what routers attested on the chain.</p>
+  return `<h1>Routers</h1><p class="note">${esc(p.role.note)}. The table shows each router's stake and escrow on the ledger and what it attested on the chain.</p>
   ${table('routers', [
     { key: 'address', label: 'Router', html: (r) => acct(r.address) },
     { key: 'epochs', label: 'Epochs attested', num: true },
     { key: 'tokens', label: 'Tokens attested', num: true, html: (r) => big(r.tokens) },
     { key: 'last', label: 'Last epoch (workers / receipts / tokens)', value: null, html: (r) => { const h = r.history[r.history.length - 1]; return h ? `${h.epoch}: ${h.workers} / ${big(h.receipts)} / ${big(h.tokens)}` : '—'; } },
-    { key: 'stake', label: 'Stake', value: null, html: () => NOT_YET },
-    { key: 'escrow', label: 'Escrow', value: null, html: () => NOT_YET },
+    { key: 'stake', label: 'Stake', value: (r) => r.ledger ? Number(r.ledger.stake) : null, html: (r) => r.ledger ? big(r.ledger.stake) : '—' },
+    { key: 'escrow', label: 'Escrow', value: (r) => r.ledger ? Number(r.ledger.escrow) : null, html: (r) => r.ledger ? big(r.ledger.escrow) : '—' },
+    { key: 'jailed', label: 'Status', value: null, html: (r) => r.ledger ? (r.ledger.jailed ? 'jailed' : 'in good standing') : '—' },
   ], p.routers)}`;
 }
 

@@ -124,7 +124,8 @@ async fn worker(State(s): State<Arc<AppState>>, Path(a): Path<String>) -> ApiRes
 }
 
 async fn routers(State(s): State<Arc<AppState>>) -> ApiResult<roles::RoutersPage> {
-    Ok(Json(s.index.read(|i, _| roles::routers(i)).await?))
+    let snap = s.ledger.status().snapshot;
+    Ok(Json(s.index.read(move |i, _| roles::routers(i, snap.as_deref())).await?))
 }
 
 async fn validators(State(s): State<Arc<AppState>>) -> Json<roles::ValidatorsPage> {

@@ -11,7 +11,9 @@ use tokio_util::sync::CancellationToken;
 use wick_ledger::client::{ClientError, Session};
 use wick_ledger::json::AccountJson;
 use wick_proto::time::now_unix_ms;
-use wick_proto::v1::{EpochResponse, HeadResponse, ParamsResponse, Proposal, SupplyResponse, WorkerResponse};
+use wick_proto::v1::{
+    EpochResponse, HeadResponse, ParamsResponse, Proposal, RouterResponse, SupplyResponse, WorkerResponse,
+};
 use wick_staking::Address;
 
 /// How often the snapshot is refreshed.
@@ -30,6 +32,8 @@ pub struct LedgerSnapshot {
     pub supply: SupplyResponse,
     /// Every registered worker.
     pub workers: Vec<WorkerResponse>,
+    /// Every registered router.
+    pub routers: Vec<RouterResponse>,
     /// Every proposal.
     pub proposals: Vec<Proposal>,
     /// When it was read.
@@ -151,6 +155,7 @@ async fn snapshot(session: &mut Session) -> Result<LedgerSnapshot, ClientError> 
                     params: c.params().await?,
                     supply: c.supply().await?,
                     workers: c.workers().await?,
+                    routers: c.routers().await?.routers,
                     proposals: c.proposals(None).await?.proposals,
                     read_unix_ms: now_unix_ms(),
                 })

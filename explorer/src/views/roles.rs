@@ -1,12 +1,14 @@
-//! The network's roles besides workers. Routers sign attestations, so the chain shows their
-//! attested work; their stake and escrow, and validators altogether, are not on this ledger yet,
-//! and the pages say so instead of inventing numbers. When the ledger learns a role, its entry
-//! in [`ROLES`] turns `on_ledger` and its page gains the ledger's columns.
+//! The network's roles besides workers. Routers are ledger identities with stake and escrow, and
+//! the chain shows their attested work; validators are not on this ledger yet, and the pages say
+//! so instead of inventing numbers. When the ledger learns a role, its entry in [`ROLES`] turns
+//! `on_ledger` and its page gains the ledger's columns.
 
 use serde::Serialize;
 
+use wick_ledger::json::RouterJson;
+
 use crate::index::Index;
-use crate::ledger_state::LedgerStatus;
+use crate::ledger_state::{LedgerSnapshot, LedgerStatus};
 
 /// A role of the network and how much of it the ledger knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,9 +33,9 @@ pub const ROLES: &[Role] = &[
     },
     Role {
         name: "routers",
-        on_ledger: false,
-        missing: &["stake", "escrow"],
-        note: "routers attest workers' work, but router stake and escrow are not on this ledger yet",
+        on_ledger: true,
+        missing: &[],
+        note: "routers register, bond stake, fund an escrow that pays the work they attest, and sign the tickets workers serve",
     },
     Role {
         name: "validators",
@@ -93,6 +95,8 @@ pub struct RouterRow {
     pub tokens: u64,
     /// Its attestations per epoch, the last 20, oldest first.
     pub history: Vec<RouterEpochJson>,
+    /// Its ledger record (stake, escrow, jail), if the ledger has read it.
+    pub ledger: Option<RouterJson>,
 }
 
 /// The routers page.
@@ -104,8 +108,10 @@ pub struct RoutersPage {
     pub routers: Vec<RouterRow>,
 }
 
-/// The routers page.
-pub fn routers(index: &Index) -> RoutersPage {
+/// The routers page: every router registered on the ledger or seen attesting on the chain.
+pub fn routers(index: &Index, snap: Option<&LedgerSnapshot>) -> RoutersPage {
+    let record =
+        |a: &[u8]| snap.and_then(|s| s.routers.iter().find(|r| r.address == a)).map(RouterJson::from);
     let mut routers: Vec<RouterRow> = index
         .routers()
         .iter()
@@ -127,9 +133,17 @@ pub fn routers(index: &Index) -> RoutersPage {
                 epochs: epochs.len(),
                 tokens: epochs.values().map(|r| r.tokens).fold(0, u64::saturating_add),
                 history,
+                ledger: record(&a.0),
             }
         })
         .collect();
+    for r in snap.map_or(&[][..], |s| s.routers.as_slice()) {
+        let address = hex::encode(&r.address);
+        if !routers.iter().any(|x| x.address == address) {
+            let ledger = Some(RouterJson::from(r));
+            routers.push(RouterRow { address, epochs: 0, tokens: 0, history: Vec::new(), ledger });
+        }
+    }
     routers.sort_by(|a, b| b.tokens.cmp(&a.tokens).then_with(|| a.address.cmp(&b.address)));
     RoutersPage { role: role("routers"), routers }
 }
