@@ -58,6 +58,11 @@ pub struct DevnetArgs {
     /// Explorer HTTP address (the web UI and its JSON).
     #[arg(long, default_value = "127.0.0.1:8090")]
     explorer_http: SocketAddr,
+    /// Chat model of a worker, once per worker from worker 0 on (`--worker-model A
+    /// --worker-model B`: worker 0 serves A, worker 1 serves B); workers without one serve the
+    /// default chat model. Every worker also serves the default embedding model.
+    #[arg(long = "worker-model", value_name = "NAME")]
+    worker_models: Vec<String>,
     /// Test-only: the worker with this index produces wrong outputs, to exercise audits.
     #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
@@ -90,8 +95,9 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("while creating {}", dir.display()))?;
     let home = global.store().home().to_path_buf();
 
-    eprintln!("devnet: fetching the default models (if missing)");
-    for name in [wick_models::DEFAULT_CHAT_MODEL, wick_models::DEFAULT_EMBEDDING_MODEL] {
+    eprintln!("devnet: fetching the models (if missing)");
+    let defaults = [wick_models::DEFAULT_CHAT_MODEL, wick_models::DEFAULT_EMBEDDING_MODEL];
+    for name in defaults.into_iter().chain(args.worker_models.iter().map(String::as_str)) {
         crate::models::ensure(global, name)?;
     }
 
@@ -139,6 +145,9 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         .collect();
         if let Some(first) = workers.first() {
             a.extend(["--bootstrap".to_string(), first.ready_p2p()?]);
+        }
+        if let Some(model) = args.worker_models.get(i) {
+            a.extend(["--model", model, "--model", wick_models::DEFAULT_EMBEDDING_MODEL].map(String::from));
         }
         #[cfg(feature = "fault-injection")]
         if args.corrupt_worker == Some(i) {

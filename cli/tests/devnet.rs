@@ -295,3 +295,39 @@ async fn a_lying_worker_is_audited_slashed_and_dropped() {
         assert_ne!(r.worker_public_key, keys[2], "the slashed worker served a job");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_models_on_two_workers_behind_one_router_each_audited_only_against_its_own() {
+    let (smollm, qwen) = (wick_models::DEFAULT_CHAT_MODEL, wick_models::QWEN_CODER_05B);
+    let net = Devnet::start(&["--worker-model", smollm, "--worker-model", qwen, "--audit-fraction", "1"]);
+    let keys = net.worker_keys();
+    let mut router = net.router().await;
+    let jobs = [
+        (smollm, "What is the capital of France?", "Paris"),
+        (qwen, "Write a Python function that reverses a string.", "def "),
+    ];
+    for (worker, (model, prompt, expected)) in jobs.into_iter().enumerate() {
+        let mut req = chat(prompt, 64, 0.0, 0);
+        req.model = model.to_string();
+        let out = generate(&mut router, req).await.expect("generation");
+        assert!(out.text.contains(expected), "{model}: {}", out.text);
+        let signed = out.done.and_then(|d| d.receipt).expect("receipt");
+        signing::verify_countersigned(&signed).expect("worker signature and router countersignature verify");
+        let receipt = signed.receipt.expect("receipt body");
+        assert_eq!(receipt.worker_public_key, keys[worker], "{model} ran on the worker that serves it");
+        let id = wick_models::catalog::find(model).expect("catalog").weights().sha256;
+        assert_eq!(hex::encode(&receipt.model_id), id, "the receipt names the model's weights");
+    }
+    // Every job is audited, and each model has one worker: no other worker may re-run the job.
+    let started = Instant::now();
+    let mut page = net.metrics().await;
+    while metric(&page, "wick_router_audits_total{value=\"no_auditor\"}") != Some(2.0) {
+        assert!(started.elapsed() < Duration::from_secs(60), "audits did not finish:\n{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        page = net.metrics().await;
+    }
+    for outcome in ["passed", "fraud", "disputed", "error"] {
+        let line = format!("wick_router_audits_total{{value=\"{outcome}\"}}");
+        assert_eq!(metric(&page, &line), None, "no audit compared two models: {page}");
+    }
+}

@@ -167,7 +167,9 @@ impl Auditor {
     ) -> Result<Option<SignedReceipt>, Status> {
         // The ticket's price is fixed: only workers that ask no more can re-run it.
         let price = job.ticket.price_per_1k_tokens;
-        let Some(picked) = self.peers.pick_within(&job.request.model, used, price) else { return Ok(None) };
+        // By the model id the job ran with, not its name: only the same weights give the same tokens.
+        let model_id = hex::encode(&job.ticket.model_id);
+        let Some(picked) = self.peers.pick_within(&model_id, used, price) else { return Ok(None) };
         used.push(picked.key);
         let mut req = job.request.clone();
         req.ticket = Some(job.ticket.clone());
