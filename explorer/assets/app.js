@@ -299,18 +299,19 @@ async function validatorsPage() {
 async function governancePage() {
   const g = await api('/governance');
   const p = g.params;
-  const params = ['epoch_reward', 'unbonding_epochs', 'slash_bps', 'reporter_bps', 'quorum_bps', 'threshold_bps', 'voting_epochs'].map((k) => ({ param: k, value: p[k] }));
-  return `<h1>Governance</h1><p>Epoch ${g.epoch}. Bonded stake ${big(g.bonded)}: quorum ${(p.quorum_bps / 100).toFixed(2)} % of it, passing above ${(p.threshold_bps / 100).toFixed(2)} % yes. A passed change applies from the epoch after its voting ends.</p>
-  <h2>Parameters</h2><p class="note">Bounds on what a proposal may set: not on this ledger yet (the ledger does not publish them).</p>${table('params', [
+  return `<h1>Governance</h1><p>Epoch ${g.epoch}. Bonded stake ${big(g.bonded)}: quorum ${(p.quorum_bps / 100).toFixed(2)} % of the stake snapshotted when voting opens, passing above ${(p.threshold_bps / 100).toFixed(2)} % yes. Voting opens the epoch after a proposal is submitted; a passed change waits ${p.timelock_epochs} epoch(s) more before it applies, if still within its bounds.</p>
+  <h2>Parameters</h2><p class="note">Bounds on what a proposal may set, as the ledger enforces them.</p>${table('params', [
     { key: 'param', label: 'Parameter', html: (r) => `<span class="mono">${esc(r.param)}</span>` },
     { key: 'value', label: 'Value', num: true, html: (r) => big(r.value) },
-  ], params)}
+    { key: 'min', label: 'Min', num: true, html: (r) => big(r.min) },
+    { key: 'max', label: 'Max', num: true, html: (r) => big(r.max) },
+  ], p.bounds)}
   <h2>Proposals</h2>${table('proposals', [
     { key: 'id', label: '#', num: true },
     { key: 'param', label: 'Change', html: (r) => `<span class="mono">${esc(r.param)}</span> → ${big(r.value)}` },
-    { key: 'status', label: 'Status', html: (r) => tag(r.status, r.status === 'passed' ? 'ok' : r.status === 'rejected' ? 'bad' : 'warn') },
-    { key: 'voting_end', label: 'Voting ends with epoch', num: true },
-    { key: 'applies', label: 'Applies from epoch', num: true, value: (r) => r.voting_end + 1, html: (r) => String(r.voting_end + 1) },
+    { key: 'status', label: 'Status', html: (r) => tag(r.status, r.status === 'passed' || r.status === 'applied' ? 'ok' : r.status === 'rejected' || r.status === 'void' ? 'bad' : 'warn') },
+    { key: 'voting', label: 'Voting epochs', num: true, value: (r) => r.voting_start, html: (r) => `${r.voting_start}–${r.voting_end}` },
+    { key: 'applies', label: 'Applies from epoch', num: true, value: (r) => r.effective_epoch, html: (r) => r.effective_epoch ? String(r.effective_epoch) : '—' },
     { key: 'tally', label: 'Yes / no power', value: (r) => Number(r.yes_power), html: (r) => { const cast = Number(r.yes_power) + Number(r.no_power); return `<span class="tally" title="${pct(r.yes_power, cast)} yes"><span style="width:${cast ? (100 * Number(r.yes_power)) / cast : 0}%"></span></span> ${big(r.yes_power)} / ${big(r.no_power)}`; } },
     { key: 'voters', label: 'Voters', num: true },
   ], [...g.proposals].reverse())}`;
