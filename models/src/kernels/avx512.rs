@@ -77,16 +77,20 @@ fn pair_sums(ab: &PairBlock) -> __m128 {
 pub fn dot_pairs<F: Unpack, const P: usize>(w: &[F], a: [&[PairBlock]; P]) -> [[f32; 2]; P] {
     let mut acc = [_mm512_setzero_ps(); P];
     let mut offset = [_mm_setzero_ps(); P];
+    // Checked once here instead of per block and pair (the checks cost more than the blocks'
+    // own shuffles at small batch).
+    let blocks = w.len() * F::SUBS;
+    assert!(a.iter().all(|row| row.len() >= blocks), "activation rows shorter than the weights");
     for (b, wb) in w.iter().enumerate() {
         let scales = wb.scales();
         for s in 0..F::SUBS {
             prefetch_ahead(wb, s);
-            // SAFETY: this function runs with AVX2.
-            let (lo, hi) = unsafe { wb.unpack256(s) };
-            let (w_lo, w_hi) = (_mm512_broadcast_i64x4(lo), _mm512_broadcast_i64x4(hi));
+            // SAFETY: this function runs with AVX-512 BW.
+            let (w_lo, w_hi) = unsafe { wb.unpack_twice(s) };
             let (d, m) = (_mm512_set1_ps(scales.scale[s]), _mm_set1_ps(scales.min[s]));
             for p in 0..P {
-                let ab = &a[p][b * F::SUBS + s];
+                // SAFETY: `b * SUBS + s < blocks <= a[p].len()`, asserted above.
+                let ab = unsafe { a[p].get_unchecked(b * F::SUBS + s) };
                 let (a_lo, a_hi, a_d) = pair_acts(ab);
                 let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
                 acc[p] = _mm512_fmadd_ps(_mm512_mul_ps(d, a_d), sums, acc[p]);
@@ -112,13 +116,6 @@ fn act_both_halves(ab: &ActBlock) -> (__m512i, __m512i) {
     }
 }
 
-/// `a` in the low half, `b` in the high half.
-#[inline]
-#[target_feature(enable = "avx512f")]
-fn side_by_side(a: __m256i, b: __m256i) -> __m512i {
-    _mm512_inserti64x4(_mm512_castsi256_si512(a), b, 1)
-}
-
 /// `[x; 8] ++ [y; 8]`.
 #[inline]
 #[target_feature(enable = "avx512f,avx512dq")]
@@ -127,18 +124,19 @@ fn spread(x: f32, y: f32) -> __m512 {
 }
 
 /// Two weight rows against one activation row.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")]
 pub fn dot_cols<F: Unpack>(w0: &[F], w1: &[F], a: &[ActBlock]) -> [f32; 2] {
+    if F::SUBS == 1 {
+        return dot_cols_small(w0, w1, a);
+    }
     let mut acc = _mm512_setzero_ps();
     let mut offset = _mm_setzero_ps();
-    for (b, (b0, b1)) in w0.iter().zip(w1).enumerate() {
+    for ((b0, b1), acts) in w0.iter().zip(w1).zip(a.chunks_exact(F::SUBS)) {
         let (s0, s1) = (b0.scales(), b1.scales());
-        for s in 0..F::SUBS {
+        for (s, ab) in acts.iter().enumerate() {
             prefetch_ahead(b0, s);
-            let ab = &a[b * F::SUBS + s];
-            // SAFETY: this function runs with AVX2.
-            let ((lo0, hi0), (lo1, hi1)) = unsafe { (b0.unpack256(s), b1.unpack256(s)) };
-            let (w_lo, w_hi) = (side_by_side(lo0, lo1), side_by_side(hi0, hi1));
+            // SAFETY: this function runs with AVX-512 BW.
+            let (w_lo, w_hi) = unsafe { F::unpack_pair(b0, b1, s) };
             let (a_lo, a_hi) = act_both_halves(ab);
             let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
             let scale = _mm512_mul_ps(spread(s0.scale[s], s1.scale[s]), _mm512_set1_ps(ab.d));
@@ -150,4 +148,39 @@ pub fn dot_cols<F: Unpack>(w0: &[F], w1: &[F], a: &[ActBlock]) -> [f32; 2] {
         }
     }
     finish::<F>(acc, offset)
+}
+
+/// [`dot_cols`] for formats of one sub-block per block, whose per-block work is small enough
+/// that reading the f16 scales one by one dominated it: both rows' scale and minimum are
+/// converted in one instruction, `[d0, m0, d1, m1]`, and the offsets accumulate in those same
+/// lanes (1 and 3). The same products and sums as the general form, lane for lane.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")]
+fn dot_cols_small<F: Unpack>(w0: &[F], w1: &[F], a: &[ActBlock]) -> [f32; 2] {
+    let d_of_each_row = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2);
+    let mut acc = _mm512_setzero_ps();
+    let mut offset = _mm_setzero_ps();
+    for ((b0, b1), ab) in w0.iter().zip(w1).zip(a) {
+        prefetch_ahead(b0, 0);
+        // SAFETY: this function runs with AVX-512 BW.
+        let (w_lo, w_hi) = unsafe { F::unpack_pair(b0, b1, 0) };
+        let (a_lo, a_hi) = act_both_halves(ab);
+        let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
+        let halves = _mm_set_epi32(0, 0, b1.half_scales() as i32, b0.half_scales() as i32);
+        let dm = _mm_cvtph_ps(halves);
+        let d = _mm512_permutexvar_ps(d_of_each_row, _mm512_castps128_ps512(dm));
+        acc = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(ab.d)), sums, acc);
+        if F::HAS_MIN {
+            offset = _mm_fmadd_ps(dm, _mm_set1_ps(ab.s), offset);
+        }
+    }
+    let sums = halves(acc);
+    if F::HAS_MIN {
+        let mut o = [0f32; 4];
+        // SAFETY: `o` has room for four f32.
+        unsafe { _mm_storeu_ps(o.as_mut_ptr(), offset) };
+        [sums[0] + o[1], sums[1] + o[3]]
+    } else {
+        sums
+    }
 }

@@ -141,8 +141,26 @@ fn simd_unpacking_equals_the_scalar_one() {
                     _mm256_storeu_si256(got.as_mut_ptr().add(16).cast(), hi);
                 }
                 assert_eq!(got, block.unpack(s), "{what:?} block {b} sub-block {s}");
+                if is_x86_feature_detected!("avx512bw") {
+                    let other = &w[(b + 1) % w.len()];
+                    // SAFETY: checked above.
+                    let (pair, twice) = unsafe { (F::unpack_pair(block, other, s), block.unpack_twice(s)) };
+                    assert_eq!(halves(pair), [block.unpack(s), other.unpack(s)], "{what:?} pair {b}/{s}");
+                    assert_eq!(halves(twice), [block.unpack(s), block.unpack(s)], "{what:?} twice {b}/{s}");
+                }
             }
         }
+    }
+    /// Elements 0..32 of the row in the low halves, then of the row in the high halves.
+    fn halves((lo, hi): (__m512i, __m512i)) -> [[i16; BLOCK]; 2] {
+        let (mut l, mut h) = ([0i16; BLOCK], [0i16; BLOCK]);
+        // SAFETY: each array holds 32 i16; only called where AVX-512 is present.
+        unsafe {
+            _mm512_storeu_si512(l.as_mut_ptr().cast(), lo);
+            _mm512_storeu_si512(h.as_mut_ptr().cast(), hi);
+        }
+        let row = |r: usize| std::array::from_fn(|e| if e < 16 { l[16 * r + e] } else { h[16 * r + e - 16] });
+        [row(0), row(1)]
     }
     for dtype in FORMATS {
         let q = random_matrix(8, 512, dtype);

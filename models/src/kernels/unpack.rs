@@ -1,5 +1,11 @@
 //! Each format's sub-block integers in two AVX2 registers of sixteen i16 (elements 0..16 and
-//! 16..32): the same values as [`Format::unpack`], for the AVX2 and AVX-512 kernels.
+//! 16..32): the same values as [`Format::unpack`], for the AVX2 and AVX-512 kernels; and two
+//! blocks' sub-blocks side by side in two AVX-512 registers, for the kernels that put one weight
+//! row in each 256-bit half.
+//!
+//! The pair forms widen bytes straight into 512-bit registers (one shuffle-port instruction per
+//! register) instead of widening each row and joining the halves: the join doubled the
+//! shuffle-port work, which is what bounds the batch-1 decode loop.
 
 use std::arch::x86_64::*;
 
@@ -12,19 +18,109 @@ pub trait Unpack: Format {
     /// # Safety
     /// The CPU has AVX2 (every build that compiles this module targets it).
     unsafe fn unpack256(&self, s: usize) -> (__m256i, __m256i);
+
+    /// Sub-block `s` of `a` and of `b` side by side: (elements 0..16 of `a` then of `b`,
+    /// elements 16..32 of `a` then of `b`). With `a == b`, one row in both halves.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 BW.
+    #[inline(always)]
+    unsafe fn unpack_pair(a: &Self, b: &Self, s: usize) -> (__m512i, __m512i) {
+        // SAFETY: the caller promises AVX-512 BW (which implies AVX2).
+        unsafe { joined(a, b, s) }
+    }
+
+    /// Sub-block `s` in both 256-bit halves: `unpack_pair(self, self, s)`, for formats whose
+    /// unpacking is cheaper done once and copied.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 BW.
+    #[inline(always)]
+    unsafe fn unpack_twice(&self, s: usize) -> (__m512i, __m512i) {
+        // SAFETY: the caller promises AVX-512 BW.
+        unsafe { broadcast(self, s) }
+    }
+
+    /// For formats of one sub-block per block: the block's scale (low 16 bits) and minimum
+    /// (high 16 bits, zero without one) as stored, f16.
+    fn half_scales(&self) -> u32;
 }
 
-/// Implements [`Unpack`] with a function enabled for AVX2.
+/// [`Unpack::unpack_pair`] for any format: each row unpacked, then the halves joined.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn joined<F: Unpack>(a: &F, b: &F, s: usize) -> (__m512i, __m512i) {
+    // SAFETY: AVX-512 implies AVX2.
+    let ((lo_a, hi_a), (lo_b, hi_b)) = unsafe { (a.unpack256(s), b.unpack256(s)) };
+    let join = |x: __m256i, y: __m256i| _mm512_inserti64x4::<1>(_mm512_castsi256_si512(x), y);
+    (join(lo_a, lo_b), join(hi_a, hi_b))
+}
+
+/// [`Unpack::unpack_twice`] for any format: one unpacking, copied to both halves.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn broadcast<F: Unpack>(a: &F, s: usize) -> (__m512i, __m512i) {
+    // SAFETY: AVX-512 implies AVX2.
+    let (lo, hi) = unsafe { a.unpack256(s) };
+    (_mm512_broadcast_i64x4(lo), _mm512_broadcast_i64x4(hi))
+}
+
+/// Implements [`Unpack`] with functions enabled for AVX2 (and AVX-512 for the pair form).
 macro_rules! unpack_with {
-    ($block:ty, $f:ident) => {
+    ($block:ty, $f:ident, $halves:expr) => {
+        unpack_with!(@impl $block, $f, $halves, );
+    };
+    ($block:ty, $f:ident, $halves:expr, $pair:ident) => {
+        unpack_with!(@impl $block, $f, $halves,
+            #[inline(always)]
+            unsafe fn unpack_pair(a: &Self, b: &Self, s: usize) -> (__m512i, __m512i) {
+                // SAFETY: the caller promises AVX-512 BW.
+                unsafe { $pair(a, b, s) }
+            }
+            #[inline(always)]
+            unsafe fn unpack_twice(&self, s: usize) -> (__m512i, __m512i) {
+                // SAFETY: the caller promises AVX-512 BW.
+                unsafe { $pair(self, self, s) }
+            }
+        );
+    };
+    (@impl $block:ty, $f:ident, $halves:expr, $($pair:tt)*) => {
         impl Unpack for $block {
             #[inline(always)]
             unsafe fn unpack256(&self, s: usize) -> (__m256i, __m256i) {
                 // SAFETY: the caller promises AVX2.
                 unsafe { $f(self, s) }
             }
+            $($pair)*
+            #[inline(always)]
+            fn half_scales(&self) -> u32 {
+                let halves: fn(&Self) -> u32 = $halves;
+                halves(self)
+            }
         }
     };
+}
+
+/// Blocks of several sub-blocks have a scale per sub-block, not one per block.
+fn per_sub_block<F>(_: &F) -> u32 {
+    unreachable!("a block of several sub-blocks has no single scale")
+}
+
+/// Sixteen bytes of `a` in the low 128 bits, sixteen of `b` in the high ones.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn two16<T: Copy>(a: &[T], b: &[T]) -> __m256i {
+    const { assert!(size_of::<T>() == 1) };
+    assert!(a.len() >= 16 && b.len() >= 16);
+    // SAFETY: checked above.
+    unsafe { _mm256_loadu2_m128i(b.as_ptr().cast(), a.as_ptr().cast()) }
+}
+
+/// Low nibbles of 32 bytes, widened to i16.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn low_nibbles(v: __m256i) -> __m512i {
+    _mm512_cvtepu8_epi16(_mm256_and_si256(v, _mm256_set1_epi8(0x0F)))
 }
 
 /// The low and high 128-bit halves of 32 bytes, widened from u8 to i16.
@@ -65,7 +161,14 @@ fn load32(p: &[u8]) -> __m256i {
 fn q4_1(b: &BlockQ4_1, _: usize) -> (__m256i, __m256i) {
     widen_u8(nibbles(&b.qs))
 }
-unpack_with!(BlockQ4_1, q4_1);
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn q4_1_pair(a: &BlockQ4_1, b: &BlockQ4_1, _: usize) -> (__m512i, __m512i) {
+    let both = two16(&a.qs, &b.qs);
+    (low_nibbles(both), low_nibbles(_mm256_srli_epi16::<4>(both)))
+}
+unpack_with!(BlockQ4_1, q4_1, |b| u32::from_le_bytes([b.d[0], b.d[1], b.m[0], b.m[1]]), q4_1_pair);
 
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -81,7 +184,7 @@ fn q5_0(b: &BlockQ5_0, _: usize) -> (__m256i, __m256i) {
     let q = _mm256_or_si256(nibbles(&b.qs), _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0_u8 as i8)));
     widen_i8(q)
 }
-unpack_with!(BlockQ5_0, q5_0);
+unpack_with!(BlockQ5_0, q5_0, |b| u32::from(u16::from_le_bytes(b.d)));
 
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -89,7 +192,13 @@ fn q8_0(b: &BlockQ8_0, _: usize) -> (__m256i, __m256i) {
     // SAFETY: 32 readable bytes (an `[i8; 32]`).
     widen_i8(unsafe { _mm256_loadu_si256(b.qs.as_ptr().cast()) })
 }
-unpack_with!(BlockQ8_0, q8_0);
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn q8_0_pair(a: &BlockQ8_0, b: &BlockQ8_0, _: usize) -> (__m512i, __m512i) {
+    (_mm512_cvtepi8_epi16(two16(&a.qs, &b.qs)), _mm512_cvtepi8_epi16(two16(&a.qs[16..], &b.qs[16..])))
+}
+unpack_with!(BlockQ8_0, q8_0, |b| u32::from(u16::from_le_bytes(b.d)), q8_0_pair);
 
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -98,7 +207,19 @@ fn q4_k(b: &BlockQ4K, s: usize) -> (__m256i, __m256i) {
     let shifted = if s.is_multiple_of(2) { bytes } else { _mm256_srli_epi16::<4>(bytes) };
     widen_u8(_mm256_and_si256(shifted, _mm256_set1_epi8(0x0F)))
 }
-unpack_with!(BlockQ4K, q4_k);
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn q4_k_pair(a: &BlockQ4K, b: &BlockQ4K, s: usize) -> (__m512i, __m512i) {
+    let (a, b) = (&a.qs[32 * (s / 2)..][..32], &b.qs[32 * (s / 2)..][..32]);
+    let (lo, hi) = (two16(a, b), two16(&a[16..], &b[16..]));
+    if s.is_multiple_of(2) {
+        (low_nibbles(lo), low_nibbles(hi))
+    } else {
+        (low_nibbles(_mm256_srli_epi16::<4>(lo)), low_nibbles(_mm256_srli_epi16::<4>(hi)))
+    }
+}
+unpack_with!(BlockQ4K, q4_k, per_sub_block, q4_k_pair);
 
 #[inline]
 #[target_feature(enable = "avx2")]
@@ -115,4 +236,4 @@ fn q6_k(b: &BlockQ6K, s: usize) -> (__m256i, __m256i) {
     let (s0, s1) = (_mm256_set1_epi16(i16::from(scale[0])), _mm256_set1_epi16(i16::from(scale[1])));
     (_mm256_mullo_epi16(lo, s0), _mm256_mullo_epi16(hi, s1))
 }
-unpack_with!(BlockQ6K, q6_k);
+unpack_with!(BlockQ6K, q6_k, per_sub_block);
