@@ -311,3 +311,29 @@ async fn deadlines_end_the_job_and_free_its_slot() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_grpc_timeouts_are_refused_and_long_ones_capped() {
+    let worker = Node::dev_worker(&["--model", "smollm2-135m-instruct"]);
+    let mut client = worker.client().await;
+    let with_timeout = |value: &str| {
+        let mut req = tonic::Request::new(chat("What is the capital of France?", 8, 0.0, 0));
+        req.metadata_mut().insert("grpc-timeout", value.parse().expect("ascii"));
+        req
+    };
+    // Past gRPC's eight digits, or no unit: these overflowed `Instant + Duration` and panicked
+    // the request's task.
+    for value in ["9999999999999999999S", "18446744073709551615H", "123456789m", "10x"] {
+        let status = client.generate(with_timeout(value)).await.expect_err(value);
+        assert_eq!(status.code(), Code::InvalidArgument, "{value}: {status:?}");
+        assert!(status.message().contains("grpc-timeout"), "{value}: {}", status.message());
+    }
+    // The longest valid value is capped by the worker's maximum, and the job runs.
+    let mut stream = client.generate(with_timeout("99999999H")).await.expect("accepted").into_inner();
+    let mut done = false;
+    while let Some(msg) = stream.message().await.expect("stream") {
+        done |= matches!(msg.event, Some(wick_proto::v1::generate_response::Event::Done(_)));
+    }
+    assert!(done, "the job finished");
+    assert!(generate(&mut client, chat("What is the capital of France?", 8, 0.0, 0)).await.is_ok());
+}

@@ -44,7 +44,8 @@ pub struct WorkerConfig {
     /// Serve calls without a router's ticket (development and benchmarks only: such jobs are
     /// never paid, and they bypass the routers' API keys and rate limits).
     pub dev_unticketed: bool,
-    /// Farthest ticket deadline accepted, in seconds from now.
+    /// Farthest deadline accepted, in seconds from now: a ticket's is refused beyond it, a
+    /// client's `grpc-timeout` is capped to it.
     pub max_ticket_secs: u64,
     /// Whether the ledger is followed: then only tickets of routers it vouches for are served
     /// (the `wick` binary feeds [`crate::ticket_gate::TicketGate::set_routers`]).

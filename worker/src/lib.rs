@@ -9,6 +9,7 @@
 pub mod announce;
 pub mod config;
 pub mod engine;
+pub mod grpc_timeout;
 pub mod metrics;
 pub mod node;
 pub mod receipt;

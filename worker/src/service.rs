@@ -19,6 +19,7 @@ use wick_proto::v1::{
 
 use crate::config::WorkerConfig;
 use crate::engine::{Completion, EngineHandle, Event, Job, JobError, SubmitError};
+use crate::grpc_timeout;
 use crate::metrics::Metrics;
 use crate::receipt::{self, JobRecord, Output};
 use crate::receipt_log::ReceiptLog;
@@ -156,23 +157,6 @@ fn messages(req: &GenerateRequest) -> Result<Vec<ChatMessage>, Status> {
         .collect()
 }
 
-/// Reads the `grpc-timeout` header (e.g. `500m`, `10S`).
-fn grpc_deadline<T>(req: &Request<T>) -> Option<Instant> {
-    let value = req.metadata().get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at(value.len().checked_sub(1)?);
-    let n: u64 = digits.parse().ok()?;
-    let d = match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    };
-    Some(Instant::now() + d)
-}
-
 fn status_of(e: &JobError) -> Status {
     match e {
         JobError::DeadlineExceeded(_) => Status::deadline_exceeded(e.to_string()),
@@ -190,7 +174,8 @@ impl Inference for InferenceService {
 
     async fn generate(&self, request: Request<GenerateRequest>) -> Result<Response<GenerateStream>, Status> {
         let arrived = Instant::now();
-        let mut deadline = grpc_deadline(&request);
+        let max_job = Duration::from_secs(self.state.config.max_ticket_secs);
+        let mut deadline = grpc_timeout::deadline(request.metadata(), max_job)?;
         let req = request.into_inner();
         let span = job_span(req.ticket.as_ref());
         let state = &self.state;
