@@ -184,7 +184,28 @@ fn q5_0(b: &BlockQ5_0, _: usize) -> (__m256i, __m256i) {
     let q = _mm256_or_si256(nibbles(&b.qs), _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0_u8 as i8)));
     widen_i8(q)
 }
-unpack_with!(BlockQ5_0, q5_0, |b| u32::from(u16::from_le_bytes(b.d)));
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw")]
+fn q5_0_pair(a: &BlockQ5_0, b: &BlockQ5_0, _: usize) -> (__m512i, __m512i) {
+    let both = two16(&a.qs, &b.qs);
+    let low = _mm256_set1_epi8(0x0F);
+    let (first, second) = (_mm256_and_si256(both, low), _mm256_and_si256(_mm256_srli_epi16::<4>(both), low));
+    // `qh` of `a` opens the low 128-bit lane, that of `b` the high one; each byte then picks
+    // the `qh` byte of its element (elements 0..16: bytes 0 and 1; 16..32: bytes 2 and 3).
+    let high = _mm256_setr_epi32(i32::from_le_bytes(a.qh), 0, 0, 0, i32::from_le_bytes(b.qh), 0, 0, 0);
+    let bit = _mm256_set1_epi64x(0x8040_2010_0804_0201_u64 as i64);
+    let minus_16 = |q: __m256i, first_byte: i8| {
+        let (x, y) = (first_byte, first_byte + 1);
+        let select = _mm256_setr_epi8(
+            x, x, x, x, x, x, x, x, y, y, y, y, y, y, y, y, x, x, x, x, x, x, x, x, y, y, y, y, y, y, y, y,
+        );
+        let set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(high, select), bit), bit);
+        _mm256_or_si256(q, _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0_u8 as i8)))
+    };
+    (_mm512_cvtepi8_epi16(minus_16(first, 0)), _mm512_cvtepi8_epi16(minus_16(second, 2)))
+}
+unpack_with!(BlockQ5_0, q5_0, |b| u32::from(u16::from_le_bytes(b.d)), q5_0_pair);
 
 #[inline]
 #[target_feature(enable = "avx2")]
