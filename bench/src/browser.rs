@@ -194,16 +194,31 @@ impl Browser {
     /// Sends `keys` (text, or WebDriver key codes such as `\u{E007}` for Enter) to the element
     /// matching `css`, which gets the focus.
     pub async fn keys(&self, css: &str, keys: &str) -> Result<(), BrowserError> {
-        let id = self.element(css).await?;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": keys})))
-            .await
-            .map(drop)
+        self.on_element(css, "value", json!({"text": keys})).await
     }
 
     /// Clicks the element matching `css`.
     pub async fn click(&self, css: &str) -> Result<(), BrowserError> {
-        let id = self.element(css).await?;
-        self.call(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await.map(drop)
+        self.on_element(css, "click", json!({})).await
+    }
+
+    /// Finds the element matching `css` and posts `body` to its `action`. A live page may
+    /// re-render between the two (a table refreshed by its event stream): the element is then
+    /// stale, and is found again, a few times.
+    async fn on_element(&self, css: &str, action: &str, body: serde_json::Value) -> Result<(), BrowserError> {
+        let mut attempts = 0;
+        loop {
+            let id = self.element(css).await?;
+            let path = format!("/element/{id}/{action}");
+            match self.call(reqwest::Method::POST, &path, Some(body.clone())).await {
+                Err(BrowserError::WebDriver { error, .. })
+                    if error == "stale element reference" && attempts < 5 =>
+                {
+                    attempts += 1;
+                }
+                result => return result.map(drop),
+            }
+        }
     }
 
     /// Resizes the window.
