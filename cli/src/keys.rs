@@ -83,9 +83,7 @@ pub fn load(global: &GlobalArgs, name_or_path: &str) -> anyhow::Result<SigningKe
             path.display()
         );
     }
-    let pem = std::fs::read_to_string(&path).with_context(|| format!("while reading {}", path.display()))?;
-    SigningKey::from_pkcs8_pem(&pem)
-        .map_err(|e| anyhow::anyhow!("{} is not a PKCS#8 PEM ed25519 key: {e}", path.display()))
+    Ok(wick_net::identity::load(&path)?)
 }
 
 /// Parses an address: 64 hex characters, or the name of a key in the key folder.
@@ -103,7 +101,8 @@ pub fn resolve_address(global: &GlobalArgs, s: &str) -> anyhow::Result<Address> 
 
 fn save(dir: &Path, name: &str, key: &SigningKey) -> anyhow::Result<PathBuf> {
     check_name(name)?;
-    std::fs::create_dir_all(dir).with_context(|| format!("while creating {}", dir.display()))?;
+    wick_net::identity::create_private_dir(dir)
+        .with_context(|| format!("while creating {}", dir.display()))?;
     let path = dir.join(format!("{name}.pem"));
     let pem = key.to_pkcs8_pem(Default::default()).map_err(|e| anyhow::anyhow!("encoding the key: {e}"))?;
     let mut options = std::fs::OpenOptions::new();

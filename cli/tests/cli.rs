@@ -90,3 +90,23 @@ fn help_is_everywhere() {
         assert!(stdout(&out).contains("Usage"), "{args:?}");
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_key_file_other_users_can_read_is_refused_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().expect("tempdir");
+    let home_arg = home.path().to_str().expect("utf-8");
+    let out = wick(&["--home", home_arg, "keys", "new", "alice"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let keys = home.path().join("keys");
+    assert_eq!(std::fs::metadata(&keys).expect("dir").permissions().mode() & 0o777, 0o700);
+    let pem = keys.join("alice.pem");
+    std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = wick(&["--home", home_arg, "keys", "show", "alice"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&format!("chmod 600 {}", pem.display())), "{}", stderr(&out));
+    std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = wick(&["--home", home_arg, "keys", "show", "alice"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
