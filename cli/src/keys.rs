@@ -30,15 +30,18 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Import a key from a PKCS#8 PEM file or a hex secret.
+    /// Import a key from a PKCS#8 PEM file or a hex secret read from standard input.
     Import {
         /// Name to store it under.
         name: String,
         /// PKCS#8 PEM file.
-        #[arg(long, conflicts_with = "secret_hex", required_unless_present = "secret_hex")]
+        #[arg(long, conflicts_with = "secret_hex_stdin", required_unless_present_any = ["secret_hex_stdin", "secret_hex"])]
         pem: Option<PathBuf>,
-        /// The 32-byte secret key, hex.
+        /// Read the 32-byte secret key, hex, from standard input.
         #[arg(long)]
+        secret_hex_stdin: bool,
+        /// Refused: a secret on the command line is visible to every user of the machine.
+        #[arg(long, hide = true)]
         secret_hex: Option<String>,
         /// Print JSON.
         #[arg(long)]
@@ -145,8 +148,14 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
             let key = load(global, &name)?;
             print_key(&name, &key, &dir.join(format!("{name}.pem")), json);
         }
-        KeysCommand::Import { name, pem, secret_hex, json } => {
-            let key = match (pem, secret_hex) {
+        KeysCommand::Import { name, pem, secret_hex_stdin, secret_hex, json } => {
+            if secret_hex.is_some() {
+                bail!(
+                    "a secret on the command line is visible to every user of this machine (ps, shell \
+                     history); pipe it instead: `wick keys import {name} --secret-hex-stdin < secret.hex`"
+                );
+            }
+            let key = match (pem, secret_hex_stdin) {
                 (Some(p), _) => {
                     let text = std::fs::read_to_string(&p)
                         .with_context(|| format!("while reading {}", p.display()))?;
@@ -154,14 +163,18 @@ pub fn run(global: &GlobalArgs, cmd: KeysCommand) -> anyhow::Result<()> {
                         anyhow::anyhow!("{} is not a PKCS#8 PEM ed25519 key: {e}", p.display())
                     })?
                 }
-                (None, Some(h)) => {
+                (None, true) => {
+                    let mut h = String::new();
+                    std::io::stdin()
+                        .read_line(&mut h)
+                        .context("while reading the secret from standard input")?;
                     let mut s = [0u8; 32];
                     hex::decode_to_slice(h.trim(), &mut s).map_err(|_| {
-                        anyhow::anyhow!("--secret-hex must be 64 hex characters (a 32-byte secret)")
+                        anyhow::anyhow!("the secret on standard input must be 64 hex characters (32 bytes)")
                     })?;
                     SigningKey::from_bytes(&s)
                 }
-                (None, None) => bail!("give --pem FILE or --secret-hex HEX"),
+                (None, false) => bail!("give --pem FILE or --secret-hex-stdin"),
             };
             let path = save(&dir, &name, &key)?;
             print_key(&name, &key, &path, json);

@@ -110,3 +110,28 @@ fn a_key_file_other_users_can_read_is_refused_with_the_fix() {
     let out = wick(&["--home", home_arg, "keys", "show", "alice"]);
     assert!(out.status.success(), "{}", stderr(&out));
 }
+
+#[test]
+fn secrets_are_imported_from_stdin_never_the_command_line() {
+    use std::io::Write;
+    let home = tempfile::tempdir().expect("tempdir");
+    let home_arg = home.path().to_str().expect("utf-8");
+    let secret = "11".repeat(32);
+    let out = wick(&["--home", home_arg, "keys", "import", "bob", "--secret-hex", &secret]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--secret-hex-stdin"), "{}", stderr(&out));
+    assert!(!home.path().join("keys/bob.pem").exists(), "nothing was stored");
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wick"))
+        .args(["--home", home_arg, "keys", "import", "bob", "--secret-hex-stdin", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child.stdin.take().expect("stdin").write_all(format!("{secret}\n").as_bytes()).expect("write");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = ed25519_dalek::SigningKey::from_bytes(&[0x11; 32]);
+    assert!(stdout(&out).contains(&hex::encode(key.verifying_key().to_bytes())), "{}", stdout(&out));
+}
