@@ -153,7 +153,8 @@ pub fn dot_cols<F: Unpack>(w0: &[F], w1: &[F], a: &[ActBlock]) -> [f32; 2] {
 /// [`dot_cols`] for formats of one sub-block per block, whose per-block work is small enough
 /// that reading the f16 scales one by one dominated it: both rows' scale and minimum are
 /// converted in one instruction, `[d0, m0, d1, m1]`, and the offsets accumulate in those same
-/// lanes (1 and 3). The same products and sums as the general form, lane for lane.
+/// lanes (1 and 3, moved to 0 and 1 for [`finish`]). The same products and sums as the general
+/// form, lane for lane.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,fma,f16c")]
 fn dot_cols_small<F: Unpack>(w0: &[F], w1: &[F], a: &[ActBlock]) -> [f32; 2] {
@@ -166,21 +167,14 @@ fn dot_cols_small<F: Unpack>(w0: &[F], w1: &[F], a: &[ActBlock]) -> [f32; 2] {
         let (w_lo, w_hi) = unsafe { F::unpack_pair(b0, b1, 0) };
         let (a_lo, a_hi) = act_both_halves(ab);
         let sums = block_sums(w_lo, w_hi, a_lo, a_hi);
-        let halves = _mm_set_epi32(0, 0, b1.half_scales() as i32, b0.half_scales() as i32);
-        let dm = _mm_cvtph_ps(halves);
+        let stored = _mm_set_epi32(0, 0, b1.half_scales() as i32, b0.half_scales() as i32);
+        let dm = _mm_cvtph_ps(stored);
         let d = _mm512_permutexvar_ps(d_of_each_row, _mm512_castps128_ps512(dm));
         acc = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(ab.d)), sums, acc);
         if F::HAS_MIN {
             offset = _mm_fmadd_ps(dm, _mm_set1_ps(ab.s), offset);
         }
     }
-    let sums = halves(acc);
-    if F::HAS_MIN {
-        let mut o = [0f32; 4];
-        // SAFETY: `o` has room for four f32.
-        unsafe { _mm_storeu_ps(o.as_mut_ptr(), offset) };
-        [sums[0] + o[1], sums[1] + o[3]]
-    } else {
-        sums
-    }
+    // Lanes 1 and 3 (the minimums' products) to lanes 0 and 1.
+    finish::<F>(acc, _mm_shuffle_ps::<0b11_01>(offset, offset))
 }
