@@ -3,7 +3,10 @@
 //! restart.
 //!
 //! Format: an append-only file of records `u32 length (little-endian) | SignedReceipt protobuf`.
-//! A torn record at the end (a crash mid-write) is cut off when the log is opened.
+//! A torn record at the end (a crash mid-write) is cut off when the log is opened. A corrupt
+//! record in the middle (a bad length or body) is skipped: reading resumes at the next offset
+//! where a record decodes and its worker signature verifies, so the valid records after it are
+//! kept.
 //!
 //! File I/O never runs on the async runtime: one writer thread owns the file. [`ReceiptLog::append`]
 //! hands it the record over a bounded channel and returns once the record is written and
@@ -27,6 +30,9 @@ pub const SYNC_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Receipts older than this are dropped from memory (they stay in the file).
 const KEEP_IN_MEMORY_MS: u64 = 7 * 24 * 3600 * 1000;
+
+/// Largest record a log holds (a signed receipt is a few hundred bytes).
+const MAX_RECORD_BYTES: usize = 64 << 10;
 
 /// Records waiting for the writer thread before callers wait for room.
 const QUEUE: usize = 256;
@@ -66,7 +72,10 @@ impl ReceiptLog {
         if path.exists() {
             File::open(path)?.read_to_end(&mut bytes)?;
         }
-        let (receipts, valid) = decode_all(&bytes);
+        let Decoded { receipts, valid, skipped } = decode_all(&bytes);
+        if skipped > 0 {
+            tracing::warn!(path = %path.display(), skipped, "receipt log holds corrupt bytes; the records around them were kept");
+        }
         let mut file =
             OpenOptions::new().create(true).append(false).write(true).truncate(false).open(path)?;
         if valid < bytes.len() {
@@ -170,18 +179,52 @@ fn sync(file: &mut BufWriter<File>, unsynced: &mut Option<Instant>) -> std::io::
     synced
 }
 
-/// Decodes records until the first torn or malformed one; returns them and the valid length.
-fn decode_all(bytes: &[u8]) -> (Vec<SignedReceipt>, usize) {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(len_bytes) = bytes.get(at..at + 4) {
-        let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
-        let Some(body) = bytes.get(at + 4..at + 4 + len) else { break };
-        let Ok(r) = SignedReceipt::decode(body) else { break };
-        out.push(r);
-        at += 4 + len;
+/// What a log file holds.
+struct Decoded {
+    receipts: Vec<SignedReceipt>,
+    /// Where the last good record ends: what follows is a torn tail.
+    valid: usize,
+    /// Corrupt bytes skipped between good records.
+    skipped: usize,
+}
+
+/// The record at `at` and where it ends, if one decodes there.
+fn record_at(bytes: &[u8], at: usize) -> Option<(SignedReceipt, usize)> {
+    let len_bytes = bytes.get(at..at.checked_add(4)?)?;
+    let len = u32::from_le_bytes([len_bytes[0], len_bytes[1], len_bytes[2], len_bytes[3]]) as usize;
+    if len > MAX_RECORD_BYTES {
+        return None;
     }
-    (out, at)
+    let end = at.checked_add(4)?.checked_add(len)?;
+    let body = bytes.get(at + 4..end)?;
+    SignedReceipt::decode(body).ok().map(|r| (r, end))
+}
+
+/// Decodes every record it can. Past a record that does not decode, reading resumes at the
+/// next offset where one decodes and its signature verifies (a random match is that unlikely);
+/// when there is none, the rest is a torn tail.
+fn decode_all(bytes: &[u8]) -> Decoded {
+    let mut out = Decoded { receipts: Vec::new(), valid: 0, skipped: 0 };
+    let mut at = 0;
+    while at < bytes.len() {
+        if let Some((r, end)) = record_at(bytes, at) {
+            out.receipts.push(r);
+            out.valid = end;
+            at = end;
+            continue;
+        }
+        let resumed = (at + 1..bytes.len()).find(|&p| {
+            record_at(bytes, p).is_some_and(|(r, _)| wick_proto::signing::verify_receipt(&r).is_ok())
+        });
+        match resumed {
+            Some(p) => {
+                out.skipped += p - at;
+                at = p;
+            }
+            None => break,
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -218,5 +261,38 @@ mod tests {
         drop(log);
         let log = ReceiptLog::open(&path).expect("open a third time");
         assert_eq!(log.between(0, 100).len(), 4, "the torn bytes were cut before appending");
+    }
+
+    fn signed(finished_unix_ms: u64) -> SignedReceipt {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        wick_proto::signing::sign_receipt(&key, Receipt { finished_unix_ms, tokens_out: 2, ..Default::default() })
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_record_in_the_middle_keeps_the_ones_after_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("w.receipts");
+        let log = ReceiptLog::open(&path).expect("open");
+        for t in [10, 20, 30, 40] {
+            log.append(&signed(t)).await.expect("append");
+        }
+        log.sync().await.expect("sync");
+        drop(log);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let record = signed(10).encode_to_vec().len() + 4;
+        // The second record's length prefix becomes absurd, the third's body garbage.
+        bytes[record..record + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+        for b in &mut bytes[2 * record + 4..2 * record + 20] {
+            *b = 0xff;
+        }
+        std::fs::write(&path, &bytes).expect("corrupt");
+        let log = ReceiptLog::open(&path).expect("open the corrupt log");
+        let kept: Vec<u64> = log.between(0, 100).iter().map(finished).collect();
+        assert_eq!(kept, vec![10, 40], "the valid records on both sides of the damage are kept");
+        log.append(&signed(50)).await.expect("append after the damage");
+        log.sync().await.expect("sync");
+        drop(log);
+        let log = ReceiptLog::open(&path).expect("open again");
+        assert_eq!(log.between(0, 100).len(), 3);
     }
 }
