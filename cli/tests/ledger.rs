@@ -165,6 +165,7 @@ async fn bad_transactions_are_refused_precisely_and_failures_pay_their_fee() {
         [(addr(&a).to_string(), 10_000), (addr(&wk).to_string(), 10_000), (addr(&r).to_string(), 10_000)];
     write_genesis(&genesis, "wick-bad", 3, &funded);
     let ledger = start_ledger(&genesis, &dir.path().join("db"), &["--block-ms", "10"]);
+    support::reflection::assert_lists(&ledger.grpc(), "wick.v1.Ledger").await;
     let mut c = Client::connect(&ledger.grpc()).await.expect("connect");
     c.send(&wk, TxBody::RegisterWorker { commission_bps: 0 }).await.expect("register");
     c.send(&wk, TxBody::Stake { amount: Amount(100) }).await.expect("stake");

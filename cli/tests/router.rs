@@ -88,6 +88,7 @@ fn decode_receipt(hex_text: &str) -> SignedReceipt {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_chat_through_discovered_workers() {
     let net = network_of(&[&[], &[]], &["--audit-fraction", "0"]).await;
+    support::reflection::assert_lists(&net.router.grpc(), "wick.v1.Inference").await;
     let client = reqwest::Client::new();
     let body = serde_json::json!({
         "model": "smollm2-135m-instruct",

@@ -61,6 +61,7 @@ async fn embeds_lists_models_and_reports_health() {
         .expect("health")
         .into_inner();
     assert_eq!(status.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    support::reflection::assert_lists(&worker.grpc(), "wick.v1.Inference").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -41,8 +41,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
-    tonic::transport::Server::builder()
-        .add_service(LedgerServer::new(LedgerService::new(node)))
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<LedgerServer<LedgerService>>().await;
+    let routes = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(LedgerServer::new(LedgerService::new(node)));
+    // The descriptor sets are compiled in, so this fails only on a build bug: serve without.
+    let routes = match wick_proto::reflection::add_to(routes.clone(), "wick.v1.Ledger") {
+        Ok(with_reflection) => with_reflection,
+        Err(e) => {
+            tracing::error!(error = %e, "gRPC reflection unavailable");
+            routes
+        }
+    };
+    routes
         .serve_with_incoming_shutdown(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown.cancelled_owned(),

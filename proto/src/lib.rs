@@ -10,6 +10,8 @@
 pub mod codec;
 #[cfg(feature = "json")]
 pub mod json;
+#[cfg(feature = "grpc")]
+pub mod reflection;
 pub mod signing;
 pub mod time;
 

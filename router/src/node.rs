@@ -78,7 +78,7 @@ pub enum StartError {
     },
     /// The gRPC reflection service could not be built.
     #[error("reflection")]
-    Reflection(#[source] tonic_reflection::server::Error),
+    Reflection(#[source] wick_proto::reflection::Error),
 }
 
 /// A started router.
@@ -222,19 +222,14 @@ async fn serve_grpc(
     let (listener, bound) = bind("gRPC", addr).await?;
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<InferenceServer<RouterService>>().await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(wick_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(StartError::Reflection)?;
     let auth = state.auth.clone();
     let service =
         InferenceServer::with_interceptor(RouterService::new(state), move |req| auth.intercept(req));
+    let routes = tonic::transport::Server::builder().add_service(health_service).add_service(service);
+    let routes =
+        wick_proto::reflection::add_to(routes, "wick.v1.Inference").map_err(StartError::Reflection)?;
     let server = tokio::spawn(async move {
-        let served = tonic::transport::Server::builder()
-            .add_service(health_service)
-            .add_service(reflection)
-            .add_service(service)
+        let served = routes
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                 shutdown.cancelled_owned(),

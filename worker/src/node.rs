@@ -112,24 +112,16 @@ impl Worker {
         let grpc_addr = listener.local_addr().map_err(io("reading the gRPC address"))?;
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<InferenceServer<InferenceService>>().await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(wick_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| StartError::Io { context: "reflection".into(), source: std::io::Error::other(e) })?;
         let service =
             InferenceServer::new(InferenceService::new(state.clone())).max_decoding_message_size(4 << 20);
         let stop = shutdown.clone();
-        let server = tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(health_service)
-                .add_service(reflection)
-                .add_service(service)
-                .serve_with_incoming_shutdown(
-                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    async move { stop.cancelled().await },
-                ),
-        );
+        let routes = tonic::transport::Server::builder().add_service(health_service).add_service(service);
+        let routes = wick_proto::reflection::add_to(routes, "wick.v1.Inference")
+            .map_err(|e| StartError::Io { context: "reflection".into(), source: std::io::Error::other(e) })?;
+        let server = tokio::spawn(routes.serve_with_incoming_shutdown(
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async move { stop.cancelled().await },
+        ));
 
         let metrics_addr = match config.metrics {
             Some(addr) => Some(serve_metrics(addr, metrics, shutdown.clone()).await?),

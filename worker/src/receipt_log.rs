@@ -265,7 +265,10 @@ mod tests {
 
     fn signed(finished_unix_ms: u64) -> SignedReceipt {
         let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
-        wick_proto::signing::sign_receipt(&key, Receipt { finished_unix_ms, tokens_out: 2, ..Default::default() })
+        wick_proto::signing::sign_receipt(
+            &key,
+            Receipt { finished_unix_ms, tokens_out: 2, ..Default::default() },
+        )
     }
 
     #[tokio::test]
