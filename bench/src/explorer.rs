@@ -211,7 +211,8 @@ fn records(workers: usize) -> Vec<wick_proto::v1::SignedCapabilityRecord> {
                 price_per_1k_tokens: 10,
                 version: env!("CARGO_PKG_VERSION").into(),
                 issued_unix_ms: now_unix_ms(),
-                expires_unix_ms: now_unix_ms() + 3_600_000,
+                // Receivers refuse expiries further out than this; each round sends fresh ones.
+                expires_unix_ms: now_unix_ms() + wick_net::records::MAX_TTL_MS,
                 ..Default::default()
             };
             sign_capability(&key(i), record)
@@ -313,6 +314,9 @@ pub async fn measure(args: &ExplorerBench, progress: impl Fn(&str)) -> anyhow::R
     progress("timing the JSON");
     let (mut build, mut json, mut workers_json) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..args.rounds {
+        for r in records(args.workers) {
+            explorer.index.observe_signed(&r).await?;
+        }
         let status = explorer.ledger.status();
         let t = Instant::now();
         explorer

@@ -38,6 +38,10 @@ pub struct GenerateBench {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Instead: what a JSON schema (constrained decoding) and logprobs cost, through the engine
+    /// at 1 and 8 sequences.
+    #[arg(long)]
+    structured: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -57,6 +61,10 @@ pub fn run(env: &BenchEnv<'_>, args: GenerateBench) -> anyhow::Result<()> {
     let installed = (env.ensure_model)(&args.model)?;
     let gguf = installed.path(installed.entry.weights());
     let model = TextModel::load(&installed, &LoadOptions::default())?;
+    if args.structured {
+        crate::structured::run(std::sync::Arc::new(model), args.gen_tokens, args.reps, args.json)?;
+        return Ok(());
+    }
     let vocab = model.llama().config().vocab_size as u32;
     // Arbitrary but fixed token ids, like llama-bench's synthetic prompts.
     let prompt: Vec<u32> = (0..args.prompt_tokens as u32).map(|i| 100 + (i * 7919) % (vocab - 100)).collect();

@@ -22,6 +22,7 @@ pub mod generate;
 pub mod ledger;
 pub mod router;
 pub mod stats;
+pub mod structured;
 pub mod worker;
 
 /// What the harnesses need from the binary that runs them.

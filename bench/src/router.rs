@@ -332,11 +332,12 @@ impl Inference for Echo {
         (receipt.started_unix_ms, receipt.finished_unix_ms) = (now, now);
         let signed = signing::sign_receipt(&self.key, receipt);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
-        let delta = TokenDelta { text: "!".into(), token_ids: tokens.to_vec() };
+        let delta = TokenDelta { text: "!".into(), token_ids: tokens.to_vec(), ..Default::default() };
         let done = GenerateDone {
             finish_reason: FinishReason::Length as i32,
             usage: Some(Usage { prompt_tokens: 1, completion_tokens: 1 }),
             receipt: Some(signed),
+            ..Default::default()
         };
         // Capacity 2: both sends complete at once.
         let _ = tx.try_send(Ok(GenerateResponse { event: Some(generate_response::Event::Delta(delta)) }));

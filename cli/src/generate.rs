@@ -65,7 +65,7 @@ pub fn run(global: &GlobalArgs, args: GenerateArgs) -> anyhow::Result<()> {
             ..SamplingParams::default()
         },
         stop: args.stop,
-        ignore_eos: false,
+        ..GenerationParams::default()
     };
     let mut stdout = std::io::stdout().lock();
     let out = model.generate(&messages, &params, |delta| {

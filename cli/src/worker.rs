@@ -56,6 +56,9 @@ pub struct WorkerArgs {
     /// Largest max_tokens a request may ask for.
     #[arg(long, env = "WICK_WORKER_MAX_TOKENS_LIMIT")]
     max_tokens_limit: Option<usize>,
+    /// Largest prompt a request may send, in bytes.
+    #[arg(long, env = "WICK_WORKER_MAX_PROMPT_BYTES")]
+    max_prompt_bytes: Option<usize>,
     /// Ledger gRPC endpoint: when set, the worker serves only tickets of routers the ledger
     /// vouches for (registered, bonded, unjailed, with escrow) and claims its work there.
     #[arg(long, env = "WICK_WORKER_LEDGER")]
@@ -104,6 +107,7 @@ impl WorkerArgs {
         c.price_per_1k_tokens = self.price_per_1k_tokens.unwrap_or(c.price_per_1k_tokens);
         c.dev_unticketed |= self.dev_unticketed;
         c.follows_ledger = self.ledger.is_some();
+        c.max_prompt_bytes = self.max_prompt_bytes.unwrap_or(c.max_prompt_bytes);
         #[cfg(feature = "fault-injection")]
         {
             c.corrupt_outputs |= self.corrupt_outputs;

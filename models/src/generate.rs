@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 
 pub use crate::chat_template::ChatMessage;
 use crate::chat_template::ChatTemplate;
+use crate::constrain::{Constraint, Grammars};
 use crate::detokenizer::StreamDecoder;
 use crate::gguf_tokenizer::GgufTokenizer;
 use crate::llama::{BatchItem, KvCache, Llama};
+use crate::logprobs::{Distribution, Logprobs, MAX_TOP_LOGPROBS, apply_penalties};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::stop::StopMatcher;
 use crate::store::{InstalledModel, ModelId};
@@ -28,11 +30,25 @@ pub struct GenerationParams {
     pub stop: Vec<String>,
     /// Keep generating past end-of-turn tokens (for benchmarks that need exact lengths).
     pub ignore_eos: bool,
+    /// OpenAI's presence penalty, in [-2, 2] (see [`apply_penalties`]).
+    pub presence_penalty: f32,
+    /// OpenAI's frequency penalty, in [-2, 2].
+    pub frequency_penalty: f32,
+    /// Report each sampled token's log probability and this many alternatives.
+    pub logprobs: Option<usize>,
 }
 
 impl Default for GenerationParams {
     fn default() -> Self {
-        Self { max_tokens: 256, sampling: SamplingParams::default(), stop: Vec::new(), ignore_eos: false }
+        Self {
+            max_tokens: 256,
+            sampling: SamplingParams::default(),
+            stop: Vec::new(),
+            ignore_eos: false,
+            presence_penalty: 0.0,
+            frequency_penalty: 0.0,
+            logprobs: None,
+        }
     }
 }
 
@@ -55,6 +71,16 @@ impl GenerationParams {
         }
         if !(s.repetition_penalty > 0.0 && s.repetition_penalty.is_finite()) {
             return bad(format!("repetition_penalty must be positive, got {}", s.repetition_penalty));
+        }
+        for (name, v) in
+            [("presence_penalty", self.presence_penalty), ("frequency_penalty", self.frequency_penalty)]
+        {
+            if !(-2.0..=2.0).contains(&v) {
+                return bad(format!("{name} must be between -2 and 2, got {v}"));
+            }
+        }
+        if self.logprobs.is_some_and(|n| n > MAX_TOP_LOGPROBS) {
+            return bad(format!("top_logprobs must be at most {MAX_TOP_LOGPROBS}"));
         }
         Ok(())
     }
@@ -129,6 +155,7 @@ pub struct TextModel {
     llama: Llama,
     tokenizer: GgufTokenizer,
     template: ChatTemplate,
+    grammars: std::sync::OnceLock<std::result::Result<Grammars, String>>,
 }
 
 impl TextModel {
@@ -154,7 +181,7 @@ impl TextModel {
             .and_then(|v| v.to_string().ok())
             .ok_or_else(|| ModelError::Format("GGUF has no tokenizer.chat_template".into()))?;
         let template = ChatTemplate::new(source)?;
-        Ok(Self { id, name: name.to_string(), llama, tokenizer, template })
+        Ok(Self { id, name: name.to_string(), llama, tokenizer, template, grammars: Default::default() })
     }
 
     /// The network id (sha256 of the GGUF).
@@ -185,6 +212,22 @@ impl TextModel {
         self.template.render(messages, self.tokenizer.bos_token(), self.tokenizer.eos_token(), true)
     }
 
+    /// The grammar compiler of this model's vocabulary (built on first use).
+    pub fn grammars(&self) -> Result<&Grammars> {
+        self.grammars
+            .get_or_init(|| Grammars::new(&self.tokenizer).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| ModelError::Tokenizer(e.clone()))
+    }
+
+    /// Prompt token ids of a raw prompt, used as is (no chat template; OpenAI's completions).
+    pub fn encode_prompt(&self, prompt: &str) -> Result<Vec<u32>> {
+        if prompt.is_empty() {
+            return Err(ModelError::InvalidArgument("the prompt is empty".into()));
+        }
+        self.tokenizer.encode(prompt)
+    }
+
     /// Prompt token ids of a conversation.
     pub fn encode_chat(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
         self.tokenizer.encode(&self.render_chat(messages)?)
@@ -213,6 +256,7 @@ impl TextModel {
             decoder: StreamDecoder::default(),
             text: String::new(),
             finish: None,
+            constraint: None,
         })
     }
 
@@ -233,7 +277,7 @@ impl TextModel {
                 self.llama.forward(&mut [BatchItem { cache, tokens, want_logits }])?
             };
             if let Some(mut logits) = logits.into_iter().next() {
-                let step = seq.accept_logits(self, &mut logits);
+                let step = seq.accept_logits(self, &mut logits)?;
                 first_token_at.get_or_insert_with(Instant::now);
                 if !step.delta.is_empty() {
                     on_delta(&step.delta);
@@ -246,7 +290,7 @@ impl TextModel {
 }
 
 /// The result of sampling one token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Step {
     /// The token.
     pub token: u32,
@@ -254,6 +298,8 @@ pub struct Step {
     pub delta: String,
     /// Set when the sequence is finished.
     pub finished: Option<FinishReason>,
+    /// The token's log probability and alternatives, when the request asked for them.
+    pub logprobs: Option<Logprobs>,
 }
 
 /// One request's state: tokens so far, KV cache, sampler, and the text pipeline.
@@ -267,9 +313,21 @@ pub struct Sequence {
     stop: StopMatcher,
     text: String,
     finish: Option<FinishReason>,
+    constraint: Option<Constraint>,
 }
 
 impl Sequence {
+    /// Constrains the output to a response format (before any token is generated or replayed).
+    pub fn constrain(&mut self, constraint: Constraint) {
+        self.constraint = Some(constraint);
+    }
+
+    /// Takes the grammar state out (put it back with [`Sequence::constrain`]), so that its next
+    /// mask can be computed while the forward pass borrows the cache.
+    pub fn take_constraint(&mut self) -> Option<Constraint> {
+        self.constraint.take()
+    }
+
     /// What the next forward pass needs from this sequence: its cache, the tokens not yet in it
     /// (at most [`PREFILL_CHUNK`] prompt tokens, or the last sampled token), and whether those
     /// reach the end of the sequence so that their logits are wanted.
@@ -323,10 +381,20 @@ impl Sequence {
         &self.tokens[self.prompt_len..]
     }
 
-    /// Samples the next token from the logits of the last position and advances the text.
-    pub fn accept_logits(&mut self, model: &TextModel, logits: &mut [f32]) -> Step {
+    /// Samples the next token from the logits of the last position and advances the text:
+    /// penalties, then the response format's mask, then the sampler. Fails only when the
+    /// constraint does.
+    pub fn accept_logits(&mut self, model: &TextModel, logits: &mut [f32]) -> Result<Step> {
+        let distribution = self.params.logprobs.map(|top| Distribution::new(logits, top));
+        let p = &self.params;
+        apply_penalties(logits, &self.tokens[self.prompt_len..], p.presence_penalty, p.frequency_penalty);
+        if let Some(c) = &mut self.constraint {
+            c.apply(logits)?;
+        }
         let token = self.sampler.sample(logits, &self.tokens);
-        self.push_token(model, token)
+        let mut step = self.push_token(model, token)?;
+        step.logprobs = distribution.map(|d| d.chosen(token));
+        Ok(step)
     }
 
     /// Replays tokens that an earlier run of this same request already produced (failover): they
@@ -341,7 +409,7 @@ impl Sequence {
                 )));
             }
             self.sampler.skip_draw();
-            if self.push_token(model, token).finished.is_some() && i + 1 < tokens.len() {
+            if self.push_token(model, token)?.finished.is_some() && i + 1 < tokens.len() {
                 return Err(ModelError::InvalidArgument(format!(
                     "the generation already ends after {} of the {} resume tokens",
                     i + 1,
@@ -357,7 +425,10 @@ impl Sequence {
         Ok(())
     }
 
-    fn push_token(&mut self, model: &TextModel, token: u32) -> Step {
+    fn push_token(&mut self, model: &TextModel, token: u32) -> Result<Step> {
+        if let Some(c) = &mut self.constraint {
+            c.accept(token)?;
+        }
         self.tokens.push(token);
         let generated = self.tokens.len() - self.prompt_len;
         let tokenizer = model.tokenizer();
@@ -373,6 +444,10 @@ impl Sequence {
                 stopped_on_sequence = true;
                 self.finish = Some(FinishReason::Stop);
             }
+        }
+        // A finished format ends the answer, as an end-of-turn token would.
+        if self.finish.is_none() && self.constraint.as_ref().is_some_and(Constraint::is_finished) {
+            self.finish = Some(FinishReason::Stop);
         }
         if self.finish.is_none()
             && (generated >= self.params.max_tokens || self.tokens.len() >= model.llama().max_context())
@@ -391,7 +466,7 @@ impl Sequence {
             }
         }
         self.text.push_str(&delta);
-        Step { token, delta, finished: self.finish }
+        Ok(Step { token, delta, finished: self.finish, logprobs: None })
     }
 
     /// The finished output.

@@ -28,8 +28,7 @@ fn seeded(seed: u64) -> GenerationParams {
             seed,
             ..SamplingParams::default()
         },
-        stop: Vec::new(),
-        ignore_eos: false,
+        ..GenerationParams::default()
     }
 }
 
@@ -212,7 +211,7 @@ fn resumed_sequence_continues_exactly() {
         let (cache, tokens, want_logits) = seq.next_batch_item();
         let logits = model.llama().forward(&mut [BatchItem { cache, tokens, want_logits }]).expect("fwd");
         if let Some(mut l) = logits.into_iter().next() {
-            rest.push_str(&seq.accept_logits(model, &mut l).delta);
+            rest.push_str(&seq.accept_logits(model, &mut l).expect("step").delta);
         }
     }
     assert_eq!(seq.generated(), &full.token_ids[..]);

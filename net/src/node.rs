@@ -3,17 +3,19 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::gossipsub::{self, IdentTopic};
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify, identity, noise, tcp, yamux};
 use prost::Message;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use wick_proto::time::now_unix_ms;
 use wick_proto::v1::{CapabilityRecord, SignedCapabilityRecord};
 
 use crate::behaviour::{Behaviour, BehaviourEvent};
-use crate::records;
+use crate::key_budget::KeyBudget;
+use crate::records::{self, RecordError};
 
 /// Produces the node's current signed capability record; called every announce interval.
 pub type Announcer = Box<dyn Fn() -> SignedCapabilityRecord + Send + Sync>;
@@ -150,7 +152,14 @@ pub async fn start(
     }
     let (commands, rx) = mpsc::channel(64);
     let (records, _) = broadcast::channel(256);
-    let task = SwarmTask { swarm, topic, announcer, records: records.clone(), peer_id };
+    let task = SwarmTask {
+        swarm,
+        topic,
+        announcer,
+        records: records.clone(),
+        peer_id,
+        budget: KeyBudget::default(),
+    };
     tokio::spawn(task.run(rx, config.announce_interval, shutdown));
     Ok(NetHandle { commands, records, peer_id })
 }
@@ -161,6 +170,7 @@ struct SwarmTask {
     announcer: Option<Announcer>,
     records: broadcast::Sender<CapabilityRecord>,
     peer_id: PeerId,
+    budget: KeyBudget,
 }
 
 impl SwarmTask {
@@ -216,8 +226,10 @@ impl SwarmTask {
     fn on_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                message, ..
-            })) => self.on_record(&message),
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_record(propagation_source, &message_id, &message),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -238,13 +250,26 @@ impl SwarmTask {
         }
     }
 
-    fn on_record(&mut self, message: &gossipsub::Message) {
-        match records::verify(&message.data, message.source) {
-            Ok(record) => {
+    /// Validates a record before gossipsub may forward it: a good one is delivered to the
+    /// subscribers and forwarded; a bad one costs its relay score (an expired one, which may
+    /// just have been slow, is dropped at no cost).
+    fn on_record(&mut self, from: PeerId, id: &gossipsub::MessageId, message: &gossipsub::Message) {
+        let acceptance = match records::verify(&message.data, message.source) {
+            Ok(record) if self.budget.admit(from, &record.worker_public_key, now_unix_ms()) => {
                 // No subscriber is fine: workers publish without listening.
                 let _ = self.records.send(record);
+                MessageAcceptance::Accept
             }
-            Err(e) => tracing::debug!(error = %e, source = ?message.source, "capability record dropped"),
-        }
+            Ok(_) => {
+                tracing::debug!(%from, "capability record over the relay's budget of new keys");
+                MessageAcceptance::Reject
+            }
+            Err(RecordError::Expired) => MessageAcceptance::Ignore,
+            Err(e) => {
+                tracing::debug!(error = %e, source = ?message.source, "capability record dropped");
+                MessageAcceptance::Reject
+            }
+        };
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(id, &from, acceptance);
     }
 }

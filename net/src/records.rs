@@ -11,6 +11,19 @@ use wick_proto::v1::{CapabilityRecord, SignedCapabilityRecord};
 /// The gossipsub topic of capability records.
 pub const TOPIC: &str = "wick/capabilities/1";
 
+/// Longest expiry a record may claim, from now: workers re-announce every few seconds.
+pub const MAX_TTL_MS: u64 = 60_000;
+/// Largest encoded record accepted.
+pub const MAX_RECORD_BYTES: usize = 16 << 10;
+/// Most models one record may advertise.
+pub const MAX_MODELS: usize = 64;
+/// Longest text field (endpoint, names, ids, version), in bytes.
+pub const MAX_FIELD_BYTES: usize = 256;
+/// Largest batch or queue a record may claim.
+pub const MAX_SLOTS: u32 = 1 << 16;
+/// Highest tokens per second a record may claim.
+pub const MAX_TOKENS_PER_SECOND: f32 = 1e6;
+
 /// Why a received record was dropped.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
@@ -34,6 +47,9 @@ pub enum RecordError {
     /// No version field.
     #[error("record without a version")]
     NoVersion,
+    /// A figure or field no honest worker reports.
+    #[error("implausible record: {0}")]
+    Implausible(&'static str),
 }
 
 /// The libp2p peer id of an ed25519 public key.
@@ -44,6 +60,9 @@ pub fn peer_id_of(public_key: &[u8]) -> Option<PeerId> {
 
 /// Decodes and checks a record published by `author` (when the author is known).
 pub fn verify(data: &[u8], author: Option<PeerId>) -> Result<CapabilityRecord, RecordError> {
+    if data.len() > MAX_RECORD_BYTES {
+        return Err(RecordError::Implausible("larger than a record can be"));
+    }
     let signed = SignedCapabilityRecord::decode(data).map_err(|e| RecordError::Malformed(e.to_string()))?;
     let record = signing::verify_capability(&signed)?.clone();
     let record_peer = peer_id_of(&record.worker_public_key)
@@ -59,7 +78,37 @@ pub fn verify(data: &[u8], author: Option<PeerId>) -> Result<CapabilityRecord, R
     if record.version.is_empty() {
         return Err(RecordError::NoVersion);
     }
+    plausible(&record)?;
     Ok(record)
+}
+
+/// Refuses figures no honest worker reports: NaN, infinite or absurd speeds, slots and queues
+/// beyond any machine, an expiry further out than [`MAX_TTL_MS`], oversized fields, an endpoint
+/// that is not an http(s) URL.
+pub fn plausible(r: &CapabilityRecord) -> Result<(), RecordError> {
+    let bad = |what| Err(RecordError::Implausible(what));
+    if !r.tokens_per_second.is_finite() || !(0.0..=MAX_TOKENS_PER_SECOND).contains(&r.tokens_per_second) {
+        return bad("tokens_per_second is not a finite speed");
+    }
+    if r.free_slots > MAX_SLOTS || r.queue_depth > MAX_SLOTS {
+        return bad("free_slots or queue_depth out of range");
+    }
+    if r.expires_unix_ms > now_unix_ms().saturating_add(MAX_TTL_MS) {
+        return bad("expires too far in the future");
+    }
+    if r.models.is_empty() || r.models.len() > MAX_MODELS {
+        return bad("no models, or too many");
+    }
+    let fields = [&r.peer_id, &r.grpc_endpoint, &r.version]
+        .into_iter()
+        .chain(r.models.iter().flat_map(|m| [&m.name, &m.id, &m.kind]));
+    if fields.into_iter().any(|f| f.len() > MAX_FIELD_BYTES) {
+        return bad("a field is too long");
+    }
+    if !(r.grpc_endpoint.starts_with("http://") || r.grpc_endpoint.starts_with("https://")) {
+        return bad("grpc_endpoint is not an http(s) URL");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -67,11 +116,42 @@ mod tests {
     use super::*;
     use ed25519_dalek::SigningKey;
 
+    fn record(expires: u64, version: &str) -> CapabilityRecord {
+        CapabilityRecord {
+            expires_unix_ms: expires,
+            version: version.into(),
+            grpc_endpoint: "http://127.0.0.1:7001".into(),
+            models: vec![wick_proto::v1::ModelAd { name: "m".into(), id: "i".into(), kind: "chat".into() }],
+            tokens_per_second: 100.0,
+            ..Default::default()
+        }
+    }
+
     fn signed(expires: u64, version: &str) -> (SigningKey, Vec<u8>) {
         let key = SigningKey::from_bytes(&[7; 32]);
-        let record =
-            CapabilityRecord { expires_unix_ms: expires, version: version.into(), ..Default::default() };
-        (key.clone(), signing::sign_capability(&key, record).encode_to_vec())
+        (key.clone(), signing::sign_capability(&key, record(expires, version)).encode_to_vec())
+    }
+
+    #[test]
+    fn implausible_figures_are_refused() {
+        let good = record(now_unix_ms() + 10_000, "1");
+        assert_eq!(plausible(&good), Ok(()));
+        let cases: [fn(&mut CapabilityRecord); 9] = [
+            |r| r.tokens_per_second = f32::NAN,
+            |r| r.tokens_per_second = f32::INFINITY,
+            |r| r.tokens_per_second = -1.0,
+            |r| r.free_slots = u32::MAX,
+            |r| r.expires_unix_ms = u64::MAX,
+            |r| r.models.clear(),
+            |r| r.grpc_endpoint = "file:///etc/passwd".into(),
+            |r| r.version = "v".repeat(MAX_FIELD_BYTES + 1),
+            |r| r.models = vec![r.models[0].clone(); MAX_MODELS + 1],
+        ];
+        for (i, mutate) in cases.into_iter().enumerate() {
+            let mut r = good.clone();
+            mutate(&mut r);
+            assert!(plausible(&r).is_err(), "case {i}");
+        }
     }
 
     #[test]

@@ -130,6 +130,38 @@ fn sampling(w: &mut CanonicalWriter, p: Option<&SamplingParams>) {
     w.u32(u32::from(p.ignore_eos));
 }
 
+/// The parameters added after tickets got their byte layout (penalties, logprobs, response
+/// format, n). Only request hashes cover them: a ticket signs its request hash, so they are
+/// bound to the job all the same, and the ticket's own layout (which the ledger decodes from
+/// audit evidence) is unchanged.
+fn sampling_extension(w: &mut CanonicalWriter, p: Option<&SamplingParams>) {
+    let d = SamplingParams::default();
+    let p = p.unwrap_or(&d);
+    w.f32(p.presence_penalty).f32(p.frequency_penalty);
+    w.u32(u32::from(p.logprobs)).u32(p.top_logprobs);
+    let format = p.response_format.clone().unwrap_or_default();
+    w.str(&format.r#type).str(&format.schema).u32(u32::from(format.strict));
+    w.u32(p.n);
+}
+
+/// Domain tag of the seeds of a request's further choices.
+pub const CHOICE_SEED_TAG: &str = "wick.v1.ChoiceSeed";
+
+/// The seed of choice `index` of a request seeded with `seed` (OpenAI's `n`): choice 0 keeps the
+/// request's seed, so `n = 1` samples as before; choice `i > 0` takes the first 8 bytes
+/// (little-endian) of sha256 over the tag, the seed and `i` in canonical bytes.
+pub fn choice_seed(seed: u64, index: u32) -> u64 {
+    if index == 0 {
+        return seed;
+    }
+    let mut w = CanonicalWriter::new(CHOICE_SEED_TAG);
+    w.u64(seed).u32(index);
+    let digest: [u8; 32] = Sha256::digest(w.finish()).into();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(first)
+}
+
 /// Bytes a worker signs for a receipt.
 pub fn receipt_bytes(r: &Receipt) -> Vec<u8> {
     let mut w = CanonicalWriter::new(RECEIPT_TAG);
@@ -184,6 +216,7 @@ pub fn request_hash(
     }
     w.str(prompt);
     sampling(&mut w, params);
+    sampling_extension(&mut w, params);
     Sha256::digest(w.finish()).into()
 }
 
@@ -410,6 +443,49 @@ mod tests {
             embed_request_hash("m", &["a".into(), "b".into()]),
             embed_request_hash("m", &["ab".into()])
         );
+    }
+
+    #[test]
+    fn every_output_changing_parameter_is_in_the_request_hash() {
+        use crate::v1::ResponseFormat;
+        let base = SamplingParams::default();
+        let hash = |p: &SamplingParams| request_hash("m", &[], "p", Some(p));
+        let variants = [
+            SamplingParams { presence_penalty: 0.5, ..base.clone() },
+            SamplingParams { frequency_penalty: 0.5, ..base.clone() },
+            SamplingParams { logprobs: true, ..base.clone() },
+            SamplingParams { top_logprobs: 3, ..base.clone() },
+            SamplingParams { n: 2, ..base.clone() },
+            SamplingParams {
+                response_format: Some(ResponseFormat { r#type: "json_object".into(), ..Default::default() }),
+                ..base.clone()
+            },
+            SamplingParams {
+                response_format: Some(ResponseFormat {
+                    r#type: "json_schema".into(),
+                    schema: "{}".into(),
+                    strict: true,
+                }),
+                ..base.clone()
+            },
+        ];
+        let mut seen = vec![hash(&base)];
+        for v in &variants {
+            let h = hash(v);
+            assert!(!seen.contains(&h), "{v:?} hashes like another request");
+            seen.push(h);
+        }
+    }
+
+    #[test]
+    fn choice_seeds_keep_choice_zero_and_differ_after() {
+        assert_eq!(choice_seed(42, 0), 42);
+        let seeds: Vec<u64> = (0..8).map(|i| choice_seed(42, i)).collect();
+        let mut unique = seeds.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), 8);
+        assert_ne!(choice_seed(43, 1), choice_seed(42, 1));
     }
 
     #[test]

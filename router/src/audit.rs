@@ -5,18 +5,21 @@
 //! from it is accused. With no third worker the mismatch is kept as a dispute and nobody is
 //! excluded, since the router cannot tell which of the two lied.
 //!
-//! Forwarding offers jobs through an [`AuditQueue`]; one [`Auditor`] task runs them one at a
-//! time, keeps the evidence in the log and publishes it on the evidence feed.
+//! Forwarding offers jobs through an [`AuditQueue`]; the [`Auditor`] runs up to
+//! [`CONCURRENT_AUDITS`] at once, each re-execution bounded by a timeout so that a worker that
+//! never answers holds up no other audit, keeps the evidence in the log and publishes it on the
+//! evidence feed.
 
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tonic::Status;
 use tracing::Instrument;
 use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::{AuditEvidence, GenerateRequest, JobTicket, SignedReceipt, generate_response};
 
+use crate::forward::{JobBudget, Limits};
 use crate::metrics::RouterMetrics;
 use crate::peer_table::{PeerTable, WorkerKey};
 use crate::receipt_check::{self, Seen};
@@ -25,6 +28,9 @@ use crate::ticket::JobId;
 
 /// Jobs waiting for audit before new ones are skipped.
 const QUEUE: usize = 64;
+
+/// Audits that run at once.
+pub(crate) const CONCURRENT_AUDITS: usize = 4;
 
 /// A finished job picked for audit.
 #[derive(Debug, Clone)]
@@ -80,6 +86,8 @@ pub(crate) struct Auditor {
     pub(crate) log: LogWriter,
     /// New evidence, once it is in the log.
     pub(crate) feed: mpsc::Sender<AuditEvidence>,
+    /// Time and token bounds of each re-execution.
+    pub(crate) limits: Limits,
 }
 
 enum Outcome {
@@ -92,11 +100,21 @@ enum Outcome {
 }
 
 impl Auditor {
-    /// Runs audits until the queue closes.
+    /// Runs audits, [`CONCURRENT_AUDITS`] at a time, until the queue closes.
     pub(crate) async fn run(self, mut jobs: mpsc::Receiver<AuditJob>) {
+        let this = Arc::new(self);
+        let permits = Arc::new(Semaphore::new(CONCURRENT_AUDITS));
         while let Some(job) = jobs.recv().await {
+            let Ok(permit) = permits.clone().acquire_owned().await else { return };
             let job_id = JobId::of(&job.ticket).map(|j| j.to_string()).unwrap_or_default();
-            self.audit_one(&job).instrument(tracing::info_span!("audit", job = %job_id)).await;
+            let auditor = this.clone();
+            tokio::spawn(
+                async move {
+                    auditor.audit_one(&job).await;
+                    drop(permit);
+                }
+                .instrument(tracing::info_span!("audit", job = %job_id)),
+            );
         }
     }
 
@@ -175,12 +193,16 @@ impl Auditor {
         req.ticket = Some(job.ticket.clone());
         req.resume_tokens.clear();
         let mut client = InferenceClient::new(picked.channel.clone());
-        let result = async {
+        let run = async {
+            let budget = JobBudget::of(&req, &self.limits);
             let mut stream = client.generate(req).await?.into_inner();
             let (mut tokens, mut text) = (Vec::new(), String::new());
             while let Some(msg) = stream.message().await? {
                 match msg.event {
                     Some(generate_response::Event::Delta(d)) => {
+                        if !budget.admits(tokens.len(), text.len(), &d) {
+                            return Err(Status::internal("the auditor streamed more than the job allows"));
+                        }
                         tokens.extend(d.token_ids);
                         text.push_str(&d.text);
                     }
@@ -201,8 +223,10 @@ impl Auditor {
                 }
             }
             Err(Status::unavailable("the audit stream ended without a result"))
-        }
-        .await;
+        };
+        let result = tokio::time::timeout(self.limits.request_timeout, run)
+            .await
+            .unwrap_or_else(|_| Err(Status::deadline_exceeded("the auditor did not finish in time")));
         self.peers.release(&picked.key);
         result.map(Some)
     }

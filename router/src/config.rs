@@ -62,6 +62,12 @@ pub struct RouterConfig {
     /// price): workers asking more get no traffic, so none can drain the escrow by advertising
     /// an absurd price.
     pub max_price_per_1k_tokens: u64,
+    /// Longest silence of a worker in the middle of a job before it counts as failed.
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
+    /// Most tokens a job may produce when the request sets no `max_tokens`, and the cap on any
+    /// request's: a worker that streams more is cut off and excluded.
+    pub max_job_tokens: u32,
 }
 
 mod secs {
@@ -69,7 +75,10 @@ mod secs {
     use std::time::Duration;
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        Ok(Duration::from_secs_f64(f64::deserialize(d)?))
+        let secs = f64::deserialize(d)?;
+        // A day at most: every duration here bounds a single request.
+        Duration::try_from_secs_f64(secs.min(86_400.0))
+            .map_err(|e| serde::de::Error::custom(format!("{secs} is not a number of seconds: {e}")))
     }
 }
 
@@ -87,6 +96,8 @@ impl Default for RouterConfig {
             audit_fraction: 0.05,
             request_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
+            max_job_tokens: 4096,
             ledger: None,
             max_price_per_1k_tokens: 10_000,
         }

@@ -39,6 +39,14 @@ pub(crate) enum Behaviour {
     BadReceipt,
     /// Streams other tokens than an honest worker, with a receipt that matches them.
     Liar,
+    /// Honest, one token every this many milliseconds.
+    Paced(u64),
+    /// Streams garbage tokens, one after the other, and never ends.
+    Endless,
+    /// Sends one delta of megabytes of text.
+    Huge,
+    /// Sends one token, then nothing, never ending the stream.
+    Silent,
 }
 
 /// A running fake worker; it stops when dropped.
@@ -112,6 +120,50 @@ struct Service {
 }
 
 impl Service {
+    /// The final message of an honest job.
+    fn done(&self, ticket: Option<&JobTicket>, all: &[u32], total: u32) -> GenerateDone {
+        GenerateDone {
+            finish_reason: FinishReason::Length as i32,
+            usage: Some(Usage { prompt_tokens: 1, completion_tokens: total }),
+            receipt: Some(self.receipt(ticket, all, &text_of(all), (1, all.len() as u32))),
+            ..Default::default()
+        }
+    }
+
+    /// The stream of a hostile behaviour (none for the others).
+    fn hostile_stream(&self) -> Option<ReceiverStream<Result<GenerateResponse, Status>>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let behaviour = self.behaviour;
+        let delta = |text: String, t: u32| {
+            message(generate_response::Event::Delta(TokenDelta {
+                text,
+                token_ids: vec![t],
+                ..Default::default()
+            }))
+        };
+        match behaviour {
+            Behaviour::Endless => {
+                tokio::spawn(async move {
+                    for t in 0u32.. {
+                        if tx.send(delta(format!("garbage{t} "), t)).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            Behaviour::Huge => {
+                let _ = tx.try_send(delta("x".repeat(3 << 20), 1));
+                tokio::spawn(async move { tx.closed().await });
+            }
+            Behaviour::Silent => {
+                let _ = tx.try_send(delta("t1 ".into(), 1));
+                tokio::spawn(async move { tx.closed().await });
+            }
+            _ => return None,
+        }
+        Some(ReceiverStream::new(rx))
+    }
+
     /// A receipt over `output` and `text` with these token counts.
     fn receipt(
         &self,
@@ -131,6 +183,11 @@ impl Service {
     }
 }
 
+/// The text an honest fake worker streams for `tokens`.
+fn text_of(tokens: &[u32]) -> String {
+    tokens.iter().map(|t| format!("t{t} ")).collect()
+}
+
 fn message(event: generate_response::Event) -> Result<GenerateResponse, Status> {
     Ok(GenerateResponse { event: Some(event) })
 }
@@ -148,6 +205,9 @@ impl Inference for Service {
         if self.behaviour == Behaviour::Down {
             return Err(Status::unavailable("this fake worker is down"));
         }
+        if let Some(stream) = self.hostile_stream() {
+            return Ok(Response::new(stream));
+        }
         let total = req.params.as_ref().and_then(|p| p.max_tokens).unwrap_or(4);
         let first = if self.behaviour == Behaviour::Liar { 101 } else { 1 };
         let all: Vec<u32> = (first..first + total).collect();
@@ -157,10 +217,27 @@ impl Inference for Service {
             _ => (new, false),
         };
         let (tx, rx) = tokio::sync::mpsc::channel(all.len() + 2);
+        if let Behaviour::Paced(ms) = self.behaviour {
+            let done = self.done(req.ticket.as_ref(), &all, total);
+            let sent = sent.to_vec();
+            tokio::spawn(async move {
+                for t in sent {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    let delta =
+                        TokenDelta { text: format!("t{t} "), token_ids: vec![t], ..Default::default() };
+                    if tx.send(message(generate_response::Event::Delta(delta))).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(message(generate_response::Event::Done(done))).await;
+            });
+            return Ok(Response::new(ReceiverStream::new(rx)));
+        }
         for &t in sent {
             let _ = tx.try_send(message(generate_response::Event::Delta(TokenDelta {
                 text: format!("t{t} "),
                 token_ids: vec![t],
+                ..Default::default()
             })));
         }
         if fails {
@@ -168,11 +245,12 @@ impl Inference for Service {
         } else {
             let hashed: Vec<u32> =
                 if self.behaviour == Behaviour::BadReceipt { vec![7] } else { all.clone() };
-            let text: String = hashed.iter().map(|t| format!("t{t} ")).collect();
+            let text = text_of(&hashed);
             let done = GenerateDone {
                 finish_reason: FinishReason::Length as i32,
                 usage: Some(Usage { prompt_tokens: 1, completion_tokens: total }),
                 receipt: Some(self.receipt(req.ticket.as_ref(), &hashed, &text, (1, hashed.len() as u32))),
+                ..Default::default()
             };
             let _ = tx.try_send(message(generate_response::Event::Done(done)));
         }

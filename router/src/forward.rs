@@ -14,7 +14,7 @@ use tracing::Instrument;
 use wick_proto::v1::inference_client::InferenceClient;
 use wick_proto::v1::{
     EmbedRequest, EmbedResponse, GenerateDone, GenerateRequest, GenerateResponse, JobTicket, SignedReceipt,
-    generate_response,
+    TokenDelta, generate_response,
 };
 
 use crate::audit::{AuditJob, AuditQueue};
@@ -25,6 +25,8 @@ use crate::receipt_check::{self, Seen};
 use crate::store::LogWriter;
 use crate::ticket::{self, JobId, Terms, Ticketed};
 
+#[cfg(test)]
+mod hostile;
 #[cfg(test)]
 mod tests;
 
@@ -45,6 +47,10 @@ pub(crate) struct Limits {
     pub(crate) connect_timeout: Duration,
     /// Highest price per 1000 tokens paid to a worker.
     pub(crate) max_price: u64,
+    /// Longest silence of a worker in the middle of a job.
+    pub(crate) idle_timeout: Duration,
+    /// Most tokens of any job (and of one that sets no `max_tokens`).
+    pub(crate) max_job_tokens: u32,
 }
 
 impl From<&RouterConfig> for Limits {
@@ -54,7 +60,44 @@ impl From<&RouterConfig> for Limits {
             request_timeout: c.request_timeout,
             connect_timeout: c.connect_timeout,
             max_price: c.max_price_per_1k_tokens,
+            idle_timeout: c.idle_timeout,
+            max_job_tokens: c.max_job_tokens,
         }
+    }
+}
+
+/// Longest text a token may decode to, in bytes (the longest tokens of the catalog's models are
+/// under 64 bytes): a worker's text beyond `tokens × this` is garbage.
+const MAX_BYTES_PER_TOKEN: usize = 128;
+
+/// What an honest worker can send for one job: at most `max_tokens` tokens (the request's, capped
+/// by the router's), their text, and their log probabilities.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct JobBudget {
+    tokens: usize,
+    top_logprobs: usize,
+}
+
+impl JobBudget {
+    /// The budget of `req` under the router's limits.
+    pub(crate) fn of(req: &GenerateRequest, limits: &Limits) -> Self {
+        let p = req.params.clone().unwrap_or_default();
+        let cap = limits.max_job_tokens;
+        let tokens = p.max_tokens.map_or(cap, |m| m.min(cap)) as usize;
+        Self { tokens, top_logprobs: p.top_logprobs as usize }
+    }
+
+    /// Whether `delta`, after `tokens` and `text_bytes` so far, stays within the budget.
+    pub(crate) fn admits(&self, tokens: usize, text_bytes: usize, delta: &TokenDelta) -> bool {
+        let tokens = tokens.saturating_add(delta.token_ids.len());
+        let bytes = text_bytes.saturating_add(delta.text.len());
+        tokens <= self.tokens
+            && bytes <= self.tokens.saturating_mul(MAX_BYTES_PER_TOKEN)
+            && delta.logprobs.len() <= delta.token_ids.len()
+            && delta
+                .logprobs
+                .iter()
+                .all(|l| l.top.len() <= self.top_logprobs && l.token.len() <= MAX_BYTES_PER_TOKEN)
     }
 }
 
@@ -103,6 +146,8 @@ fn gave_up(model: &str, last_error: Option<Status>) -> Status {
 enum Failure {
     ClientGone,
     Worker(Status),
+    /// The worker broke the protocol (more tokens or text than the job allows): excluded.
+    Lied(String),
 }
 
 /// What the client was sent so far, over every attempt: the receipt must cover exactly this.
@@ -123,19 +168,57 @@ impl Forwarder {
     }
 
     /// Runs generation `job` for a client, failing over between workers, and sends everything
-    /// to `out`. Returns the countersigned receipt when the job completed.
+    /// to `out`. Returns the countersigned receipt when the job completed. The whole job is
+    /// bounded by the request timeout.
     pub(crate) async fn generate(
+        &self,
+        job: JobId,
+        req: GenerateRequest,
+        out: Outbox,
+    ) -> Option<SignedReceipt> {
+        self.generate_on(job, req, out, None).await
+    }
+
+    /// [`Forwarder::generate`], trying the worker `prefer` first when it is live (the choices of
+    /// one request go to one worker, which computes their shared prompt once).
+    pub(crate) async fn generate_on(
+        &self,
+        job: JobId,
+        req: GenerateRequest,
+        out: Outbox,
+        prefer: Option<WorkerKey>,
+    ) -> Option<SignedReceipt> {
+        let timeout = self.limits.request_timeout;
+        let bounded = tokio::time::timeout(timeout, self.attempts(job, req, out.clone(), prefer));
+        match bounded.await {
+            Ok(receipt) => receipt,
+            Err(_) => {
+                let _ = out
+                    .send(Err(Status::deadline_exceeded("the job ran past the router's request timeout")))
+                    .await;
+                None
+            }
+        }
+    }
+
+    async fn attempts(
         &self,
         job: JobId,
         mut req: GenerateRequest,
         out: Outbox,
+        prefer: Option<WorkerKey>,
     ) -> Option<SignedReceipt> {
         let model = req.model.clone();
+        let budget = JobBudget::of(&req, &self.limits);
         let mut tried: Vec<WorkerKey> = Vec::new();
         let mut seen = Streamed::default();
         let mut last_error = None;
         for attempt in 0..self.limits.max_attempts {
-            let Some(picked) = self.peers.pick_within(&model, &tried, self.limits.max_price) else { break };
+            let prefer = if attempt == 0 { prefer } else { None };
+            let max_price = self.limits.max_price;
+            let Some(picked) = self.peers.pick_preferring(&model, &tried, max_price, prefer.as_ref()) else {
+                break;
+            };
             tried.push(picked.key);
             // Each attempt has its own ticket (the worker's price) and so its own job id.
             let attempt_job = if attempt == 0 { job } else { JobId::random() };
@@ -143,7 +226,7 @@ impl Forwarder {
             req.ticket = Some(self.ticket(attempt_job, &picked, Ticketed::Generation(&req)));
             req.resume_tokens.clone_from(&seen.tokens);
             self.note_attempt(attempt, &picked, attempt_job, seen.tokens.len());
-            let result = self.stream_from(&picked, req.clone(), &mut seen, &out).await;
+            let result = self.stream_from(&picked, req.clone(), &mut seen, budget, &out).await;
             self.peers.release(&picked.key);
             match result {
                 Ok(done) => {
@@ -151,6 +234,11 @@ impl Forwarder {
                     return self.finish(done, &picked, &seen, req, &out).await;
                 }
                 Err(Failure::ClientGone) => return None,
+                Err(Failure::Lied(reason)) => {
+                    tracing::warn!(endpoint = %picked.endpoint, %reason, "worker broke the protocol; excluded");
+                    self.peers.exclude(picked.key, reason.clone());
+                    last_error = Some(Status::unavailable(reason));
+                }
                 Err(Failure::Worker(status)) => {
                     if !retryable(&status) {
                         let _ = out.send(Err(status)).await;
@@ -195,6 +283,7 @@ impl Forwarder {
         picked: &Picked,
         req: GenerateRequest,
         seen: &mut Streamed,
+        budget: JobBudget,
         out: &Outbox,
     ) -> Result<GenerateDone, Failure> {
         let mut client = InferenceClient::new(picked.channel.clone());
@@ -206,11 +295,20 @@ impl Forwarder {
         };
         loop {
             let msg = tokio::select! {
-                msg = stream.message() => msg,
+                msg = tokio::time::timeout(self.limits.idle_timeout, stream.message()) => match msg {
+                    Ok(msg) => msg,
+                    Err(_) => return Err(Failure::Worker(Status::unavailable("the worker went silent mid-job"))),
+                },
                 () = out.closed() => return Err(Failure::ClientGone),
             };
             match msg {
                 Ok(Some(GenerateResponse { event: Some(generate_response::Event::Delta(d)) })) => {
+                    if !budget.admits(seen.tokens.len(), seen.text.len(), &d) {
+                        return Err(Failure::Lied(format!(
+                            "the worker streamed more than the job allows ({} tokens)",
+                            budget.tokens
+                        )));
+                    }
                     seen.tokens.extend_from_slice(&d.token_ids);
                     seen.text.push_str(&d.text);
                     let msg = GenerateResponse { event: Some(generate_response::Event::Delta(d)) };
@@ -282,9 +380,17 @@ impl Forwarder {
             }
             self.metrics.routed(&picked.endpoint);
             let mut client = InferenceClient::new(picked.channel.clone());
-            let result = client.embed(req.clone()).await;
+            let call = tokio::time::timeout(self.limits.request_timeout, client.embed(req.clone()));
+            let result =
+                call.await.unwrap_or_else(|_| Err(Status::unavailable("the worker did not answer in time")));
             self.peers.release(&picked.key);
             match result {
+                Ok(resp) if resp.get_ref().embeddings.len() != req.inputs.len() => {
+                    let reason =
+                        "the worker answered with another number of embeddings than inputs".to_string();
+                    self.peers.exclude(picked.key, reason.clone());
+                    last = Some(Status::unavailable(reason));
+                }
                 Ok(resp) => {
                     self.peers.mark_ok(&picked.key);
                     let mut resp = resp.into_inner();

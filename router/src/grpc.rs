@@ -13,6 +13,9 @@ use wick_proto::v1::{
     ModelInfo,
 };
 
+use wick_api::openai::MAX_CHOICES;
+
+use crate::choices;
 use crate::state::RouterState;
 use crate::ticket::JobId;
 
@@ -60,12 +63,26 @@ impl Inference for RouterService {
         let job = JobId::random();
         let span = tracing::info_span!("request", route = "grpc.generate", job = %job);
         span.in_scope(|| tracing::info!(model = %req.model, "generation"));
+        if let Some(p) = &req.params
+            && !(1..=MAX_CHOICES).contains(&p.n.max(1))
+        {
+            return Err(Status::invalid_argument(format!("n must be between 1 and {MAX_CHOICES}")));
+        }
+        wick_api::limits::check_generate(&req, usize::MAX)
+            .map_err(|e| Status::invalid_argument(e.message))?;
         let (tx, rx) = mpsc::channel(64);
-        let forwarder = self.state.forwarder.clone();
+        let mut events = span.in_scope(|| choices::stream(&self.state.forwarder, job, req));
         let metrics = self.state.metrics.clone();
         tokio::spawn(
             async move {
-                let ok = forwarder.generate(job, req, tx).await.is_some();
+                let mut ok = true;
+                while let Some(msg) = events.recv().await {
+                    ok &= msg.is_ok();
+                    if tx.send(msg).await.is_err() {
+                        ok = false;
+                        break;
+                    }
+                }
                 metrics.request("grpc.generate", if ok { "ok" } else { "error" });
             }
             .instrument(span),
@@ -76,6 +93,7 @@ impl Inference for RouterService {
     async fn embed(&self, request: Request<EmbedRequest>) -> Result<Response<EmbedResponse>, Status> {
         let job = JobId::random();
         let span = tracing::info_span!("request", route = "grpc.embed", job = %job);
+        wick_api::limits::check_embed(request.get_ref()).map_err(|e| Status::invalid_argument(e.message))?;
         let result = self.state.forwarder.embed(job, request.into_inner()).instrument(span).await;
         self.state.metrics.request("grpc.embed", if result.is_ok() { "ok" } else { "error" });
         result.map(Response::new)

@@ -12,6 +12,7 @@
 
 mod audit;
 mod auth;
+mod choices;
 mod config;
 #[cfg(test)]
 mod fake_worker;

@@ -121,6 +121,7 @@ impl Router {
             metrics: metrics.clone(),
             log: log.clone(),
             feed,
+            limits: Limits::from(&config),
         };
         tokio::spawn(auditor.run(audit_jobs));
         let epoch = Arc::new(AtomicU64::new(0));

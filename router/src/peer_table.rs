@@ -1,7 +1,7 @@
 //! The router's view of the workers: verified capability records, liveness with back-off, and
 //! the choice of a worker for a request.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,13 @@ pub(crate) type WorkerKey = [u8; 32];
 /// Longest back-off of a failing worker.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
+/// Most workers the table keeps. A full table makes room by dropping the oldest worker that
+/// never served a request; when every worker has served, new ones wait for a free place.
+pub const MAX_WORKERS: usize = 4096;
+
+/// Longest a record is believed, whatever expiry it claims.
+pub const MAX_RECORD_TTL_MS: u64 = 60_000;
+
 #[derive(Debug)]
 struct Entry {
     record: CapabilityRecord,
@@ -23,6 +30,11 @@ struct Entry {
     down_until: Option<Instant>,
     failures: u32,
     in_flight: usize,
+    /// Served a request well at least once. Unproven workers get traffic only when no proven
+    /// one can take it, so a flood of made-up workers never displaces the real ones.
+    proven: bool,
+    /// When it joined the table (a counter), to evict the oldest unproven worker first.
+    joined: u64,
 }
 
 /// Why a worker can't be used.
@@ -70,6 +82,34 @@ struct Tables {
     excluded: HashMap<WorkerKey, Excluded>,
     /// Workers the ledger lets serve; `None` when no ledger is checked (everyone may).
     eligible: Option<HashSet<WorkerKey>>,
+    /// Workers added so far.
+    joined: u64,
+    /// Unproven workers in the order they joined, the oldest first (keys that left or got
+    /// proven since are skipped when met).
+    newcomers: VecDeque<WorkerKey>,
+}
+
+impl Tables {
+    /// Makes room for one more worker: drops the oldest unproven one when the table is full.
+    fn make_room(&mut self) -> bool {
+        if self.newcomers.len() > 2 * MAX_WORKERS {
+            let workers = &self.workers;
+            let mut live: Vec<(u64, WorkerKey)> =
+                workers.iter().filter(|(_, e)| !e.proven).map(|(k, e)| (e.joined, *k)).collect();
+            live.sort_unstable();
+            self.newcomers = live.into_iter().map(|(_, k)| k).collect();
+        }
+        if self.workers.len() < MAX_WORKERS {
+            return true;
+        }
+        while let Some(k) = self.newcomers.pop_front() {
+            if self.workers.get(&k).is_some_and(|e| !e.proven) {
+                self.workers.remove(&k);
+                return true;
+            }
+        }
+        false
+    }
 }
 
 fn key_of(record: &CapabilityRecord) -> Option<WorkerKey> {
@@ -88,11 +128,13 @@ impl PeerTable {
 
     /// Adds or refreshes a worker from a record whose signature was already verified. Expired,
     /// stale (older sequence) and excluded records are ignored; returns whether it was used.
-    pub(crate) fn upsert(&self, record: CapabilityRecord) -> bool {
+    pub(crate) fn upsert(&self, mut record: CapabilityRecord) -> bool {
         let Some(key) = key_of(&record) else { return false };
-        if record.expires_unix_ms <= now_unix_ms() || record.version.is_empty() {
+        let now = now_unix_ms();
+        if record.expires_unix_ms <= now || record.version.is_empty() {
             return false;
         }
+        record.expires_unix_ms = record.expires_unix_ms.min(now.saturating_add(MAX_RECORD_TTL_MS));
         let mut t = self.lock();
         if t.excluded.contains_key(&key) {
             return false;
@@ -107,11 +149,23 @@ impl PeerTable {
                 true
             }
             None => {
-                tracing::info!(endpoint = %record.grpc_endpoint, "worker discovered");
-                t.workers.insert(
-                    key,
-                    Entry { record, channel: None, down_until: None, failures: 0, in_flight: 0 },
-                );
+                if !t.make_room() {
+                    return false;
+                }
+                tracing::debug!(endpoint = %record.grpc_endpoint, "worker discovered");
+                t.joined += 1;
+                let joined = t.joined;
+                let entry = Entry {
+                    record,
+                    channel: None,
+                    down_until: None,
+                    failures: 0,
+                    in_flight: 0,
+                    proven: false,
+                    joined,
+                };
+                t.workers.insert(key, entry);
+                t.newcomers.push_back(key);
                 true
             }
         }
@@ -144,6 +198,7 @@ impl PeerTable {
         if let Some(e) = self.lock().workers.get_mut(key) {
             e.failures = 0;
             e.down_until = None;
+            e.proven = true;
         }
     }
 
@@ -208,6 +263,19 @@ impl PeerTable {
     /// is followed) among those whose advertised price is at most `max_price`: the router's own
     /// limit, or for an audit the price of the ticket it re-runs.
     pub(crate) fn pick_within(&self, model: &str, avoid: &[WorkerKey], max_price: u64) -> Option<Picked> {
+        self.pick_preferring(model, avoid, max_price, None)
+    }
+
+    /// [`PeerTable::pick_within`], choosing `prefer` when it is a candidate. Proven workers
+    /// (those that served before, or that the ledger vouches for) come first; unproven ones take
+    /// the request only when no proven worker serves the model or all of them are full.
+    pub(crate) fn pick_preferring(
+        &self,
+        model: &str,
+        avoid: &[WorkerKey],
+        max_price: u64,
+        prefer: Option<&WorkerKey>,
+    ) -> Option<Picked> {
         let now = Instant::now();
         let mut t = self.lock();
         let candidates: Vec<WorkerKey> = t
@@ -222,7 +290,16 @@ impl PeerTable {
             })
             .map(|(k, _)| *k)
             .collect();
+        let vouched = t.eligible.is_some();
+        let proven: Vec<WorkerKey> = candidates
+            .iter()
+            .copied()
+            .filter(|k| t.workers.get(k).is_some_and(|e| (vouched || e.proven) && e.record.free_slots > 0))
+            .collect();
+        let candidates = if proven.is_empty() { candidates } else { proven };
+        let preferred = prefer.filter(|p| candidates.contains(p)).copied();
         let chosen = match candidates.len() {
+            _ if preferred.is_some() => preferred?,
             0 => return None,
             1 => candidates[0],
             n => {

@@ -107,7 +107,11 @@ impl RouterStore {
             if finished >= to_ms {
                 break;
             }
-            out.push(SignedReceipt::decode(&*value)?);
+            // One corrupt value loses only itself, never the receipts after it.
+            match SignedReceipt::decode(&*value) {
+                Ok(r) => out.push(r),
+                Err(e) => tracing::warn!(key = %hex::encode(&key), error = %e, "skipping a corrupt receipt"),
+            }
         }
         Ok(out)
     }
@@ -116,8 +120,11 @@ impl RouterStore {
     pub fn evidence(&self) -> Result<Vec<AuditEvidence>, StoreError> {
         let mut out = Vec::new();
         for item in self.db.iterator_cf(family(&self.db, EVIDENCE), IteratorMode::Start) {
-            let (_, value) = item?;
-            out.push(AuditEvidence::decode(&*value)?);
+            let (key, value) = item?;
+            match AuditEvidence::decode(&*value) {
+                Ok(e) => out.push(e),
+                Err(e) => tracing::warn!(key = %hex::encode(&key), error = %e, "skipping corrupt evidence"),
+            }
         }
         Ok(out)
     }
@@ -261,5 +268,19 @@ mod tests {
         };
         assert_eq!(reopened.receipts_between(0, 100).expect("read").len(), 3);
         assert_eq!(reopened.evidence().expect("evidence"), vec![evidence]);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_value_in_the_middle_keeps_the_receipts_after_it() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, writer) = RouterStore::open(dir.path()).expect("open");
+        for (t, job) in [(10, 1), (20, 2), (30, 3)] {
+            writer.put_receipt(&receipt(t, job)).await.expect("put");
+        }
+        let mut key = 20u64.to_be_bytes().to_vec();
+        key.extend_from_slice(&[2; 32]);
+        writer.put(RECEIPTS, key, vec![0xff; 7]).await.expect("overwrite with garbage");
+        let kept = store.receipts_between(0, 100).expect("read");
+        assert_eq!(kept, vec![receipt(10, 1), receipt(30, 3)]);
     }
 }

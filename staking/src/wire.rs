@@ -126,7 +126,18 @@ fn sampling(b: &mut Reader<'_>) -> Result<SamplingParams, TxError> {
         .map(|_| b.str("stop sequence is not UTF-8").map(str::to_string))
         .collect::<Result<_, _>>()?;
     let ignore_eos = b.bool("ignore_eos is not 0 or 1")?;
-    Ok(SamplingParams { temperature, top_p, top_k, repetition_penalty, seed, max_tokens, stop, ignore_eos })
+    // Tickets carry the parameters of their first layout; request hashes cover the rest.
+    Ok(SamplingParams {
+        temperature,
+        top_p,
+        top_k,
+        repetition_penalty,
+        seed,
+        max_tokens,
+        stop,
+        ignore_eos,
+        ..Default::default()
+    })
 }
 
 fn receipt(r: &mut Reader<'_>) -> Result<Box<SignedReceipt>, TxError> {

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
-
 use tokio_util::sync::CancellationToken;
 use wick_net::{Announcer, NetHandle};
 use wick_proto::signing;
@@ -16,6 +15,9 @@ use crate::service::WorkerState;
 
 /// Records stay valid for this many announce intervals, so one lost message is harmless.
 const VALIDITY_INTERVALS: u32 = 3;
+
+/// The longest validity a record may claim (receivers refuse more).
+const MAX_TTL: Duration = Duration::from_millis(wick_net::records::MAX_TTL_MS);
 
 /// Builds the closure the network task calls to get the current record.
 pub fn announcer(state: Arc<WorkerState>, grpc_endpoint: String, interval: Duration) -> Announcer {
@@ -56,7 +58,8 @@ pub fn announcer(state: Arc<WorkerState>, grpc_endpoint: String, interval: Durat
             price_per_1k_tokens: s.config.price_per_1k_tokens,
             version: env!("CARGO_PKG_VERSION").into(),
             issued_unix_ms: unix_ms(now),
-            expires_unix_ms: unix_ms(now + interval * VALIDITY_INTERVALS),
+            // Receivers refuse an expiry further out than MAX_TTL_MS.
+            expires_unix_ms: unix_ms(now + (interval * VALIDITY_INTERVALS).min(MAX_TTL)),
             sequence: sequence.fetch_add(1, Ordering::Relaxed),
         };
         let mut record = record;

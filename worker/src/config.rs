@@ -52,6 +52,10 @@ pub struct WorkerConfig {
     pub follows_ledger: bool,
     /// Receipt log for the ledger's work claims; default: beside the key, `<key>.receipts`.
     pub receipt_log: Option<PathBuf>,
+    /// Largest prompt (messages or raw prompt, in bytes) a request may send.
+    pub max_prompt_bytes: usize,
+    /// Threads that render chat templates, tokenize and compile response formats.
+    pub tokenizer_threads: usize,
     /// Fault injection for tests (feature `fault-injection`): produce wrong outputs (another
     /// seed, always sampling), to exercise audits.
     #[cfg(feature = "fault-injection")]
@@ -84,6 +88,8 @@ impl Default for WorkerConfig {
             max_ticket_secs: 900,
             follows_ledger: false,
             receipt_log: None,
+            max_prompt_bytes: 4 << 20,
+            tokenizer_threads: 2,
             #[cfg(feature = "fault-injection")]
             corrupt_outputs: false,
         }

@@ -15,8 +15,10 @@ use std::time::{Instant, SystemTime};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::metrics::Metrics;
+use wick_models::constrain::Constraint;
 use wick_models::generate::common_prefix;
 use wick_models::llama::BatchItem;
+use wick_models::logprobs::Logprobs;
 use wick_models::{FinishReason, GenerationParams, Sequence, TextModel, Usage};
 
 /// Limits of one engine.
@@ -53,6 +55,8 @@ pub struct Job {
     pub resume: Vec<u32>,
     /// Time after which the job is abandoned.
     pub deadline: Option<Instant>,
+    /// The response format's grammar state, when the output is constrained.
+    pub constraint: Option<Constraint>,
     /// Where the engine reports progress; a closed channel cancels the job.
     pub events: UnboundedSender<Event>,
     /// The job's tracing span (its `job` id), entered by the engine thread when it logs about
@@ -69,6 +73,8 @@ pub enum Event {
         text: String,
         /// Sampled token ids.
         token_ids: Vec<u32>,
+        /// The token's log probabilities, when the request asked for them.
+        logprobs: Option<Logprobs>,
     },
     /// The job finished.
     Done(Completion),
@@ -280,7 +286,11 @@ impl Engine {
         job.span.in_scope(|| {
             tracing::info!(prompt_tokens = prompt_len, running = self.running.len(), "admitted to the batch")
         });
+        let constraint = job.constraint;
         let seq = self.model.new_sequence(job.prompt, job.params).and_then(|mut seq| {
+            if let Some(c) = constraint {
+                seq.constrain(c);
+            }
             seq.replay(&self.model, &job.resume)?;
             Ok(seq)
         });
@@ -360,9 +370,14 @@ impl Engine {
         // Which running sequences take part, and whether each wants logits.
         let mut chosen = Vec::with_capacity(self.running.len());
         let mut items = Vec::with_capacity(self.running.len());
+        // Grammar states whose next mask is computed while the forward pass runs.
+        let mut masks = Vec::new();
         for (i, r) in self.running.iter_mut().enumerate() {
             if waits[i] {
                 continue;
+            }
+            if let Some(c) = r.seq.take_constraint() {
+                masks.push((i, c));
             }
             let (cache, tokens, want_logits) = r.seq.next_batch_item();
             let is_prefill = tokens.len() > 1 || cache.is_empty();
@@ -381,8 +396,11 @@ impl Engine {
             }
         }
         self.metrics.batch_size.observe(items.len() as f64);
-        let result = self.model.llama().forward(&mut items);
+        let result = forward_beside_masks(&self.model, &mut items, &mut masks);
         drop(items);
+        for (i, c) in masks {
+            self.running[i].seq.constrain(c);
+        }
         self.stats.steps.fetch_add(1, Ordering::Relaxed);
         let logits = match result {
             Ok(l) => l,
@@ -402,14 +420,23 @@ impl Engine {
             }
             let Some(mut l) = logits.next() else { break };
             let r = &mut self.running[i];
-            let step = r.seq.accept_logits(&self.model, &mut l);
+            let step = match r.seq.accept_logits(&self.model, &mut l) {
+                Ok(step) => step,
+                Err(e) => {
+                    let _ = r.events.send(Event::Failed(JobError::InvalidArgument(e.to_string())));
+                    finished.push(i);
+                    continue;
+                }
+            };
             self.stats.tokens_generated.fetch_add(1, Ordering::Relaxed);
             self.metrics.generation_tokens.inc();
             let now = Instant::now();
             if let Some(last) = r.last_token.replace(now) {
                 self.metrics.tpot.observe((now - last).as_secs_f64());
             }
-            let _ = r.events.send(Event::Delta { text: step.delta, token_ids: vec![step.token] });
+            let delta =
+                Event::Delta { text: step.delta, token_ids: vec![step.token], logprobs: step.logprobs };
+            let _ = r.events.send(delta);
             if let Some(reason) = step.finished {
                 let output_tokens = r.seq.generated().to_vec();
                 let usage = Usage { prompt_tokens: r.prompt_len, completion_tokens: output_tokens.len() };
@@ -428,4 +455,25 @@ impl Engine {
             self.running.swap_remove(i);
         }
     }
+}
+
+/// Runs the forward pass while another thread computes the next-token masks of constrained
+/// sequences: a mask depends only on the tokens already accepted, not on the logits.
+fn forward_beside_masks(
+    model: &TextModel,
+    items: &mut [BatchItem<'_>],
+    masks: &mut [(usize, Constraint)],
+) -> wick_models::Result<Vec<Vec<f32>>> {
+    if masks.is_empty() {
+        return model.llama().forward(items);
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for (_, c) in masks.iter_mut() {
+                // An error is kept in the matcher and reported when the mask is applied.
+                let _ = c.prepare_mask();
+            }
+        });
+        model.llama().forward(items)
+    })
 }

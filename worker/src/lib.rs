@@ -10,12 +10,16 @@ pub mod announce;
 pub mod config;
 pub mod engine;
 pub mod grpc_timeout;
+pub mod limits;
 pub mod metrics;
 pub mod node;
 pub mod receipt;
 pub mod receipt_log;
+mod relay;
+pub mod request;
 pub mod service;
 pub mod ticket_gate;
+pub mod tokenize;
 
 pub use config::WorkerConfig;
 pub use node::{StartError, Worker};

@@ -19,6 +19,7 @@ use crate::metrics::Metrics;
 use crate::receipt_log::ReceiptLog;
 use crate::service::{InferenceService, WorkerState};
 use crate::ticket_gate::TicketGate;
+use crate::tokenize::TokenizerPool;
 
 /// Why a worker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,8 @@ impl Worker {
             embed_permits: Semaphore::new(2),
             receipts: Some(receipts),
             gate,
+            tokenizers: TokenizerPool::start(config.tokenizer_threads, 4 * config.max_queue)
+                .map_err(io("starting the tokenizer threads"))?,
         });
 
         let listener =

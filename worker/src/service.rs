@@ -4,29 +4,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ed25519_dalek::SigningKey;
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
-use wick_models::sampling::SamplingParams as ModelSampling;
-use wick_models::{ChatMessage, Embedder, FinishReason, GenerationParams};
+use wick_models::{Embedder, GenerationParams};
 use wick_proto::v1::inference_server::Inference;
 use wick_proto::v1::{
-    self, EmbedRequest, EmbedResponse, Embedding, GenerateDone, GenerateRequest, GenerateResponse,
-    ListModelsRequest, ListModelsResponse, ModelInfo, TokenDelta, generate_response,
+    self, EmbedRequest, EmbedResponse, Embedding, GenerateRequest, GenerateResponse, ListModelsRequest,
+    ListModelsResponse, ModelInfo,
 };
 
 use crate::config::WorkerConfig;
-use crate::engine::{Completion, EngineHandle, Event, Job, JobError, SubmitError};
+use crate::engine::{EngineHandle, Job, SubmitError};
 use crate::grpc_timeout;
+use crate::limits;
 use crate::metrics::Metrics;
 use crate::receipt::{self, JobRecord, Output};
 use crate::receipt_log::ReceiptLog;
+use crate::relay::Relay;
+use crate::request::{self, Input, Tokenized};
 use crate::ticket_gate::{self, Admitted, TicketGate};
+use crate::tokenize::TokenizerPool;
 
 /// Most inputs in one embedding request.
-pub const MAX_EMBED_INPUTS: usize = 256;
+pub const MAX_EMBED_INPUTS: usize = limits::MAX_EMBED_INPUTS;
 
 /// What the service shares between requests.
 pub struct WorkerState {
@@ -46,11 +48,13 @@ pub struct WorkerState {
     pub receipts: Option<Arc<ReceiptLog>>,
     /// Which tickets it serves.
     pub gate: TicketGate,
+    /// Renders, tokenizes and compiles formats off the async threads.
+    pub tokenizers: TokenizerPool,
 }
 
 impl WorkerState {
     /// Keeps the receipt of a router's job (one with a ticket) for the epoch's work claim.
-    async fn keep_receipt(&self, ticketed: bool, signed: &v1::SignedReceipt) {
+    pub(crate) async fn keep_receipt(&self, ticketed: bool, signed: &v1::SignedReceipt) {
         if let (true, Some(log)) = (ticketed, &self.receipts)
             && let Err(e) = log.append(signed).await
         {
@@ -106,66 +110,6 @@ impl InferenceService {
     }
 }
 
-/// Turns wire parameters into validated model parameters, applying the worker's limits.
-pub fn generation_params(
-    p: Option<&v1::SamplingParams>,
-    config: &WorkerConfig,
-) -> Result<GenerationParams, Status> {
-    let d = v1::SamplingParams::default();
-    let p = p.unwrap_or(&d);
-    let max_tokens = p.max_tokens.map_or(config.default_max_tokens, |m| m as usize);
-    if max_tokens > config.max_tokens_limit {
-        return Err(Status::invalid_argument(format!(
-            "max_tokens {max_tokens} is above this worker's limit of {}",
-            config.max_tokens_limit
-        )));
-    }
-    let params = GenerationParams {
-        max_tokens,
-        sampling: ModelSampling {
-            temperature: p.temperature,
-            top_p: if p.top_p == 0.0 { 1.0 } else { p.top_p },
-            top_k: p.top_k as usize,
-            repetition_penalty: if p.repetition_penalty == 0.0 { 1.0 } else { p.repetition_penalty },
-            seed: p.seed,
-            ..ModelSampling::default()
-        },
-        stop: p.stop.clone(),
-        ignore_eos: p.ignore_eos,
-    };
-    params.validate().map_err(|e| Status::invalid_argument(e.to_string()))?;
-    if params.stop.len() > 8 || params.stop.iter().any(|s| s.len() > 256) {
-        return Err(Status::invalid_argument("at most 8 stop sequences of at most 256 bytes each"));
-    }
-    Ok(params)
-}
-
-fn messages(req: &GenerateRequest) -> Result<Vec<ChatMessage>, Status> {
-    if req.messages.is_empty() {
-        return Err(Status::invalid_argument("messages must not be empty"));
-    }
-    req.messages
-        .iter()
-        .map(|m| match m.role.as_str() {
-            "system" | "user" | "assistant" => {
-                Ok(ChatMessage { role: m.role.clone(), content: m.content.clone() })
-            }
-            other => Err(Status::invalid_argument(format!(
-                "message role `{other}` is not one of system, user, assistant"
-            ))),
-        })
-        .collect()
-}
-
-fn status_of(e: &JobError) -> Status {
-    match e {
-        JobError::DeadlineExceeded(_) => Status::deadline_exceeded(e.to_string()),
-        JobError::InvalidArgument(_) => Status::invalid_argument(e.to_string()),
-        JobError::ShuttingDown => Status::unavailable(e.to_string()),
-        JobError::Internal(_) => Status::internal(e.to_string()),
-    }
-}
-
 type GenerateStream = ReceiverStream<Result<GenerateResponse, Status>>;
 
 #[tonic::async_trait]
@@ -179,34 +123,41 @@ impl Inference for InferenceService {
         let req = request.into_inner();
         let span = job_span(req.ticket.as_ref());
         let state = &self.state;
-        let result = self.prepare(&req, &mut deadline);
-        let (engine, admitted, prompt, params) = match result {
-            Ok(v) => v,
-            Err(status) => {
-                state.metrics.finished(&format!("{:?}", status.code()));
-                return Err(status);
-            }
+        let counted = |status: Status| {
+            state.metrics.finished(&format!("{:?}", status.code()));
+            status
         };
+        limits::check_generate(&req, state.config.max_prompt_bytes).map_err(counted)?;
+        let (engine, admitted, input, params) = self.prepare(&req, &mut deadline).map_err(counted)?;
+        let format = request::response_format(req.params.as_ref()).map_err(counted)?;
+        let model = engine.model().clone();
+        let resumed = req.resume_tokens.len();
+        let tokenized = state
+            .tokenizers
+            .run(move || request::tokenize(&model, &input, &format, resumed))
+            .await
+            .and_then(|r| r)
+            .map_err(counted)?;
+        let Tokenized { prompt, constraint } = tokenized;
         let (events_tx, events) = mpsc::unbounded_channel();
         let resume = req.resume_tokens.clone();
         span.in_scope(|| {
             tracing::info!(prompt_tokens = prompt.len(), resumed = resume.len(), "job accepted")
         });
-        let job = Job { prompt, params, resume, deadline, events: events_tx, span: span.clone() };
+        let job = Job { prompt, params, resume, deadline, constraint, events: events_tx, span: span.clone() };
         if let Err(e) = engine.submit(job) {
             let status = match e {
                 SubmitError::QueueFull { .. } => Status::resource_exhausted(e.to_string()),
                 SubmitError::Stopped => Status::unavailable(e.to_string()),
             };
-            state.metrics.finished(&format!("{:?}", status.code()));
-            return Err(status);
+            return Err(counted(status));
         }
         let (out, out_rx) = mpsc::channel(64);
         let relay = Relay {
             state: self.state.clone(),
             ticket: req.ticket.clone(),
             request_hash: admitted.request_hash,
-            model_id: engine.model().id().to_string(),
+            model: engine.model().clone(),
             arrived,
         };
         tokio::spawn(relay.run(events, out).instrument(span));
@@ -218,15 +169,7 @@ impl Inference for InferenceService {
         let span = job_span(req.ticket.as_ref());
         let state = self.state.clone();
         let embedder = state.embedder(&req.model)?.clone();
-        if req.inputs.is_empty() {
-            return Err(Status::invalid_argument("inputs must not be empty"));
-        }
-        if req.inputs.len() > MAX_EMBED_INPUTS {
-            return Err(Status::invalid_argument(format!(
-                "{} inputs is above the limit of {MAX_EMBED_INPUTS}",
-                req.inputs.len()
-            )));
-        }
+        limits::check_embed(&req)?;
         let request =
             ticket_gate::Request::Embedding { model_id: embedder.id().as_str(), inputs: &req.inputs };
         let admitted = state.gate.admit(req.ticket.as_ref(), &request)?;
@@ -293,105 +236,17 @@ fn job_span(ticket: Option<&v1::JobTicket>) -> tracing::Span {
     tracing::info_span!("job", job = %job.as_deref().unwrap_or("-"))
 }
 
-/// Relays one generation's engine events to its gRPC stream, signing the receipt at the end.
-struct Relay {
-    state: Arc<WorkerState>,
-    ticket: Option<v1::JobTicket>,
-    request_hash: [u8; 32],
-    model_id: String,
-    arrived: Instant,
-}
-
-impl Relay {
-    async fn run(
-        self,
-        mut events: UnboundedReceiver<Event>,
-        out: mpsc::Sender<Result<GenerateResponse, Status>>,
-    ) {
-        let state = &self.state;
-        let mut first = true;
-        loop {
-            let event = tokio::select! {
-                event = events.recv() => event,
-                // The client went away: dropping `events` frees the batch slot.
-                () = out.closed() => {
-                    state.metrics.finished("Cancelled");
-                    return;
-                }
-            };
-            let Some(event) = event else {
-                let _ = out.send(Err(Status::unavailable("the engine stopped"))).await;
-                return;
-            };
-            let message = match event {
-                Event::Delta { text, token_ids } => {
-                    if first {
-                        first = false;
-                        state.metrics.ttft.observe(self.arrived.elapsed().as_secs_f64());
-                    }
-                    Ok(generate_response::Event::Delta(TokenDelta { text, token_ids }))
-                }
-                Event::Done(done) => Ok(generate_response::Event::Done(self.finish(done).await)),
-                Event::Failed(e) => {
-                    let status = status_of(&e);
-                    state.metrics.finished(&format!("{:?}", status.code()));
-                    Err(status)
-                }
-            };
-            let end = !matches!(message, Ok(generate_response::Event::Delta(_)));
-            if out.send(message.map(|event| GenerateResponse { event: Some(event) })).await.is_err() {
-                state.metrics.finished("Cancelled");
-                return;
-            }
-            if end {
-                return;
-            }
-        }
-    }
-
-    /// Signs (and, for a router's job, logs) the receipt of a finished generation.
-    async fn finish(&self, done: Completion) -> GenerateDone {
-        let signed = receipt::sign(
-            &self.state.key,
-            &JobRecord {
-                ticket: self.ticket.as_ref(),
-                request_hash: self.request_hash,
-                model_id: &self.model_id,
-                output: Output::Generation { tokens: &done.output_tokens, text: &done.text },
-                tokens_in: done.usage.prompt_tokens,
-                started: done.started,
-                finished: done.finished,
-            },
-        );
-        tracing::info!(tokens_out = done.output_tokens.len(), "receipt signed");
-        self.state.keep_receipt(self.ticket.is_some(), &signed).await;
-        self.state.metrics.finished("Ok");
-        GenerateDone {
-            finish_reason: match done.finish_reason {
-                FinishReason::Stop => v1::FinishReason::Stop,
-                FinishReason::Length => v1::FinishReason::Length,
-            } as i32,
-            usage: Some(v1::Usage {
-                prompt_tokens: done.usage.prompt_tokens as u32,
-                completion_tokens: done.usage.completion_tokens as u32,
-            }),
-            receipt: Some(signed),
-        }
-    }
-}
-
 impl InferenceService {
     #[allow(clippy::type_complexity)]
     fn prepare(
         &self,
         req: &GenerateRequest,
         deadline: &mut Option<Instant>,
-    ) -> Result<(&EngineHandle, Admitted, Vec<u32>, GenerationParams), Status> {
+    ) -> Result<(&EngineHandle, Admitted, Input, GenerationParams), Status> {
         let state = &self.state;
         let engine = state.chat_engine(&req.model)?;
-        let msgs =
-            if req.prompt.is_empty() || !req.messages.is_empty() { messages(req)? } else { Vec::new() };
-        let params = generation_params(req.params.as_ref(), &state.config)?;
+        let input = Input::of(req)?;
+        let params = request::generation_params(req.params.as_ref(), &state.config)?;
         #[cfg(feature = "fault-injection")]
         let params = if state.config.corrupt_outputs { corrupted(params) } else { params };
         let model_id = engine.model().id().to_string();
@@ -405,16 +260,7 @@ impl InferenceService {
         if let Some(ticket_deadline) = admitted.deadline {
             *deadline = Some(deadline.map_or(ticket_deadline, |d| d.min(ticket_deadline)));
         }
-        let prompt =
-            engine.model().encode_chat(&msgs).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let limit = engine.model().llama().max_context();
-        if prompt.len() + req.resume_tokens.len() >= limit {
-            return Err(Status::invalid_argument(format!(
-                "prompt of {} tokens does not fit the context of {limit} tokens",
-                prompt.len() + req.resume_tokens.len()
-            )));
-        }
-        Ok((engine, admitted, prompt, params))
+        Ok((engine, admitted, input, params))
     }
 }
 

@@ -21,19 +21,19 @@ use crate::ticket::JobId;
 
 /// A forwarder over fake workers; each worker's queue depth orders the router's preference
 /// (the shortest first). Jobs picked for audit wait until [`Harness::start_audits`].
-struct Harness {
-    forwarder: Arc<Forwarder>,
-    peers: Arc<PeerTable>,
+pub(super) struct Harness {
+    pub(super) forwarder: Arc<Forwarder>,
+    pub(super) peers: Arc<PeerTable>,
     metrics: Arc<RouterMetrics>,
     store: RouterStore,
     evidence: mpsc::Receiver<AuditEvidence>,
     audits: Option<(Auditor, mpsc::Receiver<AuditJob>)>,
-    workers: Vec<FakeWorker>,
+    pub(super) workers: Vec<FakeWorker>,
     _dir: tempfile::TempDir,
 }
 
 impl Harness {
-    async fn add_worker(&mut self, behaviour: Behaviour, queue: u32) {
+    pub(super) async fn add_worker(&mut self, behaviour: Behaviour, queue: u32) {
         let fake = FakeWorker::start(self.workers.len() as u8 + 1, behaviour).await;
         assert!(self.peers.upsert(fake.record(queue)));
         self.workers.push(fake);
@@ -45,7 +45,11 @@ impl Harness {
     }
 }
 
-async fn harness(workers: &[(Behaviour, u32)], audit_fraction: f64, request_timeout: Duration) -> Harness {
+pub(super) async fn harness(
+    workers: &[(Behaviour, u32)],
+    audit_fraction: f64,
+    request_timeout: Duration,
+) -> Harness {
     let dir = tempfile::tempdir().expect("dir");
     let (store, log) = RouterStore::open(dir.path()).expect("receipt log");
     let peers = Arc::new(PeerTable::new());
@@ -53,13 +57,21 @@ async fn harness(workers: &[(Behaviour, u32)], audit_fraction: f64, request_time
     let key = ed25519_dalek::SigningKey::from_bytes(&[99; 32]);
     let (audits, jobs) = AuditQueue::new(audit_fraction, metrics.clone());
     let (feed, evidence) = mpsc::channel(8);
-    let auditor =
-        Auditor { key: key.clone(), peers: peers.clone(), metrics: metrics.clone(), log: log.clone(), feed };
     let limits = Limits {
         max_attempts: 3,
         request_timeout,
         connect_timeout: Duration::from_secs(5),
         max_price: 10_000,
+        idle_timeout: Duration::from_secs(2),
+        max_job_tokens: 4096,
+    };
+    let auditor = Auditor {
+        key: key.clone(),
+        peers: peers.clone(),
+        metrics: metrics.clone(),
+        log: log.clone(),
+        feed,
+        limits,
     };
     let forwarder = Arc::new(Forwarder {
         key,
@@ -79,7 +91,7 @@ async fn harness(workers: &[(Behaviour, u32)], audit_fraction: f64, request_time
     h
 }
 
-fn request(max_tokens: u32) -> GenerateRequest {
+pub(super) fn request(max_tokens: u32) -> GenerateRequest {
     GenerateRequest {
         model: MODEL.into(),
         messages: vec![ChatMessage { role: "user".into(), content: "hi".into() }],
@@ -89,13 +101,13 @@ fn request(max_tokens: u32) -> GenerateRequest {
 }
 
 /// What a client of one generation saw.
-struct Seen {
-    tokens: Vec<u32>,
-    receipt: Option<SignedReceipt>,
-    error: Option<tonic::Status>,
+pub(super) struct Seen {
+    pub(super) tokens: Vec<u32>,
+    pub(super) receipt: Option<SignedReceipt>,
+    pub(super) error: Option<tonic::Status>,
 }
 
-async fn run(h: &Harness, req: GenerateRequest) -> Seen {
+pub(super) async fn run(h: &Harness, req: GenerateRequest) -> Seen {
     let mut events = h.forwarder.stream(JobId::random(), req);
     let mut seen = Seen { tokens: Vec::new(), receipt: None, error: None };
     while let Some(event) = events.recv().await {

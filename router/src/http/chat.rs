@@ -1,5 +1,5 @@
-//! `POST /v1/chat/completions` and `POST /v1/completions`: one generation, answered as one JSON
-//! object or streamed as server-sent events (`sse`).
+//! `POST /v1/chat/completions` and `POST /v1/completions`: one generation (of `n` choices),
+//! answered as one JSON object or streamed as server-sent events (`sse`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,14 +8,15 @@ use axum::extract::State;
 use axum::response::sse::Sse;
 use axum::response::{IntoResponse, Response};
 use tracing::Instrument;
+use wick_api::openai::{ChatRequest, CompletionRequest, Delivery};
 use wick_proto::v1::{GenerateRequest, GenerateResponse, generate_response};
 
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::failed;
-use super::request::{ChatRequest, CompletionRequest, Delivery};
-use super::response::{ChunkHeader, Completion, Flavor, with_receipt};
+use super::response::{ChunkHeader, Completion, Flavor, Gathered, with_receipt};
 use super::sse::{SseJob, sse_stream};
+use crate::choices;
 use crate::forward::Generation;
 use crate::state::RouterState;
 use crate::ticket::JobId;
@@ -48,7 +49,7 @@ async fn complete(
     let job = JobId::random();
     let span = tracing::info_span!("request", route = flavor.route(), job = %job);
     async move {
-        tracing::info!(model = %req.model, stream = delivery.stream, "generation");
+        tracing::info!(model = %req.model, stream = delivery.stream, n = delivery.n, "generation");
         let started = Instant::now();
         let header = ChunkHeader {
             id: flavor.new_id(),
@@ -56,13 +57,12 @@ async fn complete(
             created: wick_proto::time::now_unix_secs(),
             flavor,
         };
-        let events = state.forwarder.stream(job, req);
+        let events = choices::stream(&state.forwarder, job, req);
         if delivery.stream {
-            let job =
-                SseJob { header, include_usage: delivery.include_usage, metrics: state.metrics.clone() };
+            let job = SseJob { header, delivery, metrics: state.metrics.clone() };
             stream(&state, events, job, started).await
         } else {
-            whole(&state, events, header, started).await
+            whole(&state, events, header, delivery, started).await
         }
     }
     .instrument(span)
@@ -85,26 +85,37 @@ async fn stream(
     Ok(Sse::new(sse_stream(job, first, events)).into_response())
 }
 
-/// Answers with the whole completion once the job is done.
+/// Answers with the whole completion once every choice is done.
 async fn whole(
     state: &RouterState,
     mut events: Generation,
     header: ChunkHeader,
+    delivery: Delivery,
     started: Instant,
 ) -> Result<Response, ApiError> {
     let route = header.flavor.route();
-    let mut text = String::new();
-    let mut done = None;
+    let mut choices: Vec<Gathered> = (0..delivery.n).map(|_| Gathered::default()).collect();
     while let Some(event) = events.recv().await {
         match event.map_err(|s| failed(state, route, s))? {
-            GenerateResponse { event: Some(generate_response::Event::Delta(d)) } => text.push_str(&d.text),
-            GenerateResponse { event: Some(generate_response::Event::Done(d)) } => done = Some(d),
+            GenerateResponse { event: Some(generate_response::Event::Delta(d)) } => {
+                if let Some(c) = choices.get_mut(d.index as usize) {
+                    c.text.push_str(&d.text);
+                    c.logprobs.extend(d.logprobs);
+                }
+            }
+            GenerateResponse { event: Some(generate_response::Event::Done(d)) } => {
+                if let Some(c) = choices.get_mut(d.index as usize) {
+                    c.done = Some(d);
+                }
+            }
             GenerateResponse { event: None } => {}
         }
     }
-    let done = done.ok_or_else(|| ApiError::server_error("the job ended without a result"))?;
+    if choices.iter().any(|c| c.done.is_none()) {
+        return Err(ApiError::server_error("the job ended without a result"));
+    }
     state.metrics.request(route, "ok");
     state.metrics.latency.observe(started.elapsed().as_secs_f64());
-    let receipt = done.receipt.clone().unwrap_or_default();
-    Ok(with_receipt(Completion::new(header, &text, &done), &receipt))
+    let receipt = choices[0].done.as_ref().and_then(|d| d.receipt.clone()).unwrap_or_default();
+    Ok(with_receipt(Completion::new(header, &choices, delivery.logprobs.is_some()), &receipt))
 }

@@ -9,10 +9,10 @@ use tracing::Instrument;
 use super::error::ApiError;
 use super::extract::JsonBody;
 use super::failed;
-use super::request::EmbeddingsRequest;
 use super::response::{EmbeddingList, Vector, with_receipt};
 use crate::state::RouterState;
 use crate::ticket::JobId;
+use wick_api::openai::EmbeddingsRequest;
 
 const ROUTE: &str = "http.embeddings";
 

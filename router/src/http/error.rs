@@ -16,6 +16,7 @@ pub(crate) struct ApiError {
     status: StatusCode,
     kind: &'static str,
     message: String,
+    param: Option<String>,
 }
 
 /// The body of an error, also sent as the last SSE event of a stream that fails.
@@ -42,7 +43,7 @@ impl<'a> ErrorBody<'a> {
 
 impl ApiError {
     fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
-        Self { status, kind, message: message.into() }
+        Self { status, kind, message: message.into(), param: None }
     }
 
     /// 400: the request is malformed or asks for something unsupported.
@@ -75,8 +76,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let error =
-            ErrorDetail { message: &self.message, kind: self.kind, param: None, code: Some(self.code()) };
+        let error = ErrorDetail {
+            message: &self.message,
+            kind: self.kind,
+            param: self.param.as_deref(),
+            code: Some(self.code()),
+        };
         (self.status, axum::Json(ErrorBody { error })).into_response()
     }
 }
@@ -94,7 +99,21 @@ impl From<Status> for ApiError {
             Code::DeadlineExceeded => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         };
-        Self::new(status, kind, s.message())
+        // Workers name the parameter at fault first, e.g. `response_format: the schema …`.
+        let message = s.message().trim_start_matches("invalid argument: ");
+        let param = ["response_format", "max_tokens", "stop", "top_logprobs", "n", "prompt", "messages"]
+            .into_iter()
+            .find(|p| message.strip_prefix(p).is_some_and(|rest| rest.starts_with([':', ' ', '.'])))
+            .filter(|_| status == StatusCode::BAD_REQUEST)
+            .map(str::to_string);
+        Self { param, ..Self::new(status, kind, s.message()) }
+    }
+}
+
+/// A request the client must change (400), naming the parameter at fault.
+impl From<wick_api::RequestError> for ApiError {
+    fn from(e: wick_api::RequestError) -> Self {
+        Self { param: e.param, ..Self::invalid_request(e.message) }
     }
 }
 

@@ -8,7 +8,7 @@ mod chat;
 mod embeddings;
 mod error;
 mod extract;
-mod request;
+mod logprobs;
 mod response;
 mod sse;
 

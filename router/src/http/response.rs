@@ -10,7 +10,8 @@ use serde::{Serialize, Serializer};
 use wick_proto::json::ReceiptJson;
 use wick_proto::v1::{self, FinishReason, SignedReceipt};
 
-use super::request::Encoding;
+use super::logprobs::ChoiceLogprobs;
+pub(crate) use wick_api::openai::Encoding;
 
 /// Which OpenAI object a generation is rendered as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ pub(crate) struct Usage {
 
 impl From<v1::Usage> for Usage {
     fn from(u: v1::Usage) -> Self {
-        let total_tokens = u.prompt_tokens + u.completion_tokens;
+        let total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
         Self { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens }
     }
 }
@@ -91,13 +92,52 @@ struct Delta<'a> {
     content: &'a str,
 }
 
-/// One choice (Wick always gives one). `logprobs` is always null: they are not returned.
+/// One choice of a completion or chunk.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 enum Choice<'a> {
-    Message { index: u32, message: AssistantMessage, logprobs: Option<()>, finish_reason: &'static str },
-    Delta { index: u32, delta: Delta<'a>, logprobs: Option<()>, finish_reason: Option<&'static str> },
-    Text { index: u32, text: &'a str, logprobs: Option<()>, finish_reason: Option<&'static str> },
+    Message {
+        index: u32,
+        message: AssistantMessage,
+        logprobs: Option<ChoiceLogprobs>,
+        finish_reason: &'static str,
+    },
+    Delta {
+        index: u32,
+        delta: Delta<'a>,
+        logprobs: Option<ChoiceLogprobs>,
+        finish_reason: Option<&'static str>,
+    },
+    Text {
+        index: u32,
+        text: &'a str,
+        logprobs: Option<ChoiceLogprobs>,
+        finish_reason: Option<&'static str>,
+    },
+}
+
+/// Everything one choice produced, gathered for a whole (not streamed) answer.
+#[derive(Debug, Default)]
+pub(crate) struct Gathered {
+    /// The text.
+    pub(crate) text: String,
+    /// Each token's log probabilities, when asked for.
+    pub(crate) logprobs: Vec<v1::TokenLogprob>,
+    /// The final message.
+    pub(crate) done: Option<v1::GenerateDone>,
+}
+
+/// Usage of a request: the prompt once, the completions of every choice.
+pub(crate) fn total_usage<'a>(done: impl Iterator<Item = &'a v1::GenerateDone>) -> v1::Usage {
+    let mut total = v1::Usage::default();
+    for (i, d) in done.enumerate() {
+        let u = d.usage.unwrap_or_default();
+        if i == 0 {
+            total.prompt_tokens = u.prompt_tokens;
+        }
+        total.completion_tokens = total.completion_tokens.saturating_add(u.completion_tokens);
+    }
+    total
 }
 
 /// A whole (not streamed) chat or text completion.
@@ -107,32 +147,54 @@ pub(crate) struct Completion<'a> {
     object: &'static str,
     created: u64,
     model: String,
-    choices: [Choice<'a>; 1],
+    choices: Vec<Choice<'a>>,
     usage: Usage,
     wick_receipt: ReceiptJson,
+    /// Every choice's receipt, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    wick_receipts: Vec<ReceiptJson>,
 }
 
 impl<'a> Completion<'a> {
-    /// The completion `text` of a finished job.
-    pub(crate) fn new(header: ChunkHeader, text: &'a str, done: &v1::GenerateDone) -> Self {
-        let finish = finish_reason(done.finish_reason);
-        let choice = match header.flavor {
-            Flavor::Chat => Choice::Message {
-                index: 0,
-                message: AssistantMessage { role: "assistant", content: text.to_string() },
-                logprobs: None,
-                finish_reason: finish,
-            },
-            Flavor::Text => Choice::Text { index: 0, text, logprobs: None, finish_reason: Some(finish) },
+    /// The completion of finished choices (in index order; each has its final message);
+    /// `logprobs` tells whether the client asked for them.
+    pub(crate) fn new(header: ChunkHeader, choices: &'a [Gathered], logprobs: bool) -> Self {
+        let receipt = |g: &Gathered| {
+            ReceiptJson::from(&g.done.as_ref().and_then(|d| d.receipt.clone()).unwrap_or_default())
         };
+        let flavor = header.flavor;
+        let out = choices
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let finish = finish_reason(g.done.as_ref().map_or(0, |d| d.finish_reason));
+                let logprobs = logprobs.then(|| ChoiceLogprobs::new(flavor, &g.logprobs, 0));
+                let index = i as u32;
+                match flavor {
+                    Flavor::Chat => Choice::Message {
+                        index,
+                        message: AssistantMessage { role: "assistant", content: g.text.clone() },
+                        logprobs,
+                        finish_reason: finish,
+                    },
+                    Flavor::Text => {
+                        Choice::Text { index, text: &g.text, logprobs, finish_reason: Some(finish) }
+                    }
+                }
+            })
+            .collect();
         Self {
-            object: header.flavor.object(),
+            object: flavor.object(),
             id: header.id,
             created: header.created,
             model: header.model,
-            choices: [choice],
-            usage: done.usage.unwrap_or_default().into(),
-            wick_receipt: ReceiptJson::from(&done.receipt.clone().unwrap_or_default()),
+            choices: out,
+            usage: total_usage(choices.iter().filter_map(|g| g.done.as_ref())).into(),
+            wick_receipt: choices
+                .first()
+                .map(receipt)
+                .unwrap_or_else(|| ReceiptJson::from(&SignedReceipt::default())),
+            wick_receipts: if choices.len() > 1 { choices.iter().map(receipt).collect() } else { Vec::new() },
         }
     }
 }
@@ -177,29 +239,38 @@ impl ChunkHeader {
         }
     }
 
-    /// The first chunk of a chat stream: the assistant's role.
-    pub(crate) fn role(&self) -> Chunk<'_> {
-        let delta = Delta { role: Some("assistant"), content: "" };
-        self.chunk(vec![Choice::Delta { index: 0, delta, logprobs: None, finish_reason: None }])
+    /// The first chunk of a chat stream: the assistant's role, for each of `n` choices.
+    pub(crate) fn role(&self, n: u32) -> Chunk<'_> {
+        let choice = |index| Choice::Delta {
+            index,
+            delta: Delta { role: Some("assistant"), content: "" },
+            logprobs: None,
+            finish_reason: None,
+        };
+        self.chunk((0..n).map(choice).collect())
     }
 
-    /// New text, and the finish reason on the last chunk.
-    pub(crate) fn delta<'a>(&'a self, text: &'a str, finish_reason: Option<&'static str>) -> Chunk<'a> {
+    /// New text of choice `index` (with its tokens' log probabilities), and the finish reason
+    /// on the last chunk.
+    pub(crate) fn delta<'a>(
+        &'a self,
+        index: u32,
+        text: &'a str,
+        logprobs: Option<ChoiceLogprobs>,
+        finish_reason: Option<&'static str>,
+    ) -> Chunk<'a> {
         let choice = match self.flavor {
-            Flavor::Chat => Choice::Delta {
-                index: 0,
-                delta: Delta { role: None, content: text },
-                logprobs: None,
-                finish_reason,
-            },
-            Flavor::Text => Choice::Text { index: 0, text, logprobs: None, finish_reason },
+            Flavor::Chat => {
+                Choice::Delta { index, delta: Delta { role: None, content: text }, logprobs, finish_reason }
+            }
+            Flavor::Text => Choice::Text { index, text, logprobs, finish_reason },
         };
         self.chunk(vec![choice])
     }
 
-    /// The last chunk with a choice: its finish reason and the receipt.
+    /// The last chunk of a choice: its finish reason and receipt.
     pub(crate) fn last(&self, done: &v1::GenerateDone) -> Chunk<'_> {
-        let mut chunk = self.delta("", Some(finish_reason(done.finish_reason)));
+        let mut chunk = self.delta(done.index, "", None, Some(finish_reason(done.finish_reason)));
         chunk.wick_receipt = Some(ReceiptJson::from(&done.receipt.clone().unwrap_or_default()));
         chunk
     }
