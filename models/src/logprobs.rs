@@ -44,16 +44,11 @@ impl Distribution {
         let max = if max.is_finite() { f64::from(max) } else { 0.0 };
         let sum: f64 = logits.iter().map(|&l| (f64::from(l) - max).exp()).sum();
         let log_total = max + sum.ln();
-        let mut order: Vec<u32> = (0..logits.len() as u32).collect();
-        let by_logit = |a: &u32, b: &u32| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b));
-        let top = top.min(MAX_TOP_LOGPROBS).min(order.len());
-        if top > 0 && top < order.len() {
-            order.select_nth_unstable_by(top - 1, by_logit);
-        }
-        order.truncate(top);
-        order.sort_unstable_by(by_logit);
         let logprob = |t: u32| (f64::from(logits[t as usize]) - log_total) as f32;
-        let top = order.into_iter().map(|token| TokenLogprob { token, logprob: logprob(token) }).collect();
+        let top = most_likely(logits, top.min(MAX_TOP_LOGPROBS))
+            .into_iter()
+            .map(|token| TokenLogprob { token, logprob: logprob(token) })
+            .collect();
         Self { logits: logits.to_vec(), log_total, top }
     }
 
@@ -63,6 +58,27 @@ impl Distribution {
         let logprob = (f64::from(raw) - self.log_total) as f32;
         Logprobs { chosen: TokenLogprob { token, logprob }, top: self.top }
     }
+}
+
+/// The `k` tokens with the highest logits, most likely first, ties by token id. One pass that
+/// keeps a sorted list of `k`: a token enters only when it beats the last kept one, which after
+/// the first few hundred tokens almost never happens, so this costs about one comparison per
+/// vocabulary entry.
+fn most_likely(logits: &[f32], k: usize) -> Vec<u32> {
+    let mut kept: Vec<(f32, u32)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return Vec::new();
+    }
+    for (token, &l) in logits.iter().enumerate() {
+        // Ids rise, so an equal logit never displaces a kept one (ties go to the lower id).
+        if kept.len() == k && kept[k - 1].0.total_cmp(&l).is_ge() {
+            continue;
+        }
+        let at = kept.partition_point(|(kl, _)| kl.total_cmp(&l).is_ge());
+        kept.insert(at, (l, token as u32));
+        kept.truncate(k);
+    }
+    kept.into_iter().map(|(_, t)| t).collect()
 }
 
 /// OpenAI's presence and frequency penalties over `generated`: each token's logit loses
@@ -99,6 +115,24 @@ mod tests {
         let mass: f64 =
             (0..4).map(|t| f64::from(Distribution::new(&logits, 0).chosen(t).chosen.logprob).exp()).sum();
         assert!((mass - 1.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_one_pass_top_k_matches_a_full_sort() {
+        let mut state = 7u64;
+        for round in 0..200 {
+            // Few distinct values, so ties are common.
+            let logits: Vec<f32> = (0..300)
+                .map(|_| {
+                    state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    ((state >> 33) % 50) as f32 / 4.0 - 6.0
+                })
+                .collect();
+            let mut sorted: Vec<u32> = (0..logits.len() as u32).collect();
+            sorted.sort_by(|a, b| logits[*b as usize].total_cmp(&logits[*a as usize]).then(a.cmp(b)));
+            let k = round % (MAX_TOP_LOGPROBS + 1);
+            assert_eq!(most_likely(&logits, k), sorted[..k], "k = {k}");
+        }
     }
 
     #[test]
