@@ -61,7 +61,9 @@ fn run_round(
         let prompt = model.encode_chat(&messages)?;
         let params = GenerationParams {
             max_tokens: tokens,
-            sampling: SamplingParams { temperature: 0.7, seed: i as u64, ..SamplingParams::default() },
+            // Greedy: sampling at a temperature sorts the vocabulary per token, which would hide
+            // what the schema and logprobs cost.
+            sampling: SamplingParams { temperature: 0.0, seed: i as u64, ..SamplingParams::default() },
             ignore_eos: mode != Mode::Schema,
             logprobs: (mode == Mode::Logprobs).then_some(5),
             ..GenerationParams::default()
