@@ -85,7 +85,7 @@ fn exp2_nonpositive(t: f32) -> f32 {
     let k = (t + ROUND) - ROUND;
     let f = t - k;
     let p = 1.0
-        + f * (0.693_147_2
+        + f * (std::f32::consts::LN_2
             + f * (0.240_226_5
                 + f * (0.055_504_11 + f * (0.009_618_129 + f * (0.001_333_355 + f * 0.000_154_035)))));
     let scale = f32::from_bits(((k as i32 + 127) as u32) << 23);
