@@ -191,6 +191,9 @@ async fn submit(
 }
 
 #[cfg(test)]
+mod retry;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
