@@ -4,48 +4,17 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
-use support::Node;
+use support::{Node, base, start_router, wait_for_workers};
 
 /// A router and one worker (both default models): n choices land on the one worker.
 async fn network() -> (Node, Node, tempfile::TempDir) {
     let worker = Node::worker(&[]);
     let boot = worker.ready["p2p"][0].as_str().expect("p2p").to_string();
     let dir = tempfile::tempdir().expect("dir");
-    let d = dir.path().to_string_lossy().into_owned();
-    let router = Node::start(&[
-        "router",
-        "--grpc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--p2p",
-        "/ip4/127.0.0.1/tcp/0",
-        "--dir",
-        &d,
-        "--bootstrap",
-        &boot,
-        "--audit-fraction",
-        "0",
-    ]);
-    let health = format!("{}/health", base(&router).trim_end_matches("/v1"));
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::get(&health).await
-            && let Ok(v) = r.json::<serde_json::Value>().await
-            && v["workers"] == 1
-        {
-            break;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "no worker found:\n{}", router.log());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let router =
+        start_router(&dir.path().to_string_lossy(), &["--bootstrap", &boot, "--audit-fraction", "0"], &[]);
+    wait_for_workers(&router, 1).await;
     (router, worker, dir)
-}
-
-fn base(router: &Node) -> String {
-    router.ready["openai_base_url"].as_str().expect("base url").to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use support::{Node, chat, generate, metric};
+use support::{Node, base, chat, generate, metric, start_router, wait_for_workers};
 use wick_proto::signing;
 use wick_proto::v1::{SignedReceipt, generate_response};
 
@@ -38,47 +38,6 @@ async fn network_of(workers: &[&[&str]], router_extra: &[&str]) -> Network {
     let router = start_router(&router_dir, &extra, &[]);
     wait_for_workers(&router, workers.len()).await;
     Network { router, workers: nodes, _dir: dir }
-}
-
-async fn wait_for_workers(router: &Node, n: usize) {
-    let health = format!("{}/health", base(router).trim_end_matches("/v1"));
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = reqwest::get(&health).await
-            && let Ok(v) = r.json::<serde_json::Value>().await
-            && v["workers"] == n
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "router did not discover {n} workers:\n{}",
-            router.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// `wick router` on ephemeral loopback ports with its data in `dir`, plus `extra` flags and `env`.
-fn start_router(dir: &str, extra: &[&str], env: &[(&str, &str)]) -> Node {
-    let mut args = vec![
-        "router",
-        "--grpc",
-        "127.0.0.1:0",
-        "--http",
-        "127.0.0.1:0",
-        "--p2p",
-        "/ip4/127.0.0.1/tcp/0",
-        "--dir",
-        dir,
-    ];
-    args.extend_from_slice(extra);
-    Node::start_with_env(&args, env)
-}
-
-/// Router + two chat workers, auditing the given fraction of jobs.
-fn base(router: &Node) -> String {
-    router.ready["openai_base_url"].as_str().expect("base url").to_string()
 }
 
 fn decode_receipt(hex_text: &str) -> SignedReceipt {

@@ -200,3 +200,45 @@ pub fn devnet_args(dir: &str) -> Vec<&str> {
         "127.0.0.1:0",
     ]
 }
+
+/// Waits (bounded) until `router`'s health endpoint counts `n` workers.
+pub async fn wait_for_workers(router: &Node, n: usize) {
+    let health = format!("{}/health", base(router).trim_end_matches("/v1"));
+    let started = std::time::Instant::now();
+    loop {
+        if let Ok(r) = reqwest::get(&health).await
+            && let Ok(v) = r.json::<serde_json::Value>().await
+            && v["workers"] == n
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "router did not discover {n} workers:\n{}",
+            router.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `wick router` on ephemeral loopback ports with its data in `dir`, plus `extra` flags and `env`.
+pub fn start_router(dir: &str, extra: &[&str], env: &[(&str, &str)]) -> Node {
+    let mut args = vec![
+        "router",
+        "--grpc",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+        "--p2p",
+        "/ip4/127.0.0.1/tcp/0",
+        "--dir",
+        dir,
+    ];
+    args.extend_from_slice(extra);
+    Node::start_with_env(&args, env)
+}
+
+/// A router's OpenAI base URL (`http://…/v1`).
+pub fn base(router: &Node) -> String {
+    router.ready["openai_base_url"].as_str().expect("base url").to_string()
+}
