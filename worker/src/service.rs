@@ -129,12 +129,16 @@ impl Inference for InferenceService {
         };
         limits::check_generate(&req, state.config.max_prompt_bytes).map_err(counted)?;
         let (engine, admitted, input, params) = self.prepare(&req, &mut deadline).map_err(counted)?;
-        let format = request::response_format(req.params.as_ref()).map_err(counted)?;
         let model = engine.model().clone();
         let resumed = req.resume_tokens.len();
+        // The schema is client JSON of up to megabytes: parsed on the tokenizer thread too.
+        let wire_params = req.params.clone();
         let tokenized = state
             .tokenizers
-            .run(move || request::tokenize(&model, &input, &format, resumed))
+            .run(move || {
+                let format = request::response_format(wire_params.as_ref())?;
+                request::tokenize(&model, &input, &format, resumed)
+            })
             .await
             .and_then(|r| r)
             .map_err(counted)?;
