@@ -10,6 +10,8 @@ use crate::RequestError;
 
 /// Most messages in one chat request.
 pub const MAX_MESSAGES: usize = 1024;
+/// Most choices per request (`n`; 0 means 1 on the wire).
+pub const MAX_CHOICES: u32 = 8;
 /// Most stop sequences in one request.
 pub const MAX_STOPS: usize = 8;
 /// Longest stop sequence, in bytes.
@@ -76,6 +78,10 @@ pub fn check_generate(req: &GenerateRequest, max_prompt_bytes: usize) -> Result<
     }
     if !req.messages.is_empty() && !req.prompt.is_empty() {
         return Err(RequestError::new("messages and prompt are exclusive"));
+    }
+    let n = req.params.as_ref().map_or(1, |p| p.n.max(1));
+    if n > MAX_CHOICES {
+        return Err(RequestError::param("n", format!("n must be between 1 and {MAX_CHOICES}, got {n}")));
     }
     let stops = req.params.as_ref().map_or(&[][..], |p| &p.stop[..]);
     if stops.len() > MAX_STOPS || stops.iter().any(|s| s.len() > MAX_STOP_BYTES) {
@@ -146,6 +152,14 @@ mod tests {
         assert!(check_generate(&stops(MAX_STOPS, MAX_STOP_BYTES), 100).is_ok());
         assert!(check_generate(&stops(MAX_STOPS + 1, 1), 100).is_err());
         assert!(check_generate(&stops(1, MAX_STOP_BYTES + 1), 100).is_err());
+        let choices = |n: u32| GenerateRequest {
+            params: Some(SamplingParams { n, ..Default::default() }),
+            ..chat(1, "hi")
+        };
+        assert!(check_generate(&choices(0), 100).is_ok(), "0 means 1 on the wire");
+        assert!(check_generate(&choices(MAX_CHOICES), 100).is_ok());
+        let e = check_generate(&choices(MAX_CHOICES + 1), 100).expect_err("too many choices");
+        assert_eq!(e.param.as_deref(), Some("n"));
         let embed =
             |n: usize, len: usize| EmbedRequest { inputs: vec!["e".repeat(len); n], ..Default::default() };
         assert!(check_embed(&embed(1, 10)).is_ok());

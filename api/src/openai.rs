@@ -15,7 +15,7 @@ use wick_proto::v1::{self, ChatMessage, EmbedRequest, GenerateRequest, ResponseF
 use crate::RequestError;
 
 /// Most choices per request (`n`).
-pub const MAX_CHOICES: u32 = 8;
+pub const MAX_CHOICES: u32 = crate::limits::MAX_CHOICES;
 /// Most stop sequences per request (OpenAI's limit).
 pub const MAX_STOPS: usize = 4;
 /// Most alternatives per token (`top_logprobs`, a completion's `logprobs`).

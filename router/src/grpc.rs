@@ -13,8 +13,6 @@ use wick_proto::v1::{
     ModelInfo,
 };
 
-use wick_api::openai::MAX_CHOICES;
-
 use crate::choices;
 use crate::state::RouterState;
 use crate::ticket::JobId;
@@ -63,11 +61,7 @@ impl Inference for RouterService {
         let job = JobId::random();
         let span = tracing::info_span!("request", route = "grpc.generate", job = %job);
         span.in_scope(|| tracing::info!(model = %req.model, "generation"));
-        if let Some(p) = &req.params
-            && !(1..=MAX_CHOICES).contains(&p.n.max(1))
-        {
-            return Err(Status::invalid_argument(format!("n must be between 1 and {MAX_CHOICES}")));
-        }
+        // Message count, stop sequences and choices (`n`); prompt size is the workers' call.
         wick_api::limits::check_generate(&req, usize::MAX)
             .map_err(|e| Status::invalid_argument(e.message))?;
         let (tx, rx) = mpsc::channel(64);
