@@ -145,6 +145,10 @@ impl Default for LoadOptions {
     }
 }
 
+/// The numeric class of Wick's own CPU kernels: bit-identical on every x86-64 path (scalar,
+/// AVX2, AVX-512), whatever the batch or thread count.
+pub const CPU_NUMERIC_CLASS: &str = "cpu-v1";
+
 /// Prompt tokens per forward pass while prefilling, so long prompts do not stall a batch.
 pub const PREFILL_CHUNK: usize = 256;
 
@@ -192,6 +196,13 @@ impl TextModel {
     /// The catalog name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The numeric class of this model's outputs: workers whose outputs are compared (audits,
+    /// fraud proofs, failover resume) must share it, because another device's float order
+    /// gives other bits. Wick's deterministic CPU kernels are [`CPU_NUMERIC_CLASS`].
+    pub fn numeric_class(&self) -> &str {
+        CPU_NUMERIC_CLASS
     }
 
     /// The transformer.

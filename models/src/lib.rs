@@ -38,6 +38,7 @@ pub use catalog::{
 pub use embed::Embedder;
 pub use error::{ModelError, Result};
 pub use generate::{
-    ChatMessage, FinishReason, GenerationOutput, GenerationParams, Sequence, TextModel, Usage,
+    CPU_NUMERIC_CLASS, ChatMessage, FinishReason, GenerationOutput, GenerationParams, Sequence, TextModel,
+    Usage,
 };
 pub use store::{InstalledModel, ModelId, ModelStore};
