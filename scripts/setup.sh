@@ -1,7 +1,18 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian machine lacks to build, test and run Wick. Idempotent: each step
 # is skipped when its tool is already there. Run as root (CI does) or with sudo available.
+#
+# `--cuda` also installs the CUDA toolkit (nvcc, headers, cuBLAS, cuRAND, NVRTC) from PyPI into
+# the project's virtual environment, for `cargo build --features cuda` after
+# `. scripts/cuda-env.sh`. No GPU is needed to build.
 set -euo pipefail
+with_cuda=0
+for arg in "$@"; do
+  case "$arg" in
+    --cuda) with_cuda=1 ;;
+    *) echo "setup: unknown option $arg (known: --cuda)" >&2; exit 2 ;;
+  esac
+done
 
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
@@ -46,3 +57,15 @@ command -v cargo >/dev/null || {
   echo "setup: cargo is missing; install the Rust toolchain (rustup) first" >&2
   exit 1
 }
+
+if [ "$with_cuda" -eq 1 ]; then
+  cuda_requirements="$(dirname "$0")/cuda-requirements.txt"
+  cuda_stamp="$venv/.cuda-requirements"
+  if ! cmp -s "$cuda_requirements" "$cuda_stamp" 2>/dev/null; then
+    echo "setup: installing the CUDA toolkit from PyPI into $venv (about 1 GB)" >&2
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$cuda_requirements"
+    cp "$cuda_requirements" "$cuda_stamp"
+  fi
+  cuda_home="$(ls -d "$venv"/lib/python3*/site-packages/nvidia/cu13 | head -n1)"
+  [ -e "$cuda_home/lib/stubs/libcuda.so" ] || "$(dirname "$0")/cuda-toolkit.sh" "$cuda_home"
+fi

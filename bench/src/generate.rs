@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use wick_models::generate::{LoadOptions, PREFILL_CHUNK};
 use wick_models::llama::BatchItem;
 use wick_models::sampling::argmax;
-use wick_models::{DEFAULT_CHAT_MODEL, TextModel};
+use wick_models::{ComputeDevice, DEFAULT_CHAT_MODEL, TextModel};
 
 use crate::BenchEnv;
 use crate::stats::median;
@@ -38,6 +38,9 @@ pub struct GenerateBench {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Where Wick runs the model: cpu or cuda:N (then llama-bench offloads every layer too).
+    #[arg(long, default_value = "cpu")]
+    device: wick_models::ComputeDevice,
     /// Instead: what a JSON schema (constrained decoding) and logprobs cost, through the engine
     /// at 1 and 8 sequences.
     #[arg(long)]
@@ -60,20 +63,20 @@ pub fn run(env: &BenchEnv<'_>, args: GenerateBench) -> anyhow::Result<()> {
     }
     let installed = (env.ensure_model)(&args.model)?;
     let gguf = installed.path(installed.entry.weights());
-    let model = TextModel::load(&installed, &LoadOptions::default())?;
+    let model = TextModel::load(&installed, &LoadOptions { device: args.device, ..LoadOptions::default() })?;
     if args.structured {
         crate::structured::run(std::sync::Arc::new(model), args.gen_tokens, args.reps, args.json)?;
         return Ok(());
     }
-    let vocab = model.llama().config().vocab_size as u32;
+    let vocab = model.transformer().config().vocab_size as u32;
     // Arbitrary but fixed token ids, like llama-bench's synthetic prompts.
     let prompt: Vec<u32> = (0..args.prompt_tokens as u32).map(|i| 100 + (i * 7919) % (vocab - 100)).collect();
 
     let prefill = |tokens: &[u32]| -> anyhow::Result<f64> {
-        let mut cache = model.llama().new_cache();
+        let mut cache = model.transformer().new_cache();
         let start = Instant::now();
         for chunk in tokens.chunks(PREFILL_CHUNK) {
-            model.llama().forward(&mut [BatchItem {
+            model.transformer().forward(&mut [BatchItem {
                 cache: &mut cache,
                 tokens: chunk,
                 want_logits: true,
@@ -82,11 +85,11 @@ pub fn run(env: &BenchEnv<'_>, args: GenerateBench) -> anyhow::Result<()> {
         Ok(tokens.len() as f64 / start.elapsed().as_secs_f64())
     };
     let decode = |n: usize| -> anyhow::Result<f64> {
-        let mut cache = model.llama().new_cache();
+        let mut cache = model.transformer().new_cache();
         let mut token = prompt[0];
         let start = Instant::now();
         for _ in 0..n {
-            let logits = model.llama().forward(&mut [BatchItem {
+            let logits = model.transformer().forward(&mut [BatchItem {
                 cache: &mut cache,
                 tokens: &[token],
                 want_logits: true,
@@ -150,6 +153,8 @@ fn llama_bench(bin: &PathBuf, gguf: &PathBuf, args: &GenerateBench) -> anyhow::R
         .arg(gguf)
         .args(["-p", &args.prompt_tokens.to_string(), "-n", &args.gen_tokens.to_string()])
         .args(["-t", &args.bench_threads.to_string(), "-r", "1", "-o", "json"])
+        // On a GPU, llama.cpp's CUDA build offloads every layer, as Wick does.
+        .args(["-ngl", if args.device == ComputeDevice::Cpu { "0" } else { "99" }])
         .output()
         .with_context(|| format!("while running {}", bin.display()))?;
     if !out.status.success() {

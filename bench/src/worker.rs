@@ -46,6 +46,9 @@ pub struct WorkerBench {
     /// Start the worker with `--no-prefix-sharing` (every prompt computed in full).
     #[arg(long)]
     no_prefix_sharing: bool,
+    /// The started worker's device: cpu or cuda:N (then llama-server offloads every layer too).
+    #[arg(long, default_value = "cpu")]
+    device: wick_models::ComputeDevice,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -266,6 +269,7 @@ fn start_worker(env: &BenchEnv<'_>, args: &WorkerBench, max_c: usize) -> anyhow:
         // The bench calls the worker directly, without a router's ticket.
         .args(["--grpc", "127.0.0.1:0", "--max-batch", &max_c.to_string(), "--dev-unticketed"])
         .args(args.no_prefix_sharing.then_some("--no-prefix-sharing"))
+        .args(["--device", &args.device.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
@@ -378,6 +382,7 @@ async fn start_llama_server(
         .arg(gguf)
         .args(["-np", &slots.to_string(), "-t", &args.bench_threads.to_string()])
         .args(["-c", &(slots * args.memory_tokens.max(1024)).to_string()])
+        .args(["-ngl", if args.device == wick_models::ComputeDevice::Cpu { "0" } else { "99" }])
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -63,6 +63,10 @@ pub struct DevnetArgs {
     /// default chat model. Every worker also serves the default embedding model.
     #[arg(long = "worker-model", value_name = "NAME")]
     worker_models: Vec<String>,
+    /// Device of a worker's chat model, once per worker from worker 0 on, like
+    /// `--worker-model` (`--worker-device cuda:0 --worker-device cpu`); default cpu.
+    #[arg(long = "worker-device", value_name = "DEVICE")]
+    worker_devices: Vec<wick_models::ComputeDevice>,
     /// Test-only: the worker with this index produces wrong outputs, to exercise audits.
     #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
@@ -148,6 +152,9 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         }
         if let Some(model) = args.worker_models.get(i) {
             a.extend(["--model", model, "--model", wick_models::DEFAULT_EMBEDDING_MODEL].map(String::from));
+        }
+        if let Some(device) = args.worker_devices.get(i) {
+            a.extend(["--device".to_string(), device.to_string()]);
         }
         #[cfg(feature = "fault-injection")]
         if args.corrupt_worker == Some(i) {

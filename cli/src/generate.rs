@@ -43,12 +43,16 @@ pub struct GenerateArgs {
     /// Print the token ids after the answer (stderr).
     #[arg(long)]
     show_tokens: bool,
+    /// Where the model runs: cpu (Wick's kernels) or cuda:N (a GPU; needs `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    device: wick_models::ComputeDevice,
 }
 
 pub fn run(global: &GlobalArgs, args: GenerateArgs) -> anyhow::Result<()> {
     let installed = crate::models::ensure(global, &args.model)?;
-    let model = TextModel::load(&installed, &LoadOptions::default())
-        .with_context(|| format!("while loading {}", args.model))?;
+    let options = LoadOptions { device: args.device, ..LoadOptions::default() };
+    let model = TextModel::load(&installed, &options)
+        .with_context(|| format!("while loading {} on {}", args.model, args.device))?;
     let mut messages = Vec::new();
     if let Some(system) = args.system {
         messages.push(ChatMessage::system(system));

@@ -53,6 +53,9 @@ pub struct WorkerArgs {
     /// Longest sequence (prompt + output) in tokens.
     #[arg(long, env = "WICK_WORKER_MAX_CONTEXT")]
     max_context: Option<usize>,
+    /// Where chat models run: cpu (Wick's kernels) or cuda:N (a GPU; needs `--features cuda`).
+    #[arg(long, env = "WICK_WORKER_DEVICE")]
+    device: Option<wick_models::ComputeDevice>,
     /// Largest max_tokens a request may ask for.
     #[arg(long, env = "WICK_WORKER_MAX_TOKENS_LIMIT")]
     max_tokens_limit: Option<usize>,
@@ -103,6 +106,7 @@ impl WorkerArgs {
         c.no_prefix_sharing = self.no_prefix_sharing;
         c.max_queue = self.max_queue.unwrap_or(c.max_queue);
         c.max_context = self.max_context.unwrap_or(c.max_context);
+        c.device = self.device.unwrap_or(c.device);
         c.max_tokens_limit = self.max_tokens_limit.unwrap_or(c.max_tokens_limit);
         c.price_per_1k_tokens = self.price_per_1k_tokens.unwrap_or(c.price_per_1k_tokens);
         c.dev_unticketed |= self.dev_unticketed;

@@ -1,6 +1,8 @@
 //! Checks the quantized forward pass (llama or qwen2) against a dense f32 re-implementation
 //! written with plain candle tensor ops: prints both argmaxes and the largest logit difference
-//! for one chat prompt. Usage: `cargo run -p wick-models --example dense_reference -- PATH.gguf`
+//! for one chat prompt. Usage: `cargo run -p wick-models --example dense_reference -- PATH.gguf
+//! [DEVICE]`, DEVICE `cpu` (Wick's kernels, the default), `cuda:N` or `candle-cpu` (the GPU code
+//! path on candle's CPU backend).
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use candle_core::quantized::gguf_file;
@@ -9,16 +11,18 @@ use wick_models::generate::LoadOptions;
 use wick_models::llama::{BatchItem, LlamaConfig, RopeStyle};
 
 fn main() -> Result<()> {
-    let path = std::env::args().nth(1).expect("usage: dense_reference PATH.gguf");
-    let model = wick_models::TextModel::from_gguf_file(path.as_ref(), &LoadOptions::default()).unwrap();
+    let path = std::env::args().nth(1).expect("usage: dense_reference PATH.gguf [DEVICE]");
+    let device = std::env::args().nth(2).map_or(Ok(Default::default()), |d| d.parse()).unwrap();
+    let options = LoadOptions { device, ..LoadOptions::default() };
+    let model = wick_models::TextModel::from_gguf_file(path.as_ref(), &options).unwrap();
     let ids = model.encode_chat(&[wick_models::ChatMessage::user("What is the capital of France?")]).unwrap();
-    let mut cache = model.llama().new_cache();
+    let mut cache = model.transformer().new_cache();
     let ours = model
-        .llama()
+        .transformer()
         .forward(&mut [BatchItem { cache: &mut cache, tokens: &ids, want_logits: true }])
         .unwrap();
     let mut file = std::fs::File::open(&path)?;
-    let reference = Dense { cfg: model.llama().config().clone() }.logits(&mut file, &ids)?;
+    let reference = Dense { cfg: model.transformer().config().clone() }.logits(&mut file, &ids)?;
     let am = |v: &[f32]| v.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|x| x.0).unwrap();
     let err = ours[0].iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
     println!(

@@ -7,12 +7,15 @@ pub use crate::chat_template::ChatMessage;
 use crate::chat_template::ChatTemplate;
 use crate::constrain::{Constraint, Grammars};
 use crate::detokenizer::StreamDecoder;
+use crate::device::ComputeDevice;
+use crate::device_llama::DeviceLlama;
 use crate::gguf_tokenizer::GgufTokenizer;
 use crate::llama::{BatchItem, KvCache, Llama};
 use crate::logprobs::{Distribution, Logprobs, MAX_TOP_LOGPROBS, apply_penalties};
 use crate::sampling::{Sampler, SamplingParams};
 use crate::stop::StopMatcher;
 use crate::store::{InstalledModel, ModelId};
+use crate::transformer::Transformer;
 use crate::weights::Bytes;
 use crate::{ModelError, Result};
 
@@ -137,11 +140,13 @@ pub struct GenerationOutput {
 pub struct LoadOptions {
     /// Longest sequence accepted (bounded by the model's own context length).
     pub max_context: usize,
+    /// Where the model runs.
+    pub device: ComputeDevice,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        Self { max_context: 8192 }
+        Self { max_context: 8192, device: ComputeDevice::Cpu }
     }
 }
 
@@ -156,7 +161,7 @@ pub const PREFILL_CHUNK: usize = 256;
 pub struct TextModel {
     id: ModelId,
     name: String,
-    llama: Llama,
+    transformer: Transformer,
     tokenizer: GgufTokenizer,
     template: ChatTemplate,
     grammars: std::sync::OnceLock<std::result::Result<Grammars, String>>,
@@ -177,7 +182,16 @@ impl TextModel {
     }
 
     fn from_gguf(bytes: &Bytes, id: ModelId, name: &str, options: &LoadOptions) -> Result<Self> {
-        let (llama, ct) = Llama::from_gguf(bytes, options.max_context)?;
+        let (transformer, ct) = match options.device.open()? {
+            None => {
+                let (m, ct) = Llama::from_gguf(bytes, options.max_context)?;
+                (Transformer::Cpu(m), ct)
+            }
+            Some((device, class)) => {
+                let (m, ct) = DeviceLlama::from_gguf(bytes, options.max_context, device, class)?;
+                (Transformer::Device(m), ct)
+            }
+        };
         let tokenizer = GgufTokenizer::from_gguf(&ct)?;
         let source = ct
             .metadata
@@ -185,7 +199,14 @@ impl TextModel {
             .and_then(|v| v.to_string().ok())
             .ok_or_else(|| ModelError::Format("GGUF has no tokenizer.chat_template".into()))?;
         let template = ChatTemplate::new(source)?;
-        Ok(Self { id, name: name.to_string(), llama, tokenizer, template, grammars: Default::default() })
+        Ok(Self {
+            id,
+            name: name.to_string(),
+            transformer,
+            tokenizer,
+            template,
+            grammars: Default::default(),
+        })
     }
 
     /// The network id (sha256 of the GGUF).
@@ -202,12 +223,12 @@ impl TextModel {
     /// fraud proofs, failover resume) must share it, because another device's float order
     /// gives other bits. Wick's deterministic CPU kernels are [`CPU_NUMERIC_CLASS`].
     pub fn numeric_class(&self) -> &str {
-        CPU_NUMERIC_CLASS
+        self.transformer.numeric_class()
     }
 
     /// The transformer.
-    pub fn llama(&self) -> &Llama {
-        &self.llama
+    pub fn transformer(&self) -> &Transformer {
+        &self.transformer
     }
 
     /// The tokenizer.
@@ -247,7 +268,7 @@ impl TextModel {
     /// A new sequence for `prompt`, checked against the limits.
     pub fn new_sequence(&self, prompt: Vec<u32>, params: GenerationParams) -> Result<Sequence> {
         params.validate()?;
-        let limit = self.llama.max_context();
+        let limit = self.transformer.max_context();
         if prompt.is_empty() {
             return Err(ModelError::InvalidArgument("the prompt is empty".into()));
         }
@@ -260,7 +281,7 @@ impl TextModel {
         Ok(Sequence {
             sampler: Sampler::new(params.sampling.clone()),
             stop: StopMatcher::new(&params.stop),
-            cache: self.llama.new_cache(),
+            cache: self.transformer.new_cache(),
             prompt_len: prompt.len(),
             tokens: prompt,
             params,
@@ -285,7 +306,7 @@ impl TextModel {
         while seq.finish_reason().is_none() {
             let logits = {
                 let (cache, tokens, want_logits) = seq.next_batch_item();
-                self.llama.forward(&mut [BatchItem { cache, tokens, want_logits }])?
+                self.transformer.forward(&mut [BatchItem { cache, tokens, want_logits }])?
             };
             if let Some(mut logits) = logits.into_iter().next() {
                 let step = seq.accept_logits(self, &mut logits)?;
@@ -371,10 +392,17 @@ impl Sequence {
             return 0;
         }
         let shared = common_prefix(&self.tokens, source.computed_tokens()).min(self.tokens.len() - 1);
-        if shared > 0 {
-            self.cache = source.cache.prefix(shared);
+        if shared == 0 {
+            return 0;
         }
-        shared
+        match source.cache.prefix(shared) {
+            Ok(cache) => {
+                self.cache = cache;
+                shared
+            }
+            // Out of device memory for the copy: compute the prefix instead.
+            Err(_) => 0,
+        }
     }
 
     /// Why the sequence finished, if it has.
@@ -461,7 +489,7 @@ impl Sequence {
             self.finish = Some(FinishReason::Stop);
         }
         if self.finish.is_none()
-            && (generated >= self.params.max_tokens || self.tokens.len() >= model.llama().max_context())
+            && (generated >= self.params.max_tokens || self.tokens.len() >= model.transformer().max_context())
         {
             self.finish = Some(FinishReason::Length);
         }

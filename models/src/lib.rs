@@ -16,6 +16,8 @@ pub(crate) mod chat_template;
 pub(crate) mod config;
 pub mod constrain;
 pub(crate) mod detokenizer;
+pub mod device;
+pub mod device_llama;
 pub mod embed;
 pub mod error;
 pub mod fetch;
@@ -30,11 +32,13 @@ pub(crate) mod rope;
 pub mod sampling;
 pub(crate) mod stop;
 pub mod store;
+pub mod transformer;
 pub(crate) mod weights;
 
 pub use catalog::{
     CatalogEntry, DEFAULT_CHAT_MODEL, DEFAULT_EMBEDDING_MODEL, ModelKind, QWEN_CODER_05B, QWEN_CODER_15B,
 };
+pub use device::ComputeDevice;
 pub use embed::Embedder;
 pub use error::{ModelError, Result};
 pub use generate::{

@@ -189,7 +189,12 @@ impl Llama {
     }
 
     fn forward_on_pool(&self, items: &mut [BatchItem<'_>]) -> Result<Vec<Vec<f32>>> {
-        let (rows, ids) = self.rows_of(items)?;
+        let (rows, ids) = check_batch(&self.config, self.max_context(), items)?;
+        for item in items.iter_mut() {
+            if item.cache.layers.len() != self.config.n_layers {
+                *item.cache = self.new_cache();
+            }
+        }
         if rows.is_empty() {
             return Ok(Vec::new());
         }
@@ -202,33 +207,6 @@ impl Llama {
             item.cache.len += item.tokens.len();
         }
         self.logits(items, &x)
-    }
-
-    /// The (item, position) of every new row and its token id, after checking the limits.
-    #[allow(clippy::type_complexity)] // two parallel lists, named at the call site
-    fn rows_of(&self, items: &mut [BatchItem<'_>]) -> Result<(Vec<(usize, usize)>, Vec<u32>)> {
-        let cfg = &self.config;
-        let mut rows = Vec::new();
-        let mut ids = Vec::new();
-        for (i, item) in items.iter_mut().enumerate() {
-            let start = item.cache.len;
-            if start + item.tokens.len() > self.max_context() {
-                return Err(ModelError::InvalidArgument(format!(
-                    "sequence of {} tokens exceeds the context limit of {}",
-                    start + item.tokens.len(),
-                    self.max_context()
-                )));
-            }
-            if let Some(&bad) = item.tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
-                return Err(ModelError::InvalidArgument(format!("token id {bad} is outside the vocabulary")));
-            }
-            rows.extend((0..item.tokens.len()).map(|t| (i, start + t)));
-            ids.extend_from_slice(item.tokens);
-            if item.cache.layers.len() != cfg.n_layers {
-                *item.cache = self.new_cache();
-            }
-        }
-        Ok((rows, ids))
     }
 
     /// Layer `l`'s attention block: `x += wo * attention(rope(q), rope(k), v)`, the new keys and
@@ -321,6 +299,33 @@ impl Llama {
         let logits = self.output.as_ref().unwrap_or(&self.embeddings).matmul(&normed, m);
         Ok(logits.chunks_exact(cfg.vocab_size).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// The (item, position) of every new row of a batch and its token id, after checking the
+/// context limit and the vocabulary.
+#[allow(clippy::type_complexity)] // two parallel lists, named at the call site
+pub(crate) fn check_batch(
+    cfg: &LlamaConfig,
+    max_context: usize,
+    items: &[BatchItem<'_>],
+) -> Result<(Vec<(usize, usize)>, Vec<u32>)> {
+    let mut rows = Vec::new();
+    let mut ids = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let start = item.cache.len;
+        if start + item.tokens.len() > max_context {
+            return Err(ModelError::InvalidArgument(format!(
+                "sequence of {} tokens exceeds the context limit of {max_context}",
+                start + item.tokens.len(),
+            )));
+        }
+        if let Some(&bad) = item.tokens.iter().find(|&&t| t as usize >= cfg.vocab_size) {
+            return Err(ModelError::InvalidArgument(format!("token id {bad} is outside the vocabulary")));
+        }
+        rows.extend((0..item.tokens.len()).map(|t| (i, start + t)));
+        ids.extend_from_slice(item.tokens);
+    }
+    Ok((rows, ids))
 }
 
 /// Adds `y` to `x`, or to each of `x`'s rows when `y` is one row.

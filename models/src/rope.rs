@@ -32,6 +32,11 @@ impl RopeTable {
         Self { cos, sin, half, style }
     }
 
+    /// The cosines and sines, `half` per position.
+    pub(crate) fn tables(&self) -> (&[f32], &[f32]) {
+        (&self.cos, &self.sin)
+    }
+
     /// Positions the table covers.
     pub(crate) fn positions(&self) -> usize {
         self.cos.len() / self.half

@@ -22,7 +22,8 @@ fn run(
     let (mut text, mut logprobs) = (String::new(), Vec::new());
     while seq.finish_reason().is_none() {
         let (cache, tokens, want_logits) = seq.next_batch_item();
-        let logits = model.llama().forward(&mut [BatchItem { cache, tokens, want_logits }]).expect("forward");
+        let logits =
+            model.transformer().forward(&mut [BatchItem { cache, tokens, want_logits }]).expect("forward");
         if let Some(mut l) = logits.into_iter().next() {
             let step = seq.accept_logits(model, &mut l).expect("step");
             text.push_str(&step.delta);

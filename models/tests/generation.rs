@@ -120,7 +120,7 @@ fn chunked_prefill_is_bit_identical(model: &TextModel, question: &str) {
     use wick_models::llama::BatchItem;
     use wick_models::sampling::argmax;
     let prompt = model.encode_chat(&[ChatMessage::user(question)]).expect("encode");
-    let llama = model.llama();
+    let llama = model.transformer();
     let mut whole = llama.new_cache();
     let a = llama
         .forward(&mut [BatchItem { cache: &mut whole, tokens: &prompt, want_logits: true }])
@@ -148,7 +148,7 @@ fn qwen_batched_forward_matches_alone() {
 
 fn batching_is_bit_identical(model: &TextModel) {
     use wick_models::llama::BatchItem;
-    let llama = model.llama();
+    let llama = model.transformer();
     let p1 = model.encode_chat(&[ChatMessage::user("Hello!")]).expect("encode");
     let p2 = model
         .encode_chat(&[ChatMessage::user("A much longer question about the history of Rome?")])
@@ -166,11 +166,11 @@ fn batching_is_bit_identical(model: &TextModel) {
     assert_eq!(solo[0], both[1]);
     // Three more sequences decode one token each beside it: still the same logits.
     let next = [wick_models::sampling::argmax(&solo[0])];
-    let mut alone_next = alone.clone();
+    let mut alone_next = alone.prefix(alone.len()).expect("copy");
     let solo_next = llama
         .forward(&mut [BatchItem { cache: &mut alone_next, tokens: &next, want_logits: true }])
         .expect("fwd");
-    let mut others: Vec<_> = (0..3).map(|_| c2.clone()).collect();
+    let mut others: Vec<_> = (0..3).map(|_| c2.prefix(c2.len()).expect("copy")).collect();
     let mut batch: Vec<BatchItem<'_>> =
         others.iter_mut().map(|cache| BatchItem { cache, tokens: &next, want_logits: true }).collect();
     batch.insert(1, BatchItem { cache: &mut c1, tokens: &next, want_logits: true });
@@ -209,7 +209,8 @@ fn resumed_sequence_continues_exactly() {
     let mut rest = String::new();
     while seq.finish_reason().is_none() {
         let (cache, tokens, want_logits) = seq.next_batch_item();
-        let logits = model.llama().forward(&mut [BatchItem { cache, tokens, want_logits }]).expect("fwd");
+        let logits =
+            model.transformer().forward(&mut [BatchItem { cache, tokens, want_logits }]).expect("fwd");
         if let Some(mut l) = logits.into_iter().next() {
             rest.push_str(&seq.accept_logits(model, &mut l).expect("step").delta);
         }

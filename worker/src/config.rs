@@ -31,6 +31,8 @@ pub struct WorkerConfig {
     pub max_queue: usize,
     /// Longest sequence (prompt + output) in tokens.
     pub max_context: usize,
+    /// Where chat models run: `cpu` (Wick's kernels), `cuda:N` (a GPU; needs a CUDA build).
+    pub device: wick_models::ComputeDevice,
     /// Compute every prompt in full instead of copying prefixes other sequences computed.
     pub no_prefix_sharing: bool,
     /// Largest `max_tokens` a request may ask for.
@@ -79,6 +81,7 @@ impl Default for WorkerConfig {
             max_batch: 8,
             max_queue: 64,
             max_context: 4096,
+            device: wick_models::ComputeDevice::Cpu,
             no_prefix_sharing: false,
             max_tokens_limit: 2048,
             default_max_tokens: 256,

@@ -465,7 +465,7 @@ fn forward_beside_masks(
     masks: &mut [(usize, Constraint)],
 ) -> wick_models::Result<Vec<Vec<f32>>> {
     if masks.is_empty() {
-        return model.llama().forward(items);
+        return model.transformer().forward(items);
     }
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -474,6 +474,6 @@ fn forward_beside_masks(
                 let _ = c.prepare_mask();
             }
         });
-        model.llama().forward(items)
+        model.transformer().forward(items)
     })
 }

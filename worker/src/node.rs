@@ -225,7 +225,7 @@ async fn load_models(
         let installed = store.ensure(name, &options, &NoProgress).map_err(err)?;
         match installed.entry.kind {
             ModelKind::Chat => {
-                let load = LoadOptions { max_context: config.max_context };
+                let load = LoadOptions { max_context: config.max_context, device: config.device };
                 let model = load_blocking(move || TextModel::load(&installed, &load)).await?.map_err(err)?;
                 let engine_config = EngineConfig {
                     max_batch: config.max_batch,

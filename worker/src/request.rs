@@ -117,7 +117,7 @@ pub fn tokenize(
         Input::Prompt(text) => model.encode_prompt(text),
     }
     .map_err(invalid)?;
-    let limit = model.llama().max_context();
+    let limit = model.transformer().max_context();
     if prompt.len().saturating_add(resumed) >= limit {
         return Err(Status::invalid_argument(format!(
             "prompt of {} tokens does not fit the context of {limit} tokens",

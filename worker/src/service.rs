@@ -222,7 +222,7 @@ impl Inference for InferenceService {
             name: e.model().name().to_string(),
             id: e.model().id().to_string(),
             kind: "chat".into(),
-            max_context: e.model().llama().max_context() as u32,
+            max_context: e.model().transformer().max_context() as u32,
         });
         let embed = s.embedders.iter().map(|e| ModelInfo {
             name: e.name().to_string(),

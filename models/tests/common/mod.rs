@@ -44,3 +44,20 @@ pub fn embedder() -> &'static Embedder {
             .unwrap_or_else(|e| panic!("loading the embedder: {e}"))
     })
 }
+
+/// The device of [`device_chat_model`]: `WICK_TEST_DEVICE` (`cuda:0` in `scripts/gpu-check.sh`),
+/// by default `candle-cpu`, the GPU code path on candle's CPU backend.
+pub fn test_device() -> wick_models::ComputeDevice {
+    let name = std::env::var("WICK_TEST_DEVICE").unwrap_or_else(|_| "candle-cpu".into());
+    name.parse().unwrap_or_else(|e| panic!("WICK_TEST_DEVICE: {e}"))
+}
+
+/// The default chat model on the GPU code path, on [`test_device`].
+pub fn device_chat_model() -> &'static TextModel {
+    static MODEL: OnceLock<TextModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let options = LoadOptions { device: test_device(), ..LoadOptions::default() };
+        TextModel::load(&installed(DEFAULT_CHAT_MODEL), &options)
+            .unwrap_or_else(|e| panic!("loading the chat model on candle's CPU backend: {e}"))
+    })
+}
