@@ -67,5 +67,7 @@ if [ "$with_cuda" -eq 1 ]; then
     cp "$cuda_requirements" "$cuda_stamp"
   fi
   cuda_home="$(ls -d "$venv"/lib/python3*/site-packages/nvidia/cu13 | head -n1)"
-  [ -e "$cuda_home/lib/stubs/libcuda.so" ] || "$(dirname "$0")/cuda-toolkit.sh" "$cuda_home"
+  if [ ! -e "$cuda_home/lib/stubs/libcuda.so" ] || [ ! -e "$cuda_home/lib/libcublas.so" ]; then
+    "$(dirname "$0")/cuda-toolkit.sh" "$cuda_home"
+  fi
 fi

@@ -25,7 +25,7 @@ use crate::tokenize::TokenizerPool;
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// A model could not be fetched or loaded.
-    #[error("model {name}: {source}")]
+    #[error("model {name}")]
     Model {
         /// Catalog name.
         name: String,
