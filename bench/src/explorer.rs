@@ -213,6 +213,7 @@ fn records(workers: usize) -> Vec<wick_proto::v1::SignedCapabilityRecord> {
                 issued_unix_ms: now_unix_ms(),
                 // Receivers refuse expiries further out than this; each round sends fresh ones.
                 expires_unix_ms: now_unix_ms() + wick_net::records::MAX_TTL_MS,
+                numeric_class: wick_models::CPU_NUMERIC_CLASS.into(),
                 ..Default::default()
             };
             sign_capability(&key(i), record)

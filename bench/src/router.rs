@@ -305,6 +305,7 @@ fn announcer(key: SigningKey, grpc: SocketAddr) -> wick_net::Announcer {
             issued_unix_ms: unix_ms(now),
             expires_unix_ms: unix_ms(now + Duration::from_secs(5)),
             sequence: sequence.fetch_add(1, Ordering::Relaxed),
+            numeric_class: wick_models::CPU_NUMERIC_CLASS.into(),
         };
         signing::sign_capability(&key, record)
     })
@@ -330,6 +331,7 @@ impl Inference for Echo {
         receipt.output_hash = signing::output_hash(&tokens, "!").to_vec();
         (receipt.tokens_in, receipt.tokens_out) = (1, 1);
         (receipt.started_unix_ms, receipt.finished_unix_ms) = (now, now);
+        receipt.numeric_class = wick_models::CPU_NUMERIC_CLASS.into();
         let signed = signing::sign_receipt(&self.key, receipt);
         let (tx, rx) = tokio::sync::mpsc::channel(2);
         let delta = TokenDelta { text: "!".into(), token_ids: tokens.to_vec(), ..Default::default() };

@@ -115,6 +115,7 @@ fn proof(t: &JobTicket, a: SignedReceipt, b: SignedReceipt) -> TxBody {
 fn receipt_of(worker: &SigningKey, t: &JobTicket, out: u8) -> SignedReceipt {
     let mut r = signing::receipt_for(Some(t), [0; 32]);
     r.output_hash = vec![out; 32];
+    r.numeric_class = wick_models::CPU_NUMERIC_CLASS.into();
     signing::sign_receipt(worker, r)
 }
 

@@ -331,3 +331,44 @@ async fn two_models_on_two_workers_behind_one_router_each_audited_only_against_i
         assert_eq!(metric(&page, &line), None, "no audit compared two models: {page}");
     }
 }
+
+/// A worker on the GPU code path beside a CPU worker, one model: each receipt names its worker's
+/// numeric class and every audit finds no auditor, because the only other worker is of another
+/// class. Here the second worker runs candle's CPU backend; `scripts/gpu-check.sh` runs the same
+/// test with a GPU (`WICK_TEST_GPU_DEVICE=cuda:0`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numeric_classes_are_never_compared_across() {
+    let device = std::env::var("WICK_TEST_GPU_DEVICE").unwrap_or_else(|_| "candle-cpu".into());
+    let net = Devnet::start(&["--worker-device", "cpu", "--worker-device", &device, "--audit-fraction", "1"]);
+    let keys = net.worker_keys();
+    let mut router = net.router().await;
+    let mut classes: BTreeMap<Vec<u8>, String> = BTreeMap::new();
+    let mut jobs = 0;
+    while classes.len() < 2 {
+        assert!(jobs < 24, "one worker served every job: {classes:?}");
+        let out =
+            generate(&mut router, chat(&format!("Name {jobs} fruits."), 6, 0.0, 0)).await.expect("chat");
+        let signed = out.done.and_then(|d| d.receipt).expect("receipt");
+        signing::verify_countersigned(&signed).expect("signatures");
+        let r = signed.receipt.expect("receipt body");
+        classes.insert(r.worker_public_key, r.numeric_class);
+        jobs += 1;
+    }
+    assert_eq!(classes[&keys[0]], "cpu-v1");
+    let gpu_class = &classes[&keys[1]];
+    assert!(
+        gpu_class.starts_with(if device == "candle-cpu" { "candle-cpu-" } else { "cuda-" }),
+        "{gpu_class}"
+    );
+    let started = Instant::now();
+    let mut page = net.metrics().await;
+    while metric(&page, "wick_router_audits_total{value=\"no_auditor\"}") != Some(jobs as f64) {
+        assert!(started.elapsed() < Duration::from_secs(60), "audits did not finish ({jobs} jobs):\n{page}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        page = net.metrics().await;
+    }
+    for outcome in ["passed", "fraud", "disputed", "error"] {
+        let line = format!("wick_router_audits_total{{value=\"{outcome}\"}}");
+        assert_eq!(metric(&page, &line), None, "an audit compared two classes: {page}");
+    }
+}

@@ -84,7 +84,7 @@ pub fn verify(data: &[u8], author: Option<PeerId>) -> Result<CapabilityRecord, R
 
 /// Refuses figures no honest worker reports: NaN, infinite or absurd speeds, slots and queues
 /// beyond any machine, an expiry further out than [`MAX_TTL_MS`], oversized fields, an endpoint
-/// that is not an http(s) URL.
+/// that is not an http(s) URL, a missing or malformed numeric class (`wick_proto::class`).
 pub fn plausible(r: &CapabilityRecord) -> Result<(), RecordError> {
     let bad = |what| Err(RecordError::Implausible(what));
     if !r.tokens_per_second.is_finite() || !(0.0..=MAX_TOKENS_PER_SECOND).contains(&r.tokens_per_second) {
@@ -108,6 +108,9 @@ pub fn plausible(r: &CapabilityRecord) -> Result<(), RecordError> {
     if !(r.grpc_endpoint.starts_with("http://") || r.grpc_endpoint.starts_with("https://")) {
         return bad("grpc_endpoint is not an http(s) URL");
     }
+    if wick_proto::class::validate_class(&r.numeric_class).is_err() {
+        return bad("numeric_class is not 1 to 32 bytes of a-z, 0-9, '.' or '-' starting with a letter");
+    }
     Ok(())
 }
 
@@ -123,6 +126,7 @@ mod tests {
             grpc_endpoint: "http://127.0.0.1:7001".into(),
             models: vec![wick_proto::v1::ModelAd { name: "m".into(), id: "i".into(), kind: "chat".into() }],
             tokens_per_second: 100.0,
+            numeric_class: "cpu-v1".into(),
             ..Default::default()
         }
     }
@@ -136,7 +140,7 @@ mod tests {
     fn implausible_figures_are_refused() {
         let good = record(now_unix_ms() + 10_000, "1");
         assert_eq!(plausible(&good), Ok(()));
-        let cases: [fn(&mut CapabilityRecord); 9] = [
+        let cases: [fn(&mut CapabilityRecord); 12] = [
             |r| r.tokens_per_second = f32::NAN,
             |r| r.tokens_per_second = f32::INFINITY,
             |r| r.tokens_per_second = -1.0,
@@ -146,6 +150,9 @@ mod tests {
             |r| r.grpc_endpoint = "file:///etc/passwd".into(),
             |r| r.version = "v".repeat(MAX_FIELD_BYTES + 1),
             |r| r.models = vec![r.models[0].clone(); MAX_MODELS + 1],
+            |r| r.numeric_class.clear(),
+            |r| r.numeric_class = "CUDA 8.6".into(),
+            |r| r.numeric_class = format!("c{}", "1".repeat(32)),
         ];
         for (i, mutate) in cases.into_iter().enumerate() {
             let mut r = good.clone();

@@ -19,6 +19,7 @@ fn announcer(seed: u8, endpoint: &str, expires_in_ms: i64) -> Announcer {
             models: vec![wick_proto::v1::ModelAd { name: "m".into(), id: "i".into(), kind: "chat".into() }],
             version: "test".into(),
             expires_unix_ms: (now_unix_ms() as i64 + expires_in_ms) as u64,
+            numeric_class: "cpu-v1".into(),
             ..Default::default()
         };
         signing::sign_capability(&key, record)

@@ -35,6 +35,9 @@ pub struct ReceiptJson {
     /// The ticket's job id.
     #[serde(default)]
     pub job_id: String,
+    /// The numeric class of the device that computed the output (`crate::class`).
+    #[serde(default)]
+    pub numeric_class: String,
     /// The worker's signature over the receipt.
     pub worker_signature: String,
     /// The countersigning router's key (empty before a router countersigns).
@@ -61,6 +64,7 @@ impl From<&SignedReceipt> for ReceiptJson {
             ticket_router_public_key: hex::encode(&r.router_public_key),
             price_per_1k_tokens: r.price_per_1k_tokens,
             job_id: hex::encode(&r.job_id),
+            numeric_class: r.numeric_class.clone(),
             worker_signature: hex::encode(&s.worker_signature),
             router_public_key: hex::encode(&s.router_public_key),
             router_signature: hex::encode(&s.router_signature),
@@ -98,6 +102,7 @@ impl ReceiptJson {
                 router_public_key: bytes("ticket_router_public_key", &self.ticket_router_public_key)?,
                 price_per_1k_tokens: self.price_per_1k_tokens,
                 job_id: bytes("job_id", &self.job_id)?,
+                numeric_class: self.numeric_class.clone(),
             }),
             worker_signature: bytes("worker_signature", &self.worker_signature)?,
             router_public_key: bytes("router_public_key", &self.router_public_key)?,
@@ -122,6 +127,7 @@ mod tests {
                 router_public_key: vec![4; 32],
                 price_per_1k_tokens: 1_000,
                 job_id: vec![5; 16],
+                numeric_class: "cpu-v1".into(),
                 ..Default::default()
             },
         );

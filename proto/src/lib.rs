@@ -1,11 +1,13 @@
 //! Wick's wire protocol, package `wick.v1`: the messages generated from
 //! `proto/wick/v1/*.proto`, the canonical bytes that signatures cover ([`signing`]), the one
-//! clock every node stamps wire times with ([`time`]), with the `grpc` feature the tonic
-//! services, and with `json` the JSON form of receipts.
+//! clock every node stamps wire times with ([`time`]), the numeric classes outputs are compared
+//! within ([`class`]), with the `grpc` feature the tonic services, and with `json` the JSON form
+//! of receipts.
 //!
 //! Protobuf encodings are not canonical, so nothing signs them: every signed message has a
 //! hand-written byte layout that starts with a domain-separation tag.
 
+pub mod class;
 #[cfg(feature = "grpc")]
 pub mod codec;
 #[cfg(feature = "json")]

@@ -168,6 +168,7 @@ pub fn receipt_bytes(r: &Receipt) -> Vec<u8> {
     w.bytes(&r.job_hash).bytes(&r.model_id).bytes(&r.output_hash);
     w.u32(r.tokens_in).u32(r.tokens_out).u64(r.started_unix_ms).u64(r.finished_unix_ms);
     w.bytes(&r.worker_public_key).bytes(&r.router_public_key).u64(r.price_per_1k_tokens).bytes(&r.job_id);
+    w.str(&r.numeric_class);
     w.finish()
 }
 
@@ -197,6 +198,7 @@ pub fn capability_bytes(c: &CapabilityRecord) -> Vec<u8> {
     }
     w.u32(c.free_slots).u32(c.queue_depth).f32(c.tokens_per_second).u64(c.price_per_1k_tokens);
     w.str(&c.version).u64(c.issued_unix_ms).u64(c.expires_unix_ms).u64(c.sequence);
+    w.str(&c.numeric_class);
     w.finish()
 }
 
@@ -372,6 +374,7 @@ mod tests {
             router_public_key: vec![9; 32],
             price_per_1k_tokens: 10,
             job_id: vec![4; 16],
+            numeric_class: "cpu-v1".into(),
         }
     }
 
@@ -379,7 +382,7 @@ mod tests {
     fn receipt_verifies_and_any_field_change_breaks_it() {
         let signed = sign_receipt(&key(1), receipt());
         assert_eq!(verify_receipt(&signed), Ok(()));
-        let mutations: [fn(&mut Receipt); 11] = [
+        let mutations: [fn(&mut Receipt); 12] = [
             (|r: &mut Receipt| r.job_hash[0] ^= 1),
             (|r: &mut Receipt| r.model_id[31] ^= 1),
             (|r: &mut Receipt| r.output_hash[3] ^= 1),
@@ -391,6 +394,7 @@ mod tests {
             (|r: &mut Receipt| r.router_public_key[0] ^= 1),
             (|r: &mut Receipt| r.price_per_1k_tokens += 1),
             (|r: &mut Receipt| r.job_id[0] ^= 1),
+            (|r: &mut Receipt| r.numeric_class = "cuda-8.6".into()),
         ];
         for m in mutations {
             let mut bad = signed.clone();
@@ -427,9 +431,37 @@ mod tests {
         }
         let c = sign_capability(
             &key(5),
-            CapabilityRecord { grpc_endpoint: "http://x".into(), ..Default::default() },
+            CapabilityRecord {
+                grpc_endpoint: "http://x".into(),
+                numeric_class: "cpu-v1".into(),
+                ..Default::default()
+            },
         );
         assert!(verify_capability(&c).is_ok());
+        for change in [
+            (|c: &mut CapabilityRecord| c.sequence += 1) as fn(&mut CapabilityRecord),
+            |c| c.grpc_endpoint.push('y'),
+            |c| c.numeric_class = "cuda-8.6".into(),
+        ] {
+            let mut bad = c.clone();
+            if let Some(r) = bad.record.as_mut() {
+                change(r);
+            }
+            assert!(verify_capability(&bad).is_err());
+        }
+    }
+
+    #[test]
+    fn the_numeric_class_is_the_last_signed_field() {
+        // Appended last, so every earlier field keeps its offset.
+        let tail = [&6u32.to_le_bytes()[..], b"cpu-v1"].concat();
+        let with = receipt_bytes(&receipt());
+        assert!(with.ends_with(&tail));
+        let without = receipt_bytes(&Receipt { numeric_class: String::new(), ..receipt() });
+        assert_eq!(with[..with.len() - tail.len()], without[..without.len() - 4]);
+        let c = CapabilityRecord { numeric_class: "cpu-v1".into(), sequence: 7, ..Default::default() };
+        let bytes = capability_bytes(&c);
+        assert!(bytes.ends_with(&[&7u64.to_le_bytes()[..], &tail].concat()));
     }
 
     #[test]

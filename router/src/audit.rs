@@ -1,8 +1,10 @@
 //! Audits: a sample of finished jobs is re-executed on other workers with the same ticket
-//! (model, parameters, seed). Inference is deterministic, so an honest re-execution reproduces
-//! the output hash; a mismatch becomes evidence, and the worker judged to have lied is
-//! excluded. A third worker's re-execution breaks the tie: the one of the first two that differs
-//! from it is accused. With no third worker the mismatch is kept as a dispute and nobody is
+//! (model, parameters, seed), of the audited receipt's numeric class. Inference is
+//! deterministic within a class, so an honest re-execution reproduces the output hash; a
+//! mismatch becomes evidence, and the worker judged to have lied is excluded. Workers of
+//! another class are never asked: their honest output may differ, and the ledger refuses
+//! evidence that mixes classes. A third worker's re-execution breaks the tie: the one of the
+//! first two that differs from it is accused. With no third worker the mismatch is kept as a dispute and nobody is
 //! excluded, since the router cannot tell which of the two lied.
 //!
 //! Forwarding offers jobs through an [`AuditQueue`]; the [`Auditor`] runs up to
@@ -151,14 +153,17 @@ impl Auditor {
     }
 
     async fn audit(&self, job: &AuditJob) -> Result<Outcome, Status> {
+        let class = job.receipt.receipt.as_ref().map(|r| r.numeric_class.as_str()).unwrap_or_default();
         let mut used = vec![job.worker];
-        let Some(auditor) = self.reexecute(job, &mut used).await? else { return Ok(Outcome::NoAuditor) };
+        let Some(auditor) = self.reexecute(job, class, &mut used).await? else {
+            return Ok(Outcome::NoAuditor);
+        };
         if what_it_says(&auditor) == what_it_says(&job.receipt) {
             tracing::info!("audit passed");
             return Ok(Outcome::Passed);
         }
         tracing::warn!(worker = %hex::encode(job.worker), "audit mismatch");
-        let third = self.reexecute(job, &mut used).await?;
+        let third = self.reexecute(job, class, &mut used).await?;
         let accused = match &third {
             // The auditor was the odd one out.
             Some(t) if what_it_says(t) == what_it_says(&job.receipt) => key_of(&auditor),
@@ -177,17 +182,21 @@ impl Auditor {
         Ok(if accused.is_some() { Outcome::Fraud(evidence) } else { Outcome::Disputed(evidence) })
     }
 
-    /// Runs the job on a worker not in `used`; returns its countersigned receipt.
+    /// Runs the job on a worker of numeric class `class` not in `used`; returns its countersigned
+    /// receipt, which is of that class.
     async fn reexecute(
         &self,
         job: &AuditJob,
+        class: &str,
         used: &mut Vec<WorkerKey>,
     ) -> Result<Option<SignedReceipt>, Status> {
         // The ticket's price is fixed: only workers that ask no more can re-run it.
         let price = job.ticket.price_per_1k_tokens;
         // By the model id the job ran with, not its name: only the same weights give the same tokens.
         let model_id = hex::encode(&job.ticket.model_id);
-        let Some(picked) = self.peers.pick_within(&model_id, used, price) else { return Ok(None) };
+        let Some(picked) = self.peers.pick_within(&model_id, used, price, Some(class)) else {
+            return Ok(None);
+        };
         used.push(picked.key);
         let mut req = job.request.clone();
         req.ticket = Some(job.ticket.clone());
@@ -212,6 +221,9 @@ impl Auditor {
                             done.receipt,
                             &job.ticket,
                             &picked.key,
+                            // The auditor announced `class` (it was picked by it): a receipt of
+                            // another class is refused, so no two classes are ever compared.
+                            Some(class),
                             Seen::Generation { tokens: &tokens, text: &text },
                         )
                         .map_err(|e| Status::internal(e.to_string()))?;

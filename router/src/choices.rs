@@ -46,7 +46,8 @@ pub(crate) fn stream(forwarder: &Arc<Forwarder>, job: JobId, req: GenerateReques
     if n == 1 {
         return forwarder.stream(job, choice(&req, 0));
     }
-    let prefer = forwarder.peers.pick_within(&req.model, &[], forwarder.limits.max_price).map(|p| {
+    // Choices are separate jobs, never compared with each other: any class will do.
+    let prefer = forwarder.peers.pick_within(&req.model, &[], forwarder.limits.max_price, None).map(|p| {
         forwarder.peers.release(&p.key);
         p.key
     });

@@ -1,6 +1,7 @@
 //! Fake workers for the router's tests: real tonic servers on 127.0.0.1:0 that implement
 //! `wick.v1.Inference` without a model (a generation's tokens are 1, 2, 3, … up to
-//! `max_tokens`) and sign their receipts, honestly or not.
+//! `max_tokens`, whatever numeric class the worker announces) and sign their receipts, honestly
+//! or not.
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -25,6 +26,8 @@ use crate::peer_table::WorkerKey;
 pub(crate) const MODEL: &str = "fake";
 /// Its id (sha256 hex of nothing in particular).
 pub(crate) const MODEL_ID: &str = "abababababababababababababababababababababababababababababababab";
+/// The numeric class fake workers announce unless told otherwise (Wick's CPU kernels').
+pub(crate) const CPU_CLASS: &str = "cpu-v1";
 
 /// How a fake worker behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,25 +50,34 @@ pub(crate) enum Behaviour {
     Huge,
     /// Sends one token, then nothing, never ending the stream.
     Silent,
+    /// Streams honestly, but signs its receipts in another numeric class than it announces.
+    OtherClass,
 }
 
 /// A running fake worker; it stops when dropped.
 pub(crate) struct FakeWorker {
     key: SigningKey,
     endpoint: String,
+    class: String,
     generations: Arc<Mutex<Vec<GenerateRequest>>>,
     embeddings: Arc<Mutex<Vec<EmbedRequest>>>,
     _stop: DropGuard,
 }
 
 impl FakeWorker {
-    /// Starts a worker whose key is derived from `seed`.
-    pub(crate) async fn start(seed: u8, behaviour: Behaviour) -> Self {
+    /// Starts a worker of numeric class `class` whose key is derived from `seed`.
+    pub(crate) async fn start_in(class: &str, seed: u8, behaviour: Behaviour) -> Self {
         let key = SigningKey::from_bytes(&[seed; 32]);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
         let endpoint = format!("http://{}", listener.local_addr().expect("bound address"));
-        let service =
-            Service { key: key.clone(), behaviour, generations: Arc::default(), embeddings: Arc::default() };
+        let receipt_class = if behaviour == Behaviour::OtherClass { "other-class-9" } else { class };
+        let service = Service {
+            key: key.clone(),
+            behaviour,
+            class: receipt_class.to_string(),
+            generations: Arc::default(),
+            embeddings: Arc::default(),
+        };
         let (generations, embeddings) = (service.generations.clone(), service.embeddings.clone());
         let stop = CancellationToken::new();
         tokio::spawn(
@@ -76,7 +88,7 @@ impl FakeWorker {
                     stop.clone().cancelled_owned(),
                 ),
         );
-        Self { key, endpoint, generations, embeddings, _stop: stop.drop_guard() }
+        Self { key, endpoint, class: class.to_string(), generations, embeddings, _stop: stop.drop_guard() }
     }
 
     /// Its public key.
@@ -97,6 +109,7 @@ impl FakeWorker {
             version: "test".into(),
             expires_unix_ms: now_unix_ms() + 600_000,
             sequence: 1,
+            numeric_class: self.class.clone(),
             ..Default::default()
         }
     }
@@ -115,6 +128,8 @@ impl FakeWorker {
 struct Service {
     key: SigningKey,
     behaviour: Behaviour,
+    /// The class its receipts name.
+    class: String,
     generations: Arc<Mutex<Vec<GenerateRequest>>>,
     embeddings: Arc<Mutex<Vec<EmbedRequest>>>,
 }
@@ -179,6 +194,7 @@ impl Service {
         (receipt.tokens_in, receipt.tokens_out) = tokens;
         receipt.started_unix_ms = now;
         receipt.finished_unix_ms = now;
+        receipt.numeric_class.clone_from(&self.class);
         signing::sign_receipt(&self.key, receipt)
     }
 }

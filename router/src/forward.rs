@@ -1,7 +1,8 @@
 //! Forwarding one request to workers: the seam between the router's fronts (HTTP and gRPC)
 //! and the workers. [`Forwarder`] signs the job's ticket, retries on another worker before the
-//! first token, resumes mid-stream on another worker after it, checks and countersigns the
-//! receipt at the end, logs it and offers the job for audit. The fronts call nothing else.
+//! first token, resumes mid-stream on another worker of the same numeric class after it, checks
+//! and countersigns the receipt at the end, logs it and offers the job for audit. The fronts
+//! call nothing else.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -155,6 +156,10 @@ enum Failure {
 struct Streamed {
     tokens: Vec<u32>,
     text: String,
+    /// The numeric class of the worker that sent the first token. Only a worker of this class
+    /// may continue the job: another device would go on from other bits than the receipt's
+    /// first tokens. Before the first token any class may take it.
+    class: Option<String>,
 }
 
 impl Forwarder {
@@ -215,10 +220,7 @@ impl Forwarder {
         let mut last_error = None;
         for attempt in 0..self.limits.max_attempts {
             let prefer = if attempt == 0 { prefer } else { None };
-            let max_price = self.limits.max_price;
-            let Some(picked) = self.peers.pick_preferring(&model, &tried, max_price, prefer.as_ref()) else {
-                break;
-            };
+            let Some(picked) = self.pick_next(&model, &tried, &seen, prefer) else { break };
             tried.push(picked.key);
             // Each attempt has its own ticket (the worker's price) and so its own job id.
             let attempt_job = if attempt == 0 { job } else { JobId::random() };
@@ -254,6 +256,23 @@ impl Forwarder {
         }
         let _ = out.send(Err(gave_up(&model, last_error))).await;
         None
+    }
+
+    /// The worker for the next attempt: not tried yet, within the router's price, and once
+    /// tokens were streamed of the class that computed them.
+    fn pick_next(
+        &self,
+        model: &str,
+        tried: &[WorkerKey],
+        seen: &Streamed,
+        prefer: Option<WorkerKey>,
+    ) -> Option<Picked> {
+        let class = seen.class.as_deref();
+        let picked = self.peers.pick_preferring(model, tried, self.limits.max_price, class, prefer.as_ref());
+        if let (None, Some(class)) = (&picked, class) {
+            tracing::warn!(class, "no other worker of the streamed tokens' numeric class can resume the job");
+        }
+        picked
     }
 
     /// A ticket for `job` on `picked`, at its price, in the current epoch.
@@ -311,6 +330,9 @@ impl Forwarder {
                     }
                     seen.tokens.extend_from_slice(&d.token_ids);
                     seen.text.push_str(&d.text);
+                    if seen.class.is_none() && !seen.tokens.is_empty() {
+                        seen.class = Some(picked.numeric_class.clone());
+                    }
                     let msg = GenerateResponse { event: Some(generate_response::Event::Delta(d)) };
                     if out.send(Ok(msg)).await.is_err() {
                         return Err(Failure::ClientGone);
@@ -340,7 +362,8 @@ impl Forwarder {
     ) -> Option<SignedReceipt> {
         let ticket = req.ticket.clone().unwrap_or_default();
         let output = Seen::Generation { tokens: &seen.tokens, text: &seen.text };
-        match receipt_check::accept(&self.key, done.receipt.take(), &ticket, &picked.key, output) {
+        let class = Some(picked.numeric_class.as_str());
+        match receipt_check::accept(&self.key, done.receipt.take(), &ticket, &picked.key, class, output) {
             Ok(signed) => {
                 self.log.keep_receipt(&signed).await;
                 tracing::info!(tokens = seen.tokens.len(), "receipt countersigned");
@@ -370,7 +393,9 @@ impl Forwarder {
         let mut tried = Vec::new();
         let mut last = None;
         for attempt in 0..self.limits.max_attempts {
-            let Some(picked) = self.peers.pick_within(&model, &tried, self.limits.max_price) else { break };
+            let Some(picked) = self.peers.pick_within(&model, &tried, self.limits.max_price, None) else {
+                break;
+            };
             tried.push(picked.key);
             let attempt_job = if attempt == 0 { job } else { JobId::random() };
             let t = self.ticket(attempt_job, &picked, Ticketed::Embedding(&req.inputs));
@@ -398,7 +423,10 @@ impl Forwarder {
                         resp.embeddings.iter().flat_map(|e| e.values.iter().map(|x| x.to_bits())).collect();
                     let tokens_in = resp.usage.map_or(0, |u| u.prompt_tokens);
                     let seen = Seen::Embedding { bits: &bits, tokens_in };
-                    let signed = receipt_check::accept(&self.key, resp.receipt.take(), &t, &picked.key, seen)
+                    // Embedders run on the CPU whatever the worker announces: any valid class.
+                    let checked =
+                        receipt_check::accept(&self.key, resp.receipt.take(), &t, &picked.key, None, seen);
+                    let signed = checked
                         .map_err(|e| Status::internal(format!("the worker's receipt was invalid: {e}")))?;
                     self.log.keep_receipt(&signed).await;
                     resp.receipt = Some(signed);

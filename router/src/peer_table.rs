@@ -1,5 +1,6 @@
 //! The router's view of the workers: verified capability records, liveness with back-off, and
-//! the choice of a worker for a request.
+//! the choice of a worker for a request, within one numeric class when outputs will be compared
+//! or continued (`wick_proto::class`).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
@@ -7,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use tonic::transport::Channel;
+use wick_proto::class::validate_class;
 use wick_proto::time::now_unix_ms;
 use wick_proto::v1::CapabilityRecord;
 
@@ -57,6 +59,8 @@ pub(crate) struct Picked {
     pub(crate) endpoint: String,
     /// The price it advertises, per 1000 tokens: what its ticket carries.
     pub(crate) price_per_1k_tokens: u64,
+    /// The numeric class it announced: the class its generation receipts must name.
+    pub(crate) numeric_class: String,
 }
 
 /// A model some live worker serves.
@@ -127,11 +131,15 @@ impl PeerTable {
     }
 
     /// Adds or refreshes a worker from a record whose signature was already verified. Expired,
-    /// stale (older sequence) and excluded records are ignored; returns whether it was used.
+    /// stale (older sequence), excluded and classless records are ignored; returns whether it
+    /// was used.
     pub(crate) fn upsert(&self, mut record: CapabilityRecord) -> bool {
         let Some(key) = key_of(&record) else { return false };
         let now = now_unix_ms();
-        if record.expires_unix_ms <= now || record.version.is_empty() {
+        if record.expires_unix_ms <= now
+            || record.version.is_empty()
+            || validate_class(&record.numeric_class).is_err()
+        {
             return false;
         }
         record.expires_unix_ms = record.expires_unix_ms.min(now.saturating_add(MAX_RECORD_TTL_MS));
@@ -256,14 +264,21 @@ impl PeerTable {
     /// better of two random candidates by expected latency (power of two choices).
     #[cfg(test)]
     pub(crate) fn pick(&self, model: &str, avoid: &[WorkerKey]) -> Option<Picked> {
-        self.pick_within(model, avoid, u64::MAX)
+        self.pick_within(model, avoid, u64::MAX, None)
     }
 
     /// Picks a worker for `model` (not in `avoid`, not down, vouched for by the ledger when one
     /// is followed) among those whose advertised price is at most `max_price`: the router's own
-    /// limit, or for an audit the price of the ticket it re-runs.
-    pub(crate) fn pick_within(&self, model: &str, avoid: &[WorkerKey], max_price: u64) -> Option<Picked> {
-        self.pick_preferring(model, avoid, max_price, None)
+    /// limit, or for an audit the price of the ticket it re-runs. With `class`, only a worker of
+    /// that numeric class: one whose output will be compared with, or continue, another's.
+    pub(crate) fn pick_within(
+        &self,
+        model: &str,
+        avoid: &[WorkerKey],
+        max_price: u64,
+        class: Option<&str>,
+    ) -> Option<Picked> {
+        self.pick_preferring(model, avoid, max_price, class, None)
     }
 
     /// [`PeerTable::pick_within`], choosing `prefer` when it is a candidate. Proven workers
@@ -274,6 +289,7 @@ impl PeerTable {
         model: &str,
         avoid: &[WorkerKey],
         max_price: u64,
+        class: Option<&str>,
         prefer: Option<&WorkerKey>,
     ) -> Option<Picked> {
         let now = Instant::now();
@@ -286,6 +302,7 @@ impl PeerTable {
                     && e.down_until.is_none_or(|d| d <= now)
                     && t.eligible.as_ref().is_none_or(|s| s.contains(*k))
                     && e.record.price_per_1k_tokens <= max_price
+                    && class.is_none_or(|c| e.record.numeric_class == c)
                     && e.record.models.iter().any(|m| m.name == model || m.id == model)
             })
             .map(|(k, _)| *k)
@@ -331,6 +348,7 @@ impl PeerTable {
             model_id,
             endpoint,
             price_per_1k_tokens: e.record.price_per_1k_tokens,
+            numeric_class: e.record.numeric_class.clone(),
         })
     }
 
@@ -367,6 +385,7 @@ mod tests {
             version: "0.1.0".into(),
             expires_unix_ms: now_unix_ms() + 60_000,
             sequence: seq,
+            numeric_class: "cpu-v1".into(),
             ..Default::default()
         }
     }
@@ -406,5 +425,31 @@ mod tests {
         t.upsert(record(2, 1, 0));
         let picks: Vec<WorkerKey> = (0..20).filter_map(|_| t.pick("m", &[]).map(|p| p.key)).collect();
         assert!(picks.iter().all(|k| *k == [2; 32]), "with two workers the better one always wins");
+    }
+
+    #[tokio::test]
+    async fn a_class_filter_picks_only_workers_of_that_class() {
+        let t = PeerTable::new();
+        t.upsert(record(1, 1, 0));
+        t.upsert(CapabilityRecord { numeric_class: "test-gpu-1.0".into(), ..record(2, 1, 50) });
+        let gpu = t.pick_within("m", &[], u64::MAX, Some("test-gpu-1.0")).expect("the GPU worker");
+        assert_eq!((gpu.key, gpu.numeric_class.as_str()), ([2; 32], "test-gpu-1.0"));
+        assert_eq!(t.pick_within("m", &[], u64::MAX, Some("cpu-v1")).map(|p| p.key), Some([1; 32]));
+        assert!(t.pick_within("m", &[[1; 32]], u64::MAX, Some("cpu-v1")).is_none(), "none left in the class");
+        assert!(t.pick_within("m", &[], u64::MAX, Some("cuda-8.6")).is_none());
+        assert_eq!(t.pick("m", &[[1; 32]]).map(|p| p.key), Some([2; 32]), "no filter: any class");
+    }
+
+    #[tokio::test]
+    async fn records_without_a_valid_class_are_ignored() {
+        let t = PeerTable::new();
+        let too_long = format!("c{}", "1".repeat(32));
+        for class in ["", "CUDA 8.6", "gpu_1", too_long.as_str()] {
+            assert!(
+                !t.upsert(CapabilityRecord { numeric_class: class.into(), ..record(1, 1, 0) }),
+                "{class:?}"
+            );
+        }
+        assert!(t.keys().is_empty());
     }
 }

@@ -90,6 +90,7 @@
 //! | one root per epoch for a worker with several routers, one stray receipt loses the epoch | claims and attestations per (epoch, worker, router), paid `min(claimed, attested)` |
 //! | direct calls to a worker's port, past the routers' keys and limits | no ticket, no service (`--dev-unticketed` only for development) |
 //! | a router signs two tickets for one job id | `RouterEquivocation` slashes and jails the router |
+//! | honest workers on another device (GPU float order) outvote or frame a worker; a worker restarted on another device is reported for its new answer | receipts sign their numeric class; audit evidence must be of one class, checked before any output is compared, and fraud proofs of two classes are refused |
 //!
 //! # Execution is serial
 //! Blocks execute one transaction after the other ([`State::apply_block`]); signature batches

@@ -6,6 +6,7 @@
 //! untrusted bytes never panics; every failure is a [`TxError::Malformed`] naming the offset.
 
 use sha2::{Digest, Sha256};
+use wick_proto::class::validate_class;
 use wick_proto::signing::{RECEIPT_TAG, TICKET_TAG};
 use wick_proto::v1::{JobTicket, Receipt, SamplingParams, SignedReceipt};
 
@@ -140,6 +141,19 @@ fn sampling(b: &mut Reader<'_>) -> Result<SamplingParams, TxError> {
     })
 }
 
+/// A receipt's numeric class: receipts are compared only within one class, so one that names no
+/// valid class can take part in no proof.
+fn numeric_class(b: &mut Reader<'_>) -> Result<String, TxError> {
+    let class = b.str("receipt numeric class is not UTF-8")?;
+    validate_class(class).map_err(|_| {
+        bad(
+            b.pos,
+            "receipt numeric class is not 1 to 32 bytes of a-z, 0-9, '.' or '-' starting with a letter",
+        )
+    })?;
+    Ok(class.to_string())
+}
+
 fn receipt(r: &mut Reader<'_>) -> Result<Box<SignedReceipt>, TxError> {
     let body = r.bytes()?;
     let receipt = if body.is_empty() {
@@ -162,6 +176,7 @@ fn receipt(r: &mut Reader<'_>) -> Result<Box<SignedReceipt>, TxError> {
             router_public_key: b.bytes()?.to_vec(),
             price_per_1k_tokens: b.u64()?,
             job_id: b.bytes()?.to_vec(),
+            numeric_class: numeric_class(&mut b)?,
         };
         if !b.done() {
             return Err(bad(b.pos, "bytes after the receipt"));
@@ -285,6 +300,7 @@ mod tests {
             router_public_key: vec![2; 32],
             price_per_1k_tokens: 3,
             job_id: vec![5; 16],
+            numeric_class: "cpu-v1".into(),
             ..Default::default()
         };
         let a = Box::new(sign_receipt(&k, rec.clone()));
@@ -357,6 +373,40 @@ mod tests {
             let mut longer = bytes.clone();
             longer.insert(bytes.len() - 64, 0);
             assert!(decode(&longer).is_err());
+        }
+    }
+
+    /// The wire bytes of a fraud proof whose first receipt names `class`.
+    fn fraud_proof_in(class: &str) -> Vec<u8> {
+        let k = SigningKey::from_bytes(&[7; 32]);
+        let rec = Receipt { job_hash: vec![1; 32], numeric_class: class.into(), ..Default::default() };
+        let body = TxBody::FraudProof {
+            ticket: Box::default(),
+            a: Box::new(sign_receipt(&k, rec)),
+            b: Box::new(SignedReceipt::default()),
+        };
+        let tx = Tx { chain_id: "c".into(), signer: Address::default(), nonce: 1, fee: Amount(1), body };
+        encode(&tx.sign(&k))
+    }
+
+    #[test]
+    fn receipt_classes_round_trip_up_to_their_bound_and_invalid_ones_are_refused() {
+        let longest = format!("c{}", "1".repeat(31));
+        for class in ["cpu-v1", "cuda-8.6", longest.as_str()] {
+            let bytes = fraud_proof_in(class);
+            let Ok(SignedTx { tx: Tx { body: TxBody::FraudProof { a, .. }, .. }, .. }) = decode(&bytes)
+            else {
+                panic!("{class} did not decode");
+            };
+            assert_eq!(a.receipt.map(|r| r.numeric_class).as_deref(), Some(class));
+        }
+        for class in [format!("{longest}1"), String::new(), "Cpu-v1".into(), "cpu v1".into(), "9gpu".into()] {
+            match decode(&fraud_proof_in(&class)) {
+                Err(TxError::Malformed { reason, .. }) => {
+                    assert!(reason.contains("numeric class"), "{reason}")
+                }
+                other => panic!("{class:?} decoded: {other:?}"),
+            }
         }
     }
 

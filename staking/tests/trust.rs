@@ -44,6 +44,45 @@ fn a_stranger_cannot_get_a_worker_slashed_with_its_own_ticket() {
 }
 
 #[test]
+fn a_worker_restarted_on_another_device_is_not_slashed_for_its_new_answer() {
+    let mut n = network();
+    let t = ticket(&n.keys[2], 1, n.state.epoch);
+    // The same job, honestly computed once on the CPU and once on a GPU: other bits, no lie.
+    let proof = TxBody::FraudProof {
+        ticket: Box::new(t.clone()),
+        a: Box::new(receipt(&n.keys[0], &t, 1)),
+        b: Box::new(receipt_in("cuda-8.6", &n.keys[0], &t, 2)),
+    };
+    let r = n.run(3, proof);
+    assert!(matches!(&r, Err(TxError::BadFraudProof(m)) if m.contains("different numeric classes")), "{r:?}");
+    untouched(&n);
+}
+
+#[test]
+fn audit_witnesses_of_another_class_cannot_frame_a_worker() {
+    let mut n = network();
+    n.worker(4, 0, 10);
+    let t = ticket(&n.keys[2], 1, n.state.epoch);
+    let audit = |accused_class: &str| TxBody::AuditProof {
+        ticket: Box::new(t.clone()),
+        receipts: vec![
+            receipt_in(accused_class, &n.keys[0], &t, 1),
+            receipt(&n.keys[3], &t, 2),
+            receipt(&n.keys[4], &t, 2),
+        ],
+        accused: n.a(0),
+    };
+    // Two bonded CPU workers agree against worker 0, which honestly ran the job on a GPU.
+    let (mixed, one_class) = (audit("cuda-8.6"), audit(CPU_CLASS));
+    let r = n.run(2, mixed);
+    assert!(matches!(&r, Err(TxError::BadFraudProof(m)) if m.contains("different numeric classes")), "{r:?}");
+    untouched(&n);
+    // The class was the only flaw: within one class the same evidence slashes.
+    ok(n.run(2, one_class));
+    assert!(n.state.workers[&n.a(0)].jailed());
+}
+
+#[test]
 fn a_worker_cannot_report_itself() {
     let mut n = network();
     let t = ticket(&n.keys[2], 1, n.state.epoch);

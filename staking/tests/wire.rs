@@ -10,30 +10,35 @@ fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..max)
 }
 
+/// Any valid numeric class (the decoder refuses the others).
+fn class() -> impl Strategy<Value = String> {
+    "[a-z][a-z0-9.-]{0,31}"
+}
+
 fn receipt() -> impl Strategy<Value = Box<SignedReceipt>> {
-    (prop::option::of((bytes(40), any::<u32>(), any::<u64>(), bytes(33))), bytes(65), bytes(33)).prop_map(
-        |(r, sig, router)| {
-            let receipt = r.map(|(job, tokens, ms, key)| Receipt {
-                job_hash: job.clone(),
-                model_id: job.clone(),
-                output_hash: vec![1; 32],
-                tokens_in: tokens,
-                tokens_out: tokens / 2,
-                started_unix_ms: ms,
-                finished_unix_ms: ms / 3,
-                worker_public_key: key.clone(),
-                router_public_key: key,
-                price_per_1k_tokens: ms / 7,
-                job_id: job,
-            });
-            Box::new(SignedReceipt {
-                receipt,
-                worker_signature: sig.clone(),
-                router_public_key: router,
-                router_signature: sig,
-            })
-        },
-    )
+    let body = (bytes(40), any::<u32>(), any::<u64>(), bytes(33), class());
+    (prop::option::of(body), bytes(65), bytes(33)).prop_map(|(r, sig, router)| {
+        let receipt = r.map(|(job, tokens, ms, key, numeric_class)| Receipt {
+            job_hash: job.clone(),
+            model_id: job.clone(),
+            output_hash: vec![1; 32],
+            tokens_in: tokens,
+            tokens_out: tokens / 2,
+            started_unix_ms: ms,
+            finished_unix_ms: ms / 3,
+            worker_public_key: key.clone(),
+            router_public_key: key,
+            price_per_1k_tokens: ms / 7,
+            job_id: job,
+            numeric_class,
+        });
+        Box::new(SignedReceipt {
+            receipt,
+            worker_signature: sig.clone(),
+            router_public_key: router,
+            router_signature: sig,
+        })
+    })
 }
 
 fn ticket() -> impl Strategy<Value = Box<JobTicket>> {

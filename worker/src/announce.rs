@@ -61,6 +61,7 @@ pub fn announcer(state: Arc<WorkerState>, grpc_endpoint: String, interval: Durat
             // Receivers refuse an expiry further out than MAX_TTL_MS.
             expires_unix_ms: unix_ms(now + (interval * VALIDITY_INTERVALS).min(MAX_TTL)),
             sequence: sequence.fetch_add(1, Ordering::Relaxed),
+            numeric_class: s.numeric_class.clone(),
         };
         let mut record = record;
         record.peer_id = wick_net::records::peer_id_of(s.key.verifying_key().as_bytes())

@@ -36,6 +36,9 @@ pub enum StartError {
     /// No model was configured.
     #[error("no model to serve: pass --model NAME (see `wick models list`)")]
     NoModels,
+    /// The chat models' numeric classes are invalid or differ.
+    #[error("numeric class: {0}")]
+    NumericClass(String),
     /// The peer network could not start.
     #[error("peer network: {0}")]
     Net(String),
@@ -87,6 +90,7 @@ impl Worker {
             Arc::new(ReceiptLog::open(&log_path).map_err(io(format!("receipt log {}", log_path.display())))?);
         spawn_log_sync(receipts.clone(), shutdown.clone());
         let (chat, embedders) = load_models(&config, metrics.clone()).await?;
+        let numeric_class = one_numeric_class(chat.iter().map(|e| e.model().numeric_class()))?;
         let gate = TicketGate::new(
             config.price_per_1k_tokens,
             config.max_ticket_secs,
@@ -108,6 +112,7 @@ impl Worker {
             gate,
             tokenizers: TokenizerPool::start(config.tokenizer_threads, 4 * config.max_queue)
                 .map_err(io("starting the tokenizer threads"))?,
+            numeric_class,
         });
 
         let listener =
@@ -247,6 +252,22 @@ async fn load_models(
     Ok((chat, embedders))
 }
 
+/// The one numeric class of a worker's chat models (the CPU class without any): its record
+/// announces one class and routers refuse receipts of another, so models of two classes, or a
+/// class routers would refuse, stop the worker here rather than get it excluded later.
+fn one_numeric_class<'a>(classes: impl IntoIterator<Item = &'a str>) -> Result<String, StartError> {
+    let mut classes = classes.into_iter();
+    let first = classes.next().unwrap_or(wick_models::CPU_NUMERIC_CLASS);
+    wick_proto::class::validate_class(first)
+        .map_err(|e| StartError::NumericClass(format!("`{first}`: {e}")))?;
+    match classes.find(|c| *c != first) {
+        Some(other) => Err(StartError::NumericClass(format!(
+            "chat models of classes `{first}` and `{other}` on one worker; serve them from separate workers"
+        ))),
+        None => Ok(first.to_string()),
+    }
+}
+
 /// Runs a model load on a blocking thread (loading reads and hashes the weights).
 async fn load_blocking<T: Send + 'static>(
     load: impl FnOnce() -> T + Send + 'static,
@@ -281,4 +302,17 @@ async fn serve_metrics(
         }
     });
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_announces_the_one_class_of_its_chat_models() {
+        assert_eq!(one_numeric_class([]).ok().as_deref(), Some("cpu-v1"), "embeddings only: the CPU");
+        assert_eq!(one_numeric_class(["cuda-8.6", "cuda-8.6"]).ok().as_deref(), Some("cuda-8.6"));
+        assert!(matches!(one_numeric_class(["cpu-v1", "cuda-8.6"]), Err(StartError::NumericClass(_))));
+        assert!(matches!(one_numeric_class(["CUDA 8.6"]), Err(StartError::NumericClass(_))));
+    }
 }

@@ -28,6 +28,8 @@ pub struct JobRecord<'a> {
     pub request_hash: [u8; 32],
     /// sha256 of the weights, hex.
     pub model_id: &'a str,
+    /// The numeric class of the device that computed the output (`wick_proto::class`).
+    pub numeric_class: &'a str,
     /// The output.
     pub output: Output<'a>,
     /// Input tokens (the prompt's, or the embedding inputs').
@@ -52,5 +54,33 @@ pub fn sign(key: &SigningKey, job: &JobRecord<'_>) -> SignedReceipt {
     receipt.tokens_out = u32::try_from(tokens_out).unwrap_or(u32::MAX);
     receipt.started_unix_ms = unix_ms(job.started);
     receipt.finished_unix_ms = unix_ms(job.finished);
+    receipt.numeric_class = job.numeric_class.to_string();
     signing::sign_receipt(key, receipt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_sign_the_class_of_the_device_that_ran_the_job() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let job = |numeric_class| JobRecord {
+            ticket: None,
+            request_hash: [2; 32],
+            model_id: "ab",
+            numeric_class,
+            output: Output::Generation { tokens: &[1, 2], text: "hi" },
+            tokens_in: 3,
+            started: SystemTime::UNIX_EPOCH,
+            finished: SystemTime::UNIX_EPOCH,
+        };
+        let signed = sign(&key, &job(wick_models::CPU_NUMERIC_CLASS));
+        signing::verify_receipt(&signed).expect("signed");
+        let receipt = signed.receipt.expect("body");
+        assert_eq!(receipt.numeric_class, "cpu-v1");
+        assert_eq!(wick_proto::class::validate_class(&receipt.numeric_class), Ok(()));
+        let gpu = sign(&key, &job("cuda-8.6"));
+        assert_ne!(gpu.worker_signature, sign(&key, &job("cpu-v1")).worker_signature);
+    }
 }

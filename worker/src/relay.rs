@@ -104,6 +104,8 @@ impl Relay {
                 ticket: self.ticket.as_ref(),
                 request_hash: self.request_hash,
                 model_id: self.model.id().as_str(),
+                // GPU and CPU paths of one model give other bits: the receipt says which ran.
+                numeric_class: self.model.numeric_class(),
                 output: Output::Generation { tokens: &done.output_tokens, text: &done.text },
                 tokens_in: done.usage.prompt_tokens,
                 started: done.started,

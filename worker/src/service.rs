@@ -50,6 +50,9 @@ pub struct WorkerState {
     pub gate: TicketGate,
     /// Renders, tokenizes and compiles formats off the async threads.
     pub tokenizers: TokenizerPool,
+    /// The numeric class its capability record announces: its chat models' (one device serves
+    /// them all), or the CPU class without chat models.
+    pub numeric_class: String,
 }
 
 impl WorkerState {
@@ -197,6 +200,8 @@ impl Inference for InferenceService {
                 ticket: req.ticket.as_ref(),
                 request_hash: admitted.request_hash,
                 model_id: embedder.id().as_str(),
+                // Embedders run on the CPU (candle), whatever device the chat models use.
+                numeric_class: wick_models::CPU_NUMERIC_CLASS,
                 output: Output::Embedding(&bits),
                 tokens_in: tokens,
                 started,

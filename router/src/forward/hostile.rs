@@ -40,6 +40,7 @@ fn fresh_record(i: u64) -> CapabilityRecord {
         version: "flood".into(),
         expires_unix_ms: now_unix_ms() + 30_000,
         sequence: 1,
+        numeric_class: crate::fake_worker::CPU_CLASS.into(),
         ..Default::default()
     }
 }

@@ -1,5 +1,5 @@
 //! The forwarder driven without HTTP, against fake workers on loopback: retries before the first
-//! token, resumption mid-stream, bad receipts, audits and embedding tickets.
+//! token, resumption mid-stream, bad receipts, audits, numeric classes and embedding tickets.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +13,7 @@ use wick_proto::v1::{
 
 use super::{Forwarder, Limits};
 use crate::audit::{AuditJob, AuditQueue, Auditor};
-use crate::fake_worker::{Behaviour, FakeWorker, MODEL};
+use crate::fake_worker::{Behaviour, CPU_CLASS, FakeWorker, MODEL};
 use crate::metrics::RouterMetrics;
 use crate::peer_table::PeerTable;
 use crate::store::RouterStore;
@@ -34,7 +34,12 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) async fn add_worker(&mut self, behaviour: Behaviour, queue: u32) {
-        let fake = FakeWorker::start(self.workers.len() as u8 + 1, behaviour).await;
+        self.add_worker_in(CPU_CLASS, behaviour, queue).await;
+    }
+
+    /// Adds a worker of numeric class `class`.
+    pub(super) async fn add_worker_in(&mut self, class: &str, behaviour: Behaviour, queue: u32) {
+        let fake = FakeWorker::start_in(class, self.workers.len() as u8 + 1, behaviour).await;
         assert!(self.peers.upsert(fake.record(queue)));
         self.workers.push(fake);
     }
@@ -108,7 +113,18 @@ pub(super) struct Seen {
 }
 
 pub(super) async fn run(h: &Harness, req: GenerateRequest) -> Seen {
-    let mut events = h.forwarder.stream(JobId::random(), req);
+    collect(h.forwarder.stream(JobId::random(), req)).await
+}
+
+/// [`run`], sending the first attempt to `worker`.
+async fn run_on(h: &Harness, req: GenerateRequest, worker: usize) -> Seen {
+    let (tx, rx) = mpsc::channel(64);
+    let (forwarder, prefer) = (h.forwarder.clone(), Some(h.workers[worker].key()));
+    tokio::spawn(async move { forwarder.generate_on(JobId::random(), req, tx, prefer).await });
+    collect(rx).await
+}
+
+async fn collect(mut events: super::Generation) -> Seen {
     let mut seen = Seen { tokens: Vec::new(), receipt: None, error: None };
     while let Some(event) = events.recv().await {
         match event.map(|m| m.event) {
@@ -224,4 +240,106 @@ async fn embedding_tickets_live_as_long_as_the_configured_request_timeout() {
     signing::verify_countersigned(&resp.receipt.expect("receipt")).expect("countersigned");
     let ticket = h.workers[0].embeddings()[0].ticket.clone().expect("ticket");
     assert!((before..=after).contains(&ticket.deadline_unix_ms), "deadline {}", ticket.deadline_unix_ms);
+}
+
+/// A numeric class no real device has, for the tests' "GPU" workers.
+const GPU: &str = "test-gpu-1.0";
+
+fn class_of(r: &SignedReceipt) -> &str {
+    r.receipt.as_ref().map_or("", |r| r.numeric_class.as_str())
+}
+
+#[tokio::test]
+async fn a_resume_goes_only_to_a_worker_of_the_class_that_streamed() {
+    let mut h = harness(&[(Behaviour::DiesAfter(3), 0)], 0.0, Duration::from_secs(60)).await;
+    // The GPU worker is the less loaded one: without the class rule it would take the resume.
+    h.add_worker_in(GPU, Behaviour::Honest, 0).await;
+    h.add_worker(Behaviour::Honest, 50).await;
+    let seen = run_on(&h, request(8), 0).await;
+    assert!(seen.error.is_none(), "{:?}", seen.error);
+    assert_eq!(seen.tokens, (1..=8).collect::<Vec<u32>>());
+    let receipt = seen.receipt.expect("receipt");
+    assert_eq!(class_of(&receipt), CPU_CLASS);
+    assert_eq!(receipt.receipt.expect("body").worker_public_key, h.workers[2].key());
+    assert!(h.workers[1].generations().is_empty(), "the GPU worker was asked to resume CPU tokens");
+    assert_eq!(h.workers[2].generations()[0].resume_tokens, vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn a_resume_with_no_worker_of_the_class_left_fails_cleanly() {
+    let mut h = harness(&[(Behaviour::DiesAfter(3), 0)], 0.0, Duration::from_secs(60)).await;
+    h.add_worker_in(GPU, Behaviour::Honest, 50).await;
+    let seen = run(&h, request(8)).await;
+    assert_eq!(seen.tokens, vec![1, 2, 3], "the tokens streamed before the failure");
+    assert!(seen.receipt.is_none());
+    let error = seen.error.expect("an error");
+    assert_eq!(error.code(), tonic::Code::Unavailable);
+    assert!(error.message().contains("failed"), "{}", error.message());
+    assert!(h.workers[1].generations().is_empty(), "the GPU worker was asked to resume CPU tokens");
+    assert!(!h.peers.is_excluded(&h.workers[1].key()));
+}
+
+#[tokio::test]
+async fn a_retry_before_the_first_token_may_go_to_another_class() {
+    let mut h = harness(&[(Behaviour::Down, 0)], 0.0, Duration::from_secs(60)).await;
+    h.add_worker_in(GPU, Behaviour::Honest, 50).await;
+    let seen = run(&h, request(4)).await;
+    assert!(seen.error.is_none(), "{:?}", seen.error);
+    assert_eq!(seen.tokens, vec![1, 2, 3, 4]);
+    assert_eq!(class_of(&seen.receipt.expect("receipt")), GPU);
+}
+
+#[tokio::test]
+async fn a_receipt_of_another_class_than_announced_excludes_the_worker() {
+    let h = harness(&[(Behaviour::OtherClass, 0)], 0.0, Duration::from_secs(60)).await;
+    let seen = run(&h, request(3)).await;
+    let error = seen.error.expect("an error");
+    assert_eq!(error.code(), tonic::Code::Internal);
+    assert!(error.message().contains("numeric class"), "{}", error.message());
+    assert!(h.peers.is_excluded(&h.workers[0].key()));
+    assert!(h.store.receipts_between(0, u64::MAX).expect("log").is_empty());
+}
+
+#[tokio::test]
+async fn audits_rerun_only_on_workers_of_the_audited_class() {
+    let mut h = harness(&[(Behaviour::Liar, 0)], 1.0, Duration::from_secs(60)).await;
+    let seen = run(&h, request(4)).await;
+    assert_eq!(class_of(&seen.receipt.expect("receipt")), CPU_CLASS);
+    // Honest GPU workers that already served (so picked first by any class) and two CPU ones.
+    for queue in [0, 1] {
+        h.add_worker_in(GPU, Behaviour::Honest, queue).await;
+    }
+    h.add_worker(Behaviour::Honest, 10).await;
+    h.add_worker(Behaviour::Honest, 20).await;
+    h.peers.mark_ok(&h.workers[1].key());
+    h.peers.mark_ok(&h.workers[2].key());
+    h.start_audits();
+    let evidence = tokio::time::timeout(Duration::from_secs(20), h.evidence.recv())
+        .await
+        .expect("evidence in time")
+        .expect("evidence");
+    assert_eq!(evidence.accused_worker, h.workers[0].key().to_vec());
+    let receipts = [&evidence.audited, &evidence.auditor].into_iter().flatten().chain(&evidence.tiebreakers);
+    assert!(receipts.clone().count() == 3 && receipts.clone().all(|r| class_of(r) == CPU_CLASS));
+    assert!(h.workers[1].generations().is_empty() && h.workers[2].generations().is_empty());
+}
+
+#[tokio::test]
+async fn an_audit_with_auditors_only_in_another_class_compares_nothing() {
+    let mut h = harness(&[(Behaviour::Liar, 0)], 1.0, Duration::from_secs(60)).await;
+    run(&h, request(4)).await;
+    h.add_worker_in(GPU, Behaviour::Honest, 0).await;
+    h.add_worker_in(GPU, Behaviour::Honest, 1).await;
+    h.start_audits();
+    let series = "wick_router_audits_total{value=\"no_auditor\"}";
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while counter(&h.metrics, series) < 1.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the audit ended without an auditor");
+    assert!(h.workers[1].generations().is_empty() && h.workers[2].generations().is_empty());
+    assert!(h.evidence.try_recv().is_err(), "no evidence across classes");
+    assert!(!h.peers.is_excluded(&h.workers[0].key()), "nobody of its class could judge it");
 }

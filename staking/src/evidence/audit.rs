@@ -4,8 +4,10 @@
 //! receipt differs from an agreeing majority (at least two other workers) lied and is slashed.
 //!
 //! What is checked here: the ticket's signature and field sizes, every receipt's worker
-//! signature and its binding to the ticket (job hash, router, model, job id), that the workers
-//! are distinct, that all receipts but the accused's agree, and that the accused's differs. The
+//! signature and its binding to the ticket (job hash, router, model, job id), that all receipts
+//! are of one numeric class (checked before any output is compared, so that honest workers on
+//! another device can never outvote or frame anyone), that the workers are distinct, that all
+//! receipts but the accused's agree, and that the accused's differs. The
 //! ledger further requires (see the state's slashing) that the ticket's router and every
 //! witness are bonded and unjailed, and that the reporter is neither the accused nor unbonded.
 //! Trust assumption: the witnesses do not all lie together; two bonded workers that collude to
@@ -13,7 +15,7 @@
 
 use wick_proto::v1::{JobTicket, SignedReceipt};
 
-use super::{TicketFacts, address, agree, bad, bound_receipt, verify_ticket};
+use super::{TicketFacts, address, agree, bad, bound_receipt, one_class, verify_ticket};
 use crate::error::TxError;
 use crate::types::Address;
 
@@ -41,11 +43,15 @@ pub fn check(ticket: &JobTicket, receipts: &[SignedReceipt], accused: &Address) 
         return Err(bad("audit evidence carries too many receipts"));
     }
     let facts = verify_ticket(ticket)?;
+    let bound = receipts
+        .iter()
+        .map(|s| bound_receipt(s, ticket, &facts, "a receipt"))
+        .collect::<Result<Vec<_>, _>>()?;
+    one_class(&bound)?;
     let mut workers: Vec<Address> = Vec::new();
     let mut accused_receipt = None;
     let mut agreed = None;
-    for s in receipts {
-        let r = bound_receipt(s, ticket, &facts, "a receipt")?;
+    for r in bound {
         let worker = address(&r.worker_public_key, "a receipt's worker key")?;
         if workers.contains(&worker) {
             return Err(bad("two receipts are from the same worker"));
@@ -91,7 +97,15 @@ mod tests {
         t
     }
 
+    const CPU: &str = "cpu-v1";
+    const GPU: &str = "cuda-8.6";
+
     fn receipt(worker: u8, output: u8, t: &JobTicket) -> SignedReceipt {
+        receipt_in(CPU, worker, output, t)
+    }
+
+    /// `worker`'s receipt with `output`, computed in numeric class `class`.
+    fn receipt_in(class: &str, worker: u8, output: u8, t: &JobTicket) -> SignedReceipt {
         let r = Receipt {
             job_hash: signing::ticket_hash(t).to_vec(),
             model_id: t.model_id.clone(),
@@ -99,9 +113,17 @@ mod tests {
             tokens_out: 4,
             router_public_key: t.router_public_key.clone(),
             job_id: t.job_id.clone(),
+            numeric_class: class.into(),
             ..Default::default()
         };
         signing::sign_receipt(&key(worker), r)
+    }
+
+    fn refusal(t: &JobTicket, rs: &[SignedReceipt], accused: u8) -> String {
+        match check(t, rs, &address(accused)) {
+            Err(e) => e.to_string(),
+            Ok(a) => panic!("evidence against {accused} accepted: {a:?}"),
+        }
     }
 
     fn address(i: u8) -> Address {
@@ -137,6 +159,7 @@ mod tests {
             tokens_out: 4,
             router_public_key: t.router_public_key.clone(),
             job_id: t.job_id.clone(),
+            numeric_class: CPU.into(),
             ..Default::default()
         };
         let rs =
@@ -146,5 +169,53 @@ mod tests {
         inflated.router_public_key = vec![0; 32];
         let rs = [signing::sign_receipt(&key(1), inflated), receipt(2, 0xbb, &t), receipt(3, 0xbb, &t)];
         assert!(check(&t, &rs, &address(1)).is_err());
+    }
+
+    #[test]
+    fn an_honest_worker_of_another_class_cannot_be_framed() {
+        let t = ticket(1);
+        // Two honest CPU workers agree; the accused honestly computed on a GPU.
+        let rs = [receipt_in(GPU, 1, 0xaa, &t), receipt(2, 0xbb, &t), receipt(3, 0xbb, &t)];
+        assert!(refusal(&t, &rs, 1).contains("different numeric classes"));
+        // Still refused when its output happens to agree: classes are checked first.
+        let rs = [receipt_in(GPU, 1, 0xbb, &t), receipt(2, 0xbb, &t), receipt(3, 0xbb, &t)];
+        assert!(refusal(&t, &rs, 1).contains("different numeric classes"));
+    }
+
+    #[test]
+    fn witnesses_split_across_classes_prove_nothing() {
+        let t = ticket(1);
+        let rs = [receipt(1, 0xaa, &t), receipt(2, 0xbb, &t), receipt_in(GPU, 3, 0xbb, &t)];
+        assert!(refusal(&t, &rs, 1).contains("different numeric classes"));
+        let rs = [
+            receipt_in(GPU, 1, 0xaa, &t),
+            receipt(2, 0xbb, &t),
+            receipt_in(GPU, 3, 0xbb, &t),
+            receipt_in(GPU, 4, 0xbb, &t),
+        ];
+        assert!(
+            refusal(&t, &rs, 1).contains("different numeric classes"),
+            "a majority in the class is not enough"
+        );
+        // The same evidence within one class, any class, is proven.
+        let rs = [receipt_in(GPU, 1, 0xaa, &t), receipt_in(GPU, 3, 0xbb, &t), receipt_in(GPU, 4, 0xbb, &t)];
+        assert!(check(&t, &rs, &address(1)).is_ok());
+    }
+
+    #[test]
+    fn classes_are_bounded_and_checked() {
+        let t = ticket(1);
+        let longest = format!("c{}", "1".repeat(31));
+        let rs = [
+            receipt_in(&longest, 1, 0xaa, &t),
+            receipt_in(&longest, 2, 0xbb, &t),
+            receipt_in(&longest, 3, 0xbb, &t),
+        ];
+        assert!(check(&t, &rs, &address(1)).is_ok(), "a 32-byte class is accepted");
+        for bad in [format!("{longest}1"), "CPU-V1".into(), "cpu_v1".into(), "1cpu".into(), String::new()] {
+            let rs =
+                [receipt_in(&bad, 1, 0xaa, &t), receipt_in(&bad, 2, 0xbb, &t), receipt_in(&bad, 3, 0xbb, &t)];
+            assert!(refusal(&t, &rs, 1).contains("numeric class"), "{bad:?}");
+        }
     }
 }

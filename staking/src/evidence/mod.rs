@@ -6,12 +6,15 @@
 //!
 //! Every receipt must be bound to the ticket: its job hash is the ticket's hash (which covers
 //! the request hash, model, parameters, price and epoch), it names the ticket's router and
-//! model, and every fixed-size field has its size. Signatures are checked one by one with
-//! ZIP-215 rules, like every signature the ledger accepts.
+//! model, every fixed-size field has its size and it names a valid numeric class. Receipts are
+//! compared only within one numeric class ([`wick_proto::class`]): devices that sum floats in
+//! another order give other outputs without anyone lying. Signatures are checked one by one
+//! with ZIP-215 rules, like every signature the ledger accepts.
 
 pub mod audit;
 
 use sha2::{Digest, Sha256};
+use wick_proto::class::validate_class;
 use wick_proto::signing;
 use wick_proto::v1::{JobTicket, Receipt, SignedReceipt};
 
@@ -70,6 +73,7 @@ pub(crate) fn bound_receipt<'a>(
     if r.output_hash.len() != 32 {
         return Err(bad(&format!("{what}'s output hash is not 32 bytes")));
     }
+    validate_class(&r.numeric_class).map_err(|e| bad(&format!("{what} is refused: {e}")))?;
     verify(&r.worker_public_key, &s.worker_signature, &signing::receipt_bytes(r), what)?;
     if r.job_hash != facts.job_hash {
         return Err(bad(&format!("{what} is for another job than the ticket's")));
@@ -78,6 +82,17 @@ pub(crate) fn bound_receipt<'a>(
         return Err(bad(&format!("{what} names another router, model or job id than the ticket")));
     }
     Ok(r)
+}
+
+/// Refuses receipts of more than one numeric class: their outputs may differ honestly, so
+/// comparing them proves nothing.
+pub(crate) fn one_class(receipts: &[&Receipt]) -> Result<(), TxError> {
+    match receipts.split_first() {
+        Some((first, rest)) if rest.iter().any(|r| r.numeric_class != first.numeric_class) => {
+            Err(bad("receipts of different numeric classes cannot be compared"))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Whether two receipts of one job say the same thing: tokens in, tokens out and output.
@@ -95,7 +110,9 @@ pub struct Conflict {
 }
 
 /// Checks a fraud proof: two receipts bound to `ticket`, both validly signed by the same worker,
-/// that disagree. Deterministic inference gives one answer per ticket, so one of them is a lie.
+/// in the same numeric class, that disagree. Deterministic inference gives one answer per ticket
+/// and class, so one of them is a lie; a worker restarted on another device honestly computes
+/// another answer, which is why receipts of two classes prove nothing.
 pub fn check_conflicting_receipts(
     ticket: &JobTicket,
     a: &SignedReceipt,
@@ -107,6 +124,7 @@ pub fn check_conflicting_receipts(
     if ra.worker_public_key != rb.worker_public_key {
         return Err(bad("receipts are from different workers"));
     }
+    one_class(&[ra, rb])?;
     if agree(ra, rb) {
         return Err(bad("receipts do not conflict"));
     }

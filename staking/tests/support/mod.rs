@@ -115,12 +115,21 @@ pub fn ticket(router: &SigningKey, seed: u8, epoch: u64) -> JobTicket {
     t
 }
 
+/// The numeric class of the receipts of these tests: Wick's CPU kernels.
+pub const CPU_CLASS: &str = "cpu-v1";
+
 /// `worker`'s receipt for `ticket` with output `out`.
 pub fn receipt(worker: &SigningKey, ticket: &JobTicket, out: u8) -> SignedReceipt {
+    receipt_in(CPU_CLASS, worker, ticket, out)
+}
+
+/// [`receipt`], computed in numeric class `class`.
+pub fn receipt_in(class: &str, worker: &SigningKey, ticket: &JobTicket, out: u8) -> SignedReceipt {
     let mut r = signing::receipt_for(Some(ticket), [0; 32]);
     r.output_hash = vec![out; 32];
     r.tokens_in = 5;
     r.tokens_out = 3;
+    r.numeric_class = class.into();
     signing::sign_receipt(worker, r)
 }
 
