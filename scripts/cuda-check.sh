@@ -2,7 +2,7 @@
 # Checks that the `cuda` feature builds, on a machine without a GPU: installs the CUDA toolkit
 # from PyPI (scripts/setup.sh --cuda), compiles candle's CUDA kernels with nvcc, and builds and
 # links a program on Wick's GPU code path against cuBLAS, cuRAND, NVRTC and the driver stub.
-# A broken CUDA build fails here. CI runs it beside the tests (.ci/run); its own target directory
+# A broken CUDA build fails here (the link itself: scripts/gpu-check.sh, or a release build). CI runs it beside the tests (.ci/run); its own target directory
 # (target/cuda) keeps it from waiting on the tests' build lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +16,9 @@ export CARGO_TARGET_DIR="${WICK_CUDA_TARGET_DIR:-$PWD/target/cuda}"
 # (`cargo build --release --features cuda`, scripts/gpu-check.sh) optimises as usual.
 export NVCC_APPEND_FLAGS="${NVCC_APPEND_FLAGS:--Xcicc -O0 -Xptxas -O0}"
 # All code behind the feature lives in wick-models (the worker's and the CLI's `cuda` features
-# only forward to it), so this build covers it without compiling the rest of the workspace twice.
-cargo build -p wick-models --features cuda --example device_golden
+# only forward to it), so this covers it without compiling the rest of the workspace twice.
+# `check` still runs the kernels' nvcc build and type-checks every crate with CUDA on, without
+# the dependencies' codegen (~10 CPU-minutes that a cold CI run cannot spare); the link against
+# cuBLAS and the driver stub is exercised by `cargo build --release --features cuda`.
+cargo check -p wick-models --features cuda --example device_golden
 echo "cuda-check: the cuda feature builds (kernels for compute capability $CUDA_COMPUTE_CAP)" >&2
