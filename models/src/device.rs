@@ -7,7 +7,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::generate::CPU_NUMERIC_CLASS;
 use crate::{ModelError, Result};
 
 /// A device a chat model can run on.
@@ -65,14 +64,6 @@ impl fmt::Display for ComputeDevice {
 }
 
 impl ComputeDevice {
-    /// The device kind a worker announces: `cpu` or `cuda` (`cpu` for candle's CPU backend).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Cpu | Self::CandleCpu => "cpu",
-            Self::Cuda(_) => "cuda",
-        }
-    }
-
     /// Opens a GPU as a candle device with its numeric class; `None` for the CPU, whose
     /// kernels are Wick's own.
     pub fn open(&self) -> Result<Option<(candle_core::Device, String)>> {
@@ -117,11 +108,6 @@ fn open_cuda(ordinal: usize) -> Result<(candle_core::Device, String)> {
     )))
 }
 
-/// The numeric class of a CPU model.
-pub fn cpu_class() -> &'static str {
-    CPU_NUMERIC_CLASS
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,7 +128,7 @@ mod tests {
     #[test]
     fn classes_name_architecture_and_multiprocessors() {
         assert_eq!(cuda_class(8, 6, 82), "cuda-8.6-82sm");
-        assert_eq!(cpu_class(), "cpu-v1");
+        assert_eq!(crate::CPU_NUMERIC_CLASS, "cpu-v1");
     }
 
     #[cfg(not(feature = "cuda"))]

@@ -24,7 +24,7 @@ use candle_core::{D, DType, Device, Module, Tensor};
 
 use crate::config::LlamaConfig;
 use crate::kv_cache::{DeviceKv, KvCache};
-use crate::llama::BatchItem;
+use crate::llama::{BatchItem, WeightSource};
 use crate::rope::{RopeStyle, RopeTable};
 use crate::weights::Bytes;
 use crate::{ModelError, Result};
@@ -32,18 +32,7 @@ use crate::{ModelError, Result};
 /// Rows per quantized mat-vec call (candle's largest mat-vec batch).
 pub const MV_ROWS: usize = 8;
 
-struct Layer {
-    attn_norm: Tensor,
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    qkv_bias: Option<[Tensor; 3]>,
-    wo: QMatMul,
-    ffn_norm: Tensor,
-    w_gate: QMatMul,
-    w_up: QMatMul,
-    w_down: QMatMul,
-}
+type Layer = crate::llama::Layer<QMatMul, Tensor>;
 
 /// A llama-family model whose weights, activations and KV cache live on a candle device.
 pub struct DeviceLlama {
@@ -74,6 +63,11 @@ impl Loader<'_> {
             .tensor(&mut reader, name, self.device)
             .map_err(|e| ModelError::Format(format!("tensor {name}: {e}")))
     }
+}
+
+impl WeightSource for Loader<'_> {
+    type Matrix = QMatMul;
+    type Vector = Tensor;
 
     /// A weight matrix: quantized on a GPU; dequantized to f32 on candle's CPU backend, whose
     /// quantized kernels round activations more coarsely than Wick's or the GPU's (that
@@ -93,31 +87,6 @@ impl Loader<'_> {
 
     fn has(&self, name: &str) -> bool {
         self.ct.tensor_infos.contains_key(name)
-    }
-
-    fn layer(&self, i: usize) -> Result<Layer> {
-        let name = |suffix: &str| format!("blk.{i}.{suffix}");
-        let qkv_bias = if self.has(&name("attn_q.bias")) {
-            Some([
-                self.vector(&name("attn_q.bias"))?,
-                self.vector(&name("attn_k.bias"))?,
-                self.vector(&name("attn_v.bias"))?,
-            ])
-        } else {
-            None
-        };
-        Ok(Layer {
-            attn_norm: self.vector(&name("attn_norm.weight"))?,
-            wq: self.matrix(&name("attn_q.weight"))?,
-            wk: self.matrix(&name("attn_k.weight"))?,
-            wv: self.matrix(&name("attn_v.weight"))?,
-            qkv_bias,
-            wo: self.matrix(&name("attn_output.weight"))?,
-            ffn_norm: self.vector(&name("ffn_norm.weight"))?,
-            w_gate: self.matrix(&name("ffn_gate.weight"))?,
-            w_up: self.matrix(&name("ffn_up.weight"))?,
-            w_down: self.matrix(&name("ffn_down.weight"))?,
-        })
     }
 }
 
@@ -175,11 +144,6 @@ impl DeviceLlama {
     /// The numeric class of its outputs.
     pub fn numeric_class(&self) -> &str {
         &self.class
-    }
-
-    /// The device it runs on.
-    pub fn device(&self) -> &Device {
-        &self.device
     }
 
     /// Runs the new tokens of every item through the model, appending to their caches, and

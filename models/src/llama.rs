@@ -28,25 +28,66 @@ pub use crate::config::LlamaConfig;
 pub use crate::kv_cache::KvCache;
 pub use crate::rope::RopeStyle;
 
-struct Layer {
-    attn_norm: Vec<f32>,
-    wq: QMatrix,
-    wk: QMatrix,
-    wv: QMatrix,
+/// One transformer block's weights, whatever holds them: `M` a projection, `V` a vector (norm
+/// weights, biases). The CPU kernels and the device path read the same GGUF names.
+pub(crate) struct Layer<M, V> {
+    pub(crate) attn_norm: V,
+    pub(crate) wq: M,
+    pub(crate) wk: M,
+    pub(crate) wv: M,
     /// qwen2's biases of the query, key and value projections.
-    qkv_bias: Option<[Vec<f32>; 3]>,
-    wo: QMatrix,
-    ffn_norm: Vec<f32>,
-    w_gate: QMatrix,
-    w_up: QMatrix,
-    w_down: QMatrix,
+    pub(crate) qkv_bias: Option<[V; 3]>,
+    pub(crate) wo: M,
+    pub(crate) ffn_norm: V,
+    pub(crate) w_gate: M,
+    pub(crate) w_up: M,
+    pub(crate) w_down: M,
+}
+
+/// Reads a GGUF file's tensors in the form one backend computes with.
+pub(crate) trait WeightSource {
+    type Matrix;
+    type Vector;
+
+    /// Whether the file has the tensor.
+    fn has(&self, name: &str) -> bool;
+    /// A projection matrix.
+    fn matrix(&self, name: &str) -> Result<Self::Matrix>;
+    /// A small tensor (norm weights, biases).
+    fn vector(&self, name: &str) -> Result<Self::Vector>;
+
+    /// Block `i`'s weights.
+    fn layer(&self, i: usize) -> Result<Layer<Self::Matrix, Self::Vector>> {
+        let name = |suffix: &str| format!("blk.{i}.{suffix}");
+        let qkv_bias = if self.has(&name("attn_q.bias")) {
+            Some([
+                self.vector(&name("attn_q.bias"))?,
+                self.vector(&name("attn_k.bias"))?,
+                self.vector(&name("attn_v.bias"))?,
+            ])
+        } else {
+            None
+        };
+        Ok(Layer {
+            attn_norm: self.vector(&name("attn_norm.weight"))?,
+            wq: self.matrix(&name("attn_q.weight"))?,
+            wk: self.matrix(&name("attn_k.weight"))?,
+            wv: self.matrix(&name("attn_v.weight"))?,
+            qkv_bias,
+            wo: self.matrix(&name("attn_output.weight"))?,
+            ffn_norm: self.vector(&name("ffn_norm.weight"))?,
+            w_gate: self.matrix(&name("ffn_gate.weight"))?,
+            w_up: self.matrix(&name("ffn_up.weight"))?,
+            w_down: self.matrix(&name("ffn_down.weight"))?,
+        })
+    }
 }
 
 /// A loaded llama-family model.
 pub struct Llama {
     config: LlamaConfig,
     embeddings: QMatrix,
-    layers: Vec<Layer>,
+    layers: Vec<Layer<QMatrix, Vec<f32>>>,
     output_norm: Vec<f32>,
     /// `None` when the output projection is tied to the embeddings.
     output: Option<QMatrix>,
@@ -72,7 +113,10 @@ struct Tensors<'a> {
     bytes: &'a Bytes,
 }
 
-impl Tensors<'_> {
+impl WeightSource for Tensors<'_> {
+    type Matrix = QMatrix;
+    type Vector = Vec<f32>;
+
     fn has(&self, name: &str) -> bool {
         self.ct.tensor_infos.contains_key(name)
     }
@@ -101,7 +145,9 @@ impl Tensors<'_> {
     fn vector(&self, name: &str) -> Result<Vec<f32>> {
         Ok(self.read(name)?.dequantize(&Device::Cpu)?.flatten_all()?.to_vec1()?)
     }
+}
 
+impl Tensors<'_> {
     fn read(&self, name: &str) -> Result<candle_core::quantized::QTensor> {
         let mut reader = Cursor::new(self.bytes.as_slice());
         self.ct
@@ -118,7 +164,7 @@ impl Llama {
         let ct = Content::read(&mut reader).map_err(|e| ModelError::Format(format!("reading GGUF: {e}")))?;
         let config = LlamaConfig::from_gguf(&ct)?;
         let t = Tensors { ct: &ct, bytes };
-        let layers = (0..config.n_layers).map(|i| Self::layer(&t, i)).collect::<Result<Vec<_>>>()?;
+        let layers = (0..config.n_layers).map(|i| t.layer(i)).collect::<Result<Vec<_>>>()?;
         // Tied embeddings when the file has no separate output matrix.
         // Checked by name: a failed lookup builds an error, and with RUST_BACKTRACE set that
         // symbolises a backtrace, which maps the binary's debug info into memory for good.
@@ -140,31 +186,6 @@ impl Llama {
             pool,
         };
         Ok((model, ct))
-    }
-
-    fn layer(t: &Tensors<'_>, i: usize) -> Result<Layer> {
-        let name = |suffix: &str| format!("blk.{i}.{suffix}");
-        let qkv_bias = if t.has(&name("attn_q.bias")) {
-            Some([
-                t.vector(&name("attn_q.bias"))?,
-                t.vector(&name("attn_k.bias"))?,
-                t.vector(&name("attn_v.bias"))?,
-            ])
-        } else {
-            None
-        };
-        Ok(Layer {
-            attn_norm: t.vector(&name("attn_norm.weight"))?,
-            wq: t.matrix(&name("attn_q.weight"))?,
-            wk: t.matrix(&name("attn_k.weight"))?,
-            wv: t.matrix(&name("attn_v.weight"))?,
-            qkv_bias,
-            wo: t.matrix(&name("attn_output.weight"))?,
-            ffn_norm: t.vector(&name("ffn_norm.weight"))?,
-            w_gate: t.matrix(&name("ffn_gate.weight"))?,
-            w_up: t.matrix(&name("ffn_up.weight"))?,
-            w_down: t.matrix(&name("ffn_down.weight"))?,
-        })
     }
 
     /// The model's hyper-parameters.
@@ -214,7 +235,7 @@ impl Llama {
     fn attention(
         &self,
         l: usize,
-        layer: &Layer,
+        layer: &Layer<QMatrix, Vec<f32>>,
         items: &mut [BatchItem<'_>],
         rows: &[(usize, usize)],
         x: &mut [f32],
@@ -263,7 +284,7 @@ impl Llama {
     }
 
     /// The feed-forward block: `x += down(silu(gate(h)) * up(h))` with `h = rms_norm(x)`.
-    fn feed_forward(&self, layer: &Layer, n: usize, x: &mut [f32]) -> Result<()> {
+    fn feed_forward(&self, layer: &Layer<QMatrix, Vec<f32>>, n: usize, x: &mut [f32]) -> Result<()> {
         let cfg = &self.config;
         let mut h = vec![0f32; n * cfg.dim];
         attention::rms_norm(x, &layer.ffn_norm, cfg.rms_eps, &mut h);

@@ -56,12 +56,4 @@ impl Transformer {
             Self::Device(m) => m.numeric_class(),
         }
     }
-
-    /// The CPU model, for what only Wick's kernels offer (the dense reference check).
-    pub fn cpu(&self) -> Option<&Llama> {
-        match self {
-            Self::Cpu(m) => Some(m),
-            Self::Device(_) => None,
-        }
-    }
 }
