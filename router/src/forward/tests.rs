@@ -199,11 +199,17 @@ async fn a_worker_that_dies_mid_stream_is_resumed_on_another() {
 
 #[tokio::test]
 async fn a_bad_receipt_fails_the_job_and_excludes_the_worker() {
-    let h = harness(&[(Behaviour::BadReceipt, 0)], 0.0, Duration::from_secs(60)).await;
+    assert_receipt_refused(Behaviour::BadReceipt, "receipt was invalid").await;
+}
+
+/// A worker whose receipt the router refuses fails the job (INTERNAL, `says` in the message),
+/// is excluded, and nothing reaches the receipt log.
+async fn assert_receipt_refused(behaviour: Behaviour, says: &str) {
+    let h = harness(&[(behaviour, 0)], 0.0, Duration::from_secs(60)).await;
     let seen = run(&h, request(3)).await;
     let error = seen.error.expect("an error");
     assert_eq!(error.code(), tonic::Code::Internal);
-    assert!(error.message().contains("receipt was invalid"), "{}", error.message());
+    assert!(error.message().contains(says), "{}", error.message());
     assert!(seen.receipt.is_none());
     assert!(h.peers.is_excluded(&h.workers[0].key()));
     assert!(h.store.receipts_between(0, u64::MAX).expect("log").is_empty());
@@ -291,13 +297,7 @@ async fn a_retry_before_the_first_token_may_go_to_another_class() {
 
 #[tokio::test]
 async fn a_receipt_of_another_class_than_announced_excludes_the_worker() {
-    let h = harness(&[(Behaviour::OtherClass, 0)], 0.0, Duration::from_secs(60)).await;
-    let seen = run(&h, request(3)).await;
-    let error = seen.error.expect("an error");
-    assert_eq!(error.code(), tonic::Code::Internal);
-    assert!(error.message().contains("numeric class"), "{}", error.message());
-    assert!(h.peers.is_excluded(&h.workers[0].key()));
-    assert!(h.store.receipts_between(0, u64::MAX).expect("log").is_empty());
+    assert_receipt_refused(Behaviour::OtherClass, "numeric class").await;
 }
 
 #[tokio::test]
