@@ -55,10 +55,28 @@ pub struct RouterStore {
 }
 
 /// The writing side of the log: a cloneable handle to its writer thread. The thread ends, after
-/// a last fsync, when every handle is dropped.
+/// a last fsync, when every handle is dropped; dropping the last one waits for that.
 #[derive(Clone)]
 pub(crate) struct LogWriter {
+    // Declared before `_thread`: the last handle's sender is gone (the channel closed) before
+    // its drop joins the thread.
     tx: mpsc::Sender<Op>,
+    _thread: Arc<WriterThread>,
+}
+
+/// Joins the writer thread when the last [`LogWriter`] goes: the final fsync, and the close of
+/// rocksdb if the thread held the last reference, finish before the router's shutdown returns.
+/// (A process that exits while rocksdb closes on another thread can abort.)
+struct WriterThread(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for WriterThread {
+    fn drop(&mut self) {
+        if let Some(handle) = self.0.take()
+            && handle.join().is_err()
+        {
+            tracing::error!("the receipt log's writer thread panicked");
+        }
+    }
 }
 
 type Ack = oneshot::Sender<Result<(), StoreError>>;
@@ -89,11 +107,11 @@ impl RouterStore {
         let db = Arc::new(DB::open_cf_descriptors(&options, path, cfs)?);
         let (tx, rx) = mpsc::channel(QUEUE);
         let writer_db = db.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("router-log".into())
             .spawn(move || write_loop(&writer_db, rx))
             .map_err(|e| StoreError::Thread(Arc::new(e)))?;
-        Ok((Self { db }, LogWriter { tx }))
+        Ok((Self { db }, LogWriter { tx, _thread: Arc::new(WriterThread(Some(thread))) }))
     }
 
     /// Receipts finished in `[from_ms, to_ms)`. Blocks on disk reads.
@@ -259,13 +277,8 @@ mod tests {
         writer.sync().await.expect("sync");
         drop((store, writer));
 
-        // The writer thread lets go of the database once it has seen every handle dropped.
-        let reopened = loop {
-            match RouterStore::open(dir.path()) {
-                Ok(opened) => break opened.0,
-                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-            }
-        };
+        // Dropping the last writer joined its thread: the database is closed, its lock free.
+        let (reopened, _writer) = RouterStore::open(dir.path()).expect("reopen at once");
         assert_eq!(reopened.receipts_between(0, 100).expect("read").len(), 3);
         assert_eq!(reopened.evidence().expect("evidence"), vec![evidence]);
     }
