@@ -220,7 +220,7 @@ impl Auditor {
                             &self.key,
                             done.receipt,
                             &job.ticket,
-                            &picked.key,
+                            &picked.verifying_key,
                             // The auditor announced `class` (it was picked by it): a receipt of
                             // another class is refused, so no two classes are ever compared.
                             Some(class),

@@ -363,7 +363,14 @@ impl Forwarder {
         let ticket = req.ticket.clone().unwrap_or_default();
         let output = Seen::Generation { tokens: &seen.tokens, text: &seen.text };
         let class = Some(picked.numeric_class.as_str());
-        match receipt_check::accept(&self.key, done.receipt.take(), &ticket, &picked.key, class, output) {
+        match receipt_check::accept(
+            &self.key,
+            done.receipt.take(),
+            &ticket,
+            &picked.verifying_key,
+            class,
+            output,
+        ) {
             Ok(signed) => {
                 self.log.keep_receipt(&signed).await;
                 tracing::info!(tokens = seen.tokens.len(), "receipt countersigned");
@@ -424,8 +431,14 @@ impl Forwarder {
                     let tokens_in = resp.usage.map_or(0, |u| u.prompt_tokens);
                     let seen = Seen::Embedding { bits: &bits, tokens_in };
                     // Embedders run on the CPU whatever the worker announces: any valid class.
-                    let checked =
-                        receipt_check::accept(&self.key, resp.receipt.take(), &t, &picked.key, None, seen);
+                    let checked = receipt_check::accept(
+                        &self.key,
+                        resp.receipt.take(),
+                        &t,
+                        &picked.verifying_key,
+                        None,
+                        seen,
+                    );
                     let signed = checked
                         .map_err(|e| Status::internal(format!("the worker's receipt was invalid: {e}")))?;
                     self.log.keep_receipt(&signed).await;

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ed25519_dalek::VerifyingKey;
 use rand::Rng;
 use tonic::transport::Channel;
 use wick_proto::class::validate_class;
@@ -28,6 +29,9 @@ pub const MAX_RECORD_TTL_MS: u64 = 60_000;
 #[derive(Debug)]
 struct Entry {
     record: CapabilityRecord,
+    /// The worker's key, decompressed when it is first picked (a flood of new records costs no
+    /// curve arithmetic): every receipt it signs is verified with it.
+    verifying_key: Option<VerifyingKey>,
     channel: Option<Channel>,
     down_until: Option<Instant>,
     failures: u32,
@@ -51,6 +55,8 @@ pub(crate) struct Excluded {
 pub(crate) struct Picked {
     /// Its key.
     pub(crate) key: WorkerKey,
+    /// The same key, decompressed, to verify its receipts.
+    pub(crate) verifying_key: VerifyingKey,
     /// A gRPC channel to it.
     pub(crate) channel: Channel,
     /// The model's id (sha256 hex) on that worker.
@@ -165,6 +171,7 @@ impl PeerTable {
                 let joined = t.joined;
                 let entry = Entry {
                     record,
+                    verifying_key: None,
                     channel: None,
                     down_until: None,
                     failures: 0,
@@ -331,6 +338,11 @@ impl PeerTable {
             }
         };
         let e = t.workers.get_mut(&chosen)?;
+        // Records come signature-checked, so their keys are curve points.
+        let verifying_key = match e.verifying_key {
+            Some(k) => k,
+            None => *e.verifying_key.insert(VerifyingKey::from_bytes(&chosen).ok()?),
+        };
         let model_id = e.record.models.iter().find(|m| m.name == model || m.id == model)?.id.clone();
         let channel = match &e.channel {
             Some(c) => c.clone(),
@@ -344,6 +356,7 @@ impl PeerTable {
         let endpoint = e.record.grpc_endpoint.clone();
         Some(Picked {
             key: chosen,
+            verifying_key,
             channel,
             model_id,
             endpoint,
@@ -374,9 +387,14 @@ mod tests {
     use super::*;
     use wick_proto::v1::ModelAd;
 
+    /// Worker `n`'s public key (a real one: the table decompresses every key).
+    fn wk(n: u8) -> WorkerKey {
+        ed25519_dalek::SigningKey::from_bytes(&[n; 32]).verifying_key().to_bytes()
+    }
+
     fn record(key: u8, seq: u64, queue: u32) -> CapabilityRecord {
         CapabilityRecord {
-            worker_public_key: vec![key; 32],
+            worker_public_key: wk(key).to_vec(),
             grpc_endpoint: format!("http://127.0.0.1:{}", 7000 + u16::from(key)),
             models: vec![ModelAd { name: "m".into(), id: "abc".into(), kind: "chat".into() }],
             free_slots: 4,
@@ -396,15 +414,15 @@ mod tests {
         assert!(t.upsert(record(1, 1, 0)));
         assert!(t.upsert(record(2, 1, 0)));
         assert!(t.pick("nope", &[]).is_none());
-        let p = t.pick("m", &[[1; 32]]).expect("worker 2");
-        assert_eq!(p.key, [2; 32]);
-        t.mark_failed(&[2; 32]);
-        assert_eq!(t.pick("abc", &[]).map(|p| p.key), Some([1; 32]));
-        t.exclude([1; 32], "audit".into());
+        let p = t.pick("m", &[wk(1)]).expect("worker 2");
+        assert_eq!(p.key, wk(2));
+        t.mark_failed(&wk(2));
+        assert_eq!(t.pick("abc", &[]).map(|p| p.key), Some(wk(1)));
+        t.exclude(wk(1), "audit".into());
         assert!(t.pick("m", &[]).is_none());
         assert!(!t.upsert(record(1, 2, 0)), "excluded workers stay out");
-        t.mark_ok(&[2; 32]);
-        assert_eq!(t.pick("m", &[]).map(|p| p.key), Some([2; 32]));
+        t.mark_ok(&wk(2));
+        assert_eq!(t.pick("m", &[]).map(|p| p.key), Some(wk(2)));
     }
 
     #[tokio::test]
@@ -424,7 +442,7 @@ mod tests {
         t.upsert(record(1, 1, 50));
         t.upsert(record(2, 1, 0));
         let picks: Vec<WorkerKey> = (0..20).filter_map(|_| t.pick("m", &[]).map(|p| p.key)).collect();
-        assert!(picks.iter().all(|k| *k == [2; 32]), "with two workers the better one always wins");
+        assert!(picks.iter().all(|k| *k == wk(2)), "with two workers the better one always wins");
     }
 
     #[tokio::test]
@@ -433,11 +451,11 @@ mod tests {
         t.upsert(record(1, 1, 0));
         t.upsert(CapabilityRecord { numeric_class: "test-gpu-1.0".into(), ..record(2, 1, 50) });
         let gpu = t.pick_within("m", &[], u64::MAX, Some("test-gpu-1.0")).expect("the GPU worker");
-        assert_eq!((gpu.key, gpu.numeric_class.as_str()), ([2; 32], "test-gpu-1.0"));
-        assert_eq!(t.pick_within("m", &[], u64::MAX, Some("cpu-v1")).map(|p| p.key), Some([1; 32]));
-        assert!(t.pick_within("m", &[[1; 32]], u64::MAX, Some("cpu-v1")).is_none(), "none left in the class");
+        assert_eq!((gpu.key, gpu.numeric_class.as_str()), (wk(2), "test-gpu-1.0"));
+        assert_eq!(t.pick_within("m", &[], u64::MAX, Some("cpu-v1")).map(|p| p.key), Some(wk(1)));
+        assert!(t.pick_within("m", &[wk(1)], u64::MAX, Some("cpu-v1")).is_none(), "none left in the class");
         assert!(t.pick_within("m", &[], u64::MAX, Some("cuda-8.6")).is_none());
-        assert_eq!(t.pick("m", &[[1; 32]]).map(|p| p.key), Some([2; 32]), "no filter: any class");
+        assert_eq!(t.pick("m", &[wk(1)]).map(|p| p.key), Some(wk(2)), "no filter: any class");
     }
 
     #[tokio::test]

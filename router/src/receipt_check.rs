@@ -1,12 +1,10 @@
 //! The router's check of a worker's receipt against what it saw of the job, and its
 //! countersignature. Forwarding and audits both use it.
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use wick_proto::class::{ClassError, validate_class};
 use wick_proto::signing::{self, SignatureError};
 use wick_proto::v1::{JobTicket, SignedReceipt};
-
-use crate::peer_table::WorkerKey;
 
 /// Why a worker's receipt was refused. Each one means the worker cannot be trusted.
 #[derive(Debug, thiserror::Error)]
@@ -69,13 +67,13 @@ pub(crate) fn accept(
     key: &SigningKey,
     signed: Option<SignedReceipt>,
     ticket: &JobTicket,
-    worker: &WorkerKey,
+    worker: &VerifyingKey,
     class: Option<&str>,
     seen: Seen<'_>,
 ) -> Result<SignedReceipt, ReceiptError> {
     let mut signed = signed.ok_or(ReceiptError::Missing)?;
     let r = signed.receipt.as_ref().ok_or(ReceiptError::Empty)?;
-    if r.worker_public_key != worker {
+    if r.worker_public_key != worker.as_bytes() {
         return Err(ReceiptError::OtherWorker);
     }
     let bound = r.job_hash == signing::ticket_hash(ticket)
@@ -99,7 +97,7 @@ pub(crate) fn accept(
     }
     check_class(&r.numeric_class, class)?;
     // Verifies the worker's signature before adding the router's.
-    signing::countersign(key, &mut signed)?;
+    signing::countersign_for(key, worker, &mut signed)?;
     Ok(signed)
 }
 
@@ -136,7 +134,7 @@ mod tests {
         let worker = SigningKey::from_bytes(&[3; 32]);
         let (ticket, signed) = job(&worker, receipt_class);
         let seen = Seen::Generation { tokens: &[5, 6], text: "ab" };
-        let key = worker.verifying_key().to_bytes();
+        let key = worker.verifying_key();
         accept(&SigningKey::from_bytes(&[9; 32]), Some(signed), &ticket, &key, announced, seen)
     }
 
