@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Checks that the `cuda` feature builds, on a machine without a GPU: installs the CUDA toolkit
-# from PyPI (scripts/setup.sh --cuda), compiles candle's CUDA kernels with nvcc, and builds and
-# links a program on Wick's GPU code path against cuBLAS, cuRAND, NVRTC and the driver stub.
-# A broken CUDA build fails here (the link itself: scripts/gpu-check.sh, or a release build). CI runs it beside the tests (.ci/run); its own target directory
-# (target/cuda) keeps it from waiting on the tests' build lock.
+# from PyPI (scripts/setup.sh --cuda), compiles candle's CUDA kernels with nvcc, and type-checks
+# Wick's GPU code path with the feature on. A broken kernel build or GPU-path code fails here;
+# the link against cuBLAS, cuRAND, NVRTC and the driver stub is exercised by a release build with
+# the feature and by scripts/gpu-check.sh. CI runs it beside the tests (.ci/run); its own target
+# directory (target/cuda) keeps it from waiting on the tests' build lock.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --cuda

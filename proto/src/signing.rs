@@ -303,10 +303,11 @@ pub fn verify_receipt(signed: &SignedReceipt) -> Result<(), SignatureError> {
     verify(&r.worker_public_key, &receipt_bytes(r), &signed.worker_signature, "receipt")
 }
 
-/// Adds a router's countersignature after checking the worker's.
+/// Adds a router's countersignature after checking the worker's, by the key the receipt names.
 pub fn countersign(key: &SigningKey, signed: &mut SignedReceipt) -> Result<(), SignatureError> {
-    verify_receipt(signed)?;
-    add_countersignature(key, signed)
+    let r = signed.receipt.as_ref().ok_or(SignatureError::Missing("receipt"))?;
+    let worker = self::key(&r.worker_public_key, "receipt")?;
+    countersign_for(key, &worker, signed)
 }
 
 /// [`countersign`] for a receipt of the worker `worker`, whose key the caller already holds
@@ -323,14 +324,9 @@ pub fn countersign_for(
     }
     let sig = signature(&signed.worker_signature, "receipt")?;
     worker.verify(&receipt_bytes(r), &sig).map_err(|_| SignatureError::Invalid("receipt"))?;
-    add_countersignature(key, signed)
-}
-
-fn add_countersignature(key: &SigningKey, signed: &mut SignedReceipt) -> Result<(), SignatureError> {
-    let r = signed.receipt.as_ref().ok_or(SignatureError::Missing("receipt"))?;
-    let sig = key.sign(&countersign_bytes(r, &signed.worker_signature));
+    let countersignature = key.sign(&countersign_bytes(r, &signed.worker_signature));
     signed.router_public_key = key.verifying_key().to_bytes().to_vec();
-    signed.router_signature = sig.to_bytes().to_vec();
+    signed.router_signature = countersignature.to_bytes().to_vec();
     Ok(())
 }
 
