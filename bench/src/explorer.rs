@@ -131,6 +131,7 @@ fn genesis(accounts: usize, workers: usize) -> Genesis {
                 escrow: GenesisAmount(100_000_000),
             })
             .collect(),
+        validators: Vec::new(),
     }
 }
 

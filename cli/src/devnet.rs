@@ -362,6 +362,7 @@ fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Resul
             stake: GenesisAmount(ROUTER_STAKE),
             escrow: GenesisAmount(ROUTER_ESCROW),
         }],
+        validators: Vec::new(),
     };
     std::fs::write(&path, genesis.to_toml()).with_context(|| format!("while writing {}", path.display()))?;
     Ok(path)

@@ -206,7 +206,8 @@ fn spend(body: &TxBody) -> u128 {
         | TxBody::Stake { amount }
         | TxBody::Delegate { amount, .. }
         | TxBody::BondRouter { amount }
-        | TxBody::FundEscrow { amount } => amount.0,
+        | TxBody::FundEscrow { amount }
+        | TxBody::BondValidator { amount } => amount.0,
         _ => 0,
     }
 }

@@ -62,6 +62,7 @@ fn genesis(k: &Keys) -> Genesis {
             stake: GenesisAmount(10_000),
             escrow: GenesisAmount(100_000),
         }],
+        validators: Vec::new(),
     }
 }
 

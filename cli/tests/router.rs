@@ -315,6 +315,7 @@ async fn only_workers_staked_on_the_ledger_get_traffic() {
         workers: vec![GenesisWorker { address, commission_bps: 0, stake: GenesisAmount(1_000) }],
         delegations: Vec::new(),
         routers: Vec::new(),
+        validators: Vec::new(),
     };
     let genesis_path = dir.path().join("genesis.toml");
     std::fs::write(&genesis_path, genesis.to_toml()).expect("genesis");

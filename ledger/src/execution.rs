@@ -18,12 +18,13 @@ pub struct Executed {
     pub epoch_end: Option<EpochSettlement>,
 }
 
-/// Ends the epoch and says what it paid: the rewards each account accrued, read off the state
-/// before and after (the state machine's formula stays in `wick-staking`; this only observes it).
-pub fn end_epoch(state: &mut State) -> EpochSettlement {
+/// Ends the epoch in the block of time `time_ms` and says what it paid: the rewards each account
+/// accrued, read off the state before and after (the state machine's formula stays in
+/// `wick-staking`; this only observes it).
+pub fn end_epoch(state: &mut State, time_ms: u64) -> EpochSettlement {
     let epoch = state.epoch;
     let before: BTreeMap<Address, u128> = state.accounts.iter().map(|(a, acc)| (*a, acc.rewards.0)).collect();
-    state.end_epoch();
+    state.end_epoch(time_ms);
     let payouts = state
         .accounts
         .iter()
@@ -35,17 +36,18 @@ pub fn end_epoch(state: &mut State) -> EpochSettlement {
     EpochSettlement { epoch, payouts }
 }
 
-/// Executes one block on `state` serially: the transactions in order (signatures
-/// batch-verified), then the epoch end if `epoch_end`. The new root is `state.root()`.
-pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Executed {
-    let results = state.apply_block(txs, verify_all(txs, OsRng));
-    Executed { results, epoch_end: epoch_end.then(|| end_epoch(state)) }
+/// Executes one block of time `time_ms` on `state` serially: the transactions in order
+/// (signatures batch-verified), then the epoch end if `epoch_end` (which
+/// `State::epoch_due(time_ms)`, asked before the block, decides). The new root is `state.root()`.
+pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool, time_ms: u64) -> Executed {
+    let results = state.apply_block(txs, verify_all(txs, OsRng), time_ms);
+    Executed { results, epoch_end: epoch_end.then(|| end_epoch(state, time_ms)) }
 }
 
 /// [`execute`] for transactions whose signatures the caller has already checked.
-pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Executed {
-    let results = state.apply_block(txs, vec![Ok(()); txs.len()]);
-    Executed { results, epoch_end: epoch_end.then(|| end_epoch(state)) }
+pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool, time_ms: u64) -> Executed {
+    let results = state.apply_block(txs, vec![Ok(()); txs.len()], time_ms);
+    Executed { results, epoch_end: epoch_end.then(|| end_epoch(state, time_ms)) }
 }
 
 /// Decodes a block's wire transactions and batch-verifies their signatures on all cores (see

@@ -384,7 +384,9 @@ fn body(b: &TxBody) -> Value {
         | TxBody::BondRouter { amount }
         | TxBody::UnbondRouter { amount }
         | TxBody::FundEscrow { amount }
-        | TxBody::WithdrawEscrow { amount } => json!({"amount": amount.to_string()}),
+        | TxBody::WithdrawEscrow { amount }
+        | TxBody::BondValidator { amount }
+        | TxBody::UnbondValidator { amount } => json!({"amount": amount.to_string()}),
         TxBody::Delegate { worker, amount } | TxBody::Undelegate { worker, amount } => {
             json!({"worker": worker.to_string(), "amount": amount.to_string()})
         }

@@ -330,12 +330,13 @@ impl Actor {
         let store = self.store.clone();
         let (state, executed) = tokio::task::spawn_blocking(move || {
             // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
-            let executed = execute_verified(&mut state, &txs, epoch_end);
+            let clock = (state.height, state.last_block_ms, state.epoch_started_ms);
+            let executed = execute_verified(&mut state, &txs, epoch_end, now);
             let results = executed.results.clone();
             if !epoch_end && results.iter().all(|r| r.as_ref().is_err_and(TxError::is_refusal)) {
                 // Nothing but refusals: they changed nothing, so no block is made at all (a flood
-                // of unpayable transactions costs the chain no storage).
-                state.height -= 1;
+                // of unpayable transactions costs the chain no storage): its height and time too.
+                (state.height, state.last_block_ms, state.epoch_started_ms) = clock;
                 let snapshot = Arc::new(state.clone());
                 return (state, Ok(Executed { results, block: None, snapshot }));
             }

@@ -94,6 +94,7 @@ fn unbonding(state: &State, a: &Address) -> Vec<Unbonding> {
                 Bond::Worker => "worker",
                 Bond::Router => "router",
                 Bond::Escrow => "escrow",
+                Bond::Validator => "validator",
             }
             .into(),
             started_epoch: u.started,

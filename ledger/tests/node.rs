@@ -41,6 +41,7 @@ fn genesis() -> Genesis {
             stake: GenesisAmount(100),
             escrow: GenesisAmount(10_000),
         }],
+        validators: Vec::new(),
     }
 }
 

@@ -5,6 +5,10 @@
 //! stored: it pays no fee, so a block must not carry it. Any other error is a *failure*: the
 //! transaction is stored with its reason, its fee is charged and its nonce used, and nothing else
 //! changes. So every stored transaction has paid for its bytes.
+//!
+//! Block execution reports its own errors with this type too, and they change nothing: a block
+//! time that does not move forward ([`TxError::BlockTime`], a refusal of the whole block) and
+//! equivocation evidence that cannot be applied (see `State::slash_equivocation`).
 
 use crate::types::Amount;
 
@@ -171,6 +175,30 @@ pub enum TxError {
     /// The parameter value is out of range.
     #[error("bad parameter value: {0}")]
     BadParam(String),
+    /// The address is not a registered validator.
+    #[error("not a registered validator")]
+    NotValidator,
+    /// An equivocation's height is not one whose infractions can still be proven: not yet
+    /// decided, or older than the evidence window.
+    #[error(
+        "height {height} is outside the heights whose equivocation can be proven ({oldest} to {current})"
+    )]
+    EquivocationHeight {
+        /// The equivocation's height.
+        height: u64,
+        /// First height of the oldest epoch still within the evidence window.
+        oldest: u64,
+        /// The last applied height.
+        current: u64,
+    },
+    /// A block's time is not later than the last block's.
+    #[error("block time {got} ms is not after the last block's {last} ms")]
+    BlockTime {
+        /// The last block's time, ms.
+        last: u64,
+        /// The refused block's time, ms.
+        got: u64,
+    },
     /// The wire bytes are not a canonical encoding of a transaction (see [`crate::wire`]).
     #[error("malformed transaction at byte {offset}: {reason}")]
     Malformed {
@@ -219,6 +247,9 @@ impl TxError {
             TxError::AlreadyVoted(_) => "already_voted",
             TxError::BadParam(_) => "bad_param",
             TxError::Malformed { .. } => "malformed",
+            TxError::NotValidator => "not_validator",
+            TxError::EquivocationHeight { .. } => "equivocation_height",
+            TxError::BlockTime { .. } => "block_time",
         }
     }
 
@@ -234,6 +265,7 @@ impl TxError {
                 | TxError::FeeTooLow { .. }
                 | TxError::CannotPayFee { .. }
                 | TxError::Malformed { .. }
+                | TxError::BlockTime { .. }
         )
     }
 
@@ -274,7 +306,10 @@ impl TxError {
             | TxError::NoProposal(_)
             | TxError::VotingClosed { .. }
             | TxError::NoVotingPower
-            | TxError::AlreadyVoted(_) => false,
+            | TxError::AlreadyVoted(_)
+            | TxError::NotValidator
+            | TxError::EquivocationHeight { .. }
+            | TxError::BlockTime { .. } => false,
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The genesis file (TOML, or JSON when the name ends in `.json`): chain id, epoch length,
-//! parameters, initial balances, registered and staked workers, delegations.
+//! parameters, initial balances, registered and staked workers, delegations, routers and
+//! validators. The genesis validators form the active set of height 1 at once.
 //!
 //! ```toml
 //! chain_id = "wick-devnet"
@@ -27,6 +28,10 @@
 //! address = "<64 hex chars>"
 //! stake = 10000            # bonded at genesis
 //! escrow = 100000          # pays for the work it attests
+//!
+//! [[validators]]
+//! address = "<64 hex chars>"  # its ed25519 public key, which signs its votes
+//! stake = 10000            # bonded at genesis; at least min_validator_stake
 //! ```
 
 use std::path::Path;
@@ -34,7 +39,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TxError;
-use crate::state::{Params, Router, State, Worker};
+use crate::state::{Params, Router, State, Validator, Worker};
 use crate::tx::ParamKey;
 use crate::types::{Address, Amount};
 
@@ -120,6 +125,10 @@ pub struct GenesisParams {
     pub fee_per_byte: Option<GenesisAmount>,
     /// Part of work payments burned, bps.
     pub work_fee_bps: Option<u32>,
+    /// Most validators in the active set.
+    pub max_validators: Option<u64>,
+    /// Least stake that puts a validator in the active set.
+    pub min_validator_stake: Option<GenesisAmount>,
 }
 
 impl GenesisParams {
@@ -139,6 +148,8 @@ impl GenesisParams {
             ParamKey::MinFee => self.min_fee.map(|a| a.0),
             ParamKey::FeePerByte => self.fee_per_byte.map(|a| a.0),
             ParamKey::WorkFeeBps => self.work_fee_bps.map(u128::from),
+            ParamKey::MaxValidators => self.max_validators.map(u128::from),
+            ParamKey::MinValidatorStake => self.min_validator_stake.map(|a| a.0),
         }
     }
 }
@@ -181,6 +192,16 @@ pub struct GenesisRouter {
     pub escrow: GenesisAmount,
 }
 
+/// A validator bonded at genesis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisValidator {
+    /// Address (its ed25519 public key), hex.
+    pub address: String,
+    /// Bonded stake (its voting power).
+    pub stake: GenesisAmount,
+}
+
 /// A delegation bonded at genesis.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -207,7 +228,8 @@ fn default_epoch_seconds() -> u64 {
 pub struct Genesis {
     /// Chain id every transaction must name.
     pub chain_id: String,
-    /// Wall-clock length of an epoch (the node ends one every this many seconds).
+    /// Length of an epoch in block time: the first block at least this many seconds after the
+    /// epoch started ends it (see [`State::epoch_due`]).
     #[serde(default = "default_epoch_seconds")]
     pub epoch_seconds: u64,
     /// Parameters.
@@ -225,6 +247,9 @@ pub struct Genesis {
     /// Routers.
     #[serde(default)]
     pub routers: Vec<GenesisRouter>,
+    /// Validators: the active set of the first epoch.
+    #[serde(default)]
+    pub validators: Vec<GenesisValidator>,
 }
 
 /// Parses a 64-hex-character address.
@@ -344,7 +369,35 @@ impl Genesis {
             mint(&mut s, r.stake.0)?;
             mint(&mut s, r.escrow.0)?;
         }
+        for v in &self.validators {
+            let a = addr(&v.address, "validator")?;
+            self.check_validator(&s, a, v.stake.0)?;
+            s.validators.insert(a, Validator { stake: Amount(v.stake.0), jail: None });
+            mint(&mut s, v.stake.0)?;
+        }
+        s.epoch_seconds = self.epoch_seconds;
+        // Height 1 has a set: the genesis validators, by the rule of every epoch end.
+        s.update_validator_set();
         Ok(s)
+    }
+
+    /// A genesis validator must be listed once, be a valid ed25519 key (it must sign votes) and
+    /// have the stake to be in the set: one that could never vote is a mistake in the file.
+    fn check_validator(&self, s: &State, a: Address, stake: u128) -> Result<(), GenesisError> {
+        let invalid = |m: String| Err(GenesisError::Invalid(format!("validator {a}: {m}")));
+        if s.validators.contains_key(&a) {
+            return invalid("listed twice".into());
+        }
+        if ed25519_consensus::VerificationKey::try_from(a.0).is_err() {
+            return invalid("not an ed25519 public key".into());
+        }
+        if stake < s.params.min_validator_stake.max(1) {
+            return invalid(format!(
+                "stake {stake} is below min_validator_stake {}",
+                s.params.min_validator_stake
+            ));
+        }
+        Ok(())
     }
 }
 

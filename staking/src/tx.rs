@@ -40,11 +40,15 @@ pub enum ParamKey {
     FeePerByte,
     /// Part of every work payment burned, in basis points.
     WorkFeeBps,
+    /// Most validators in the active set.
+    MaxValidators,
+    /// Least stake that puts a validator in the active set.
+    MinValidatorStake,
 }
 
 impl ParamKey {
     /// Every parameter, in wire-code order.
-    pub const ALL: [ParamKey; 13] = [
+    pub const ALL: [ParamKey; 15] = [
         ParamKey::EpochReward,
         ParamKey::UnbondingEpochs,
         ParamKey::SlashBps,
@@ -58,6 +62,8 @@ impl ParamKey {
         ParamKey::MinFee,
         ParamKey::FeePerByte,
         ParamKey::WorkFeeBps,
+        ParamKey::MaxValidators,
+        ParamKey::MinValidatorStake,
     ];
 
     /// Stable wire code.
@@ -86,6 +92,8 @@ impl ParamKey {
             ParamKey::MinFee => "min_fee",
             ParamKey::FeePerByte => "fee_per_byte",
             ParamKey::WorkFeeBps => "work_fee_bps",
+            ParamKey::MaxValidators => "max_validators",
+            ParamKey::MinValidatorStake => "min_validator_stake",
         }
     }
 
@@ -224,7 +232,8 @@ pub enum TxBody {
         /// Amount.
         amount: Amount,
     },
-    /// Leave jail after the jail period (a worker or a router).
+    /// Leave jail after the jail period (a worker, a router or a validator; every jail term the
+    /// key serves must be over).
     Unjail,
     /// Two different tickets signed by one router for one job id.
     RouterEquivocation {
@@ -232,6 +241,17 @@ pub enum TxBody {
         a: Box<JobTicket>,
         /// The other ticket.
         b: Box<JobTicket>,
+    },
+    /// Bond the signer's own tokens as validator stake (registering it as a validator on the
+    /// first bond); it joins the active set at the next epoch end.
+    BondValidator {
+        /// Amount bonded.
+        amount: Amount,
+    },
+    /// Start unbonding validator stake (slashable until released).
+    UnbondValidator {
+        /// Amount unbonded.
+        amount: Amount,
     },
 }
 
@@ -259,6 +279,8 @@ impl TxBody {
             TxBody::WithdrawEscrow { .. } => 18,
             TxBody::Unjail => 19,
             TxBody::RouterEquivocation { .. } => 20,
+            TxBody::BondValidator { .. } => 21,
+            TxBody::UnbondValidator { .. } => 22,
         }
     }
 
@@ -285,6 +307,8 @@ impl TxBody {
             TxBody::WithdrawEscrow { .. } => "withdraw_escrow",
             TxBody::Unjail => "unjail",
             TxBody::RouterEquivocation { .. } => "router_equivocation",
+            TxBody::BondValidator { .. } => "bond_validator",
+            TxBody::UnbondValidator { .. } => "unbond_validator",
         }
     }
 }
@@ -327,7 +351,9 @@ impl Tx {
             | TxBody::BondRouter { amount }
             | TxBody::UnbondRouter { amount }
             | TxBody::FundEscrow { amount }
-            | TxBody::WithdrawEscrow { amount } => w.u128(amount.0),
+            | TxBody::WithdrawEscrow { amount }
+            | TxBody::BondValidator { amount }
+            | TxBody::UnbondValidator { amount } => w.u128(amount.0),
             TxBody::Delegate { worker, amount } | TxBody::Undelegate { worker, amount } => {
                 w.bytes(&worker.0).u128(amount.0)
             }

@@ -238,6 +238,8 @@ fn body(r: &mut Reader<'_>) -> Result<TxBody, TxError> {
         18 => TxBody::WithdrawEscrow { amount: amount(r)? },
         19 => TxBody::Unjail,
         20 => TxBody::RouterEquivocation { a: ticket(r)?, b: ticket(r)? },
+        21 => TxBody::BondValidator { amount: amount(r)? },
+        22 => TxBody::UnbondValidator { amount: amount(r)? },
         _ => return Err(bad(r.pos, "unknown transaction kind")),
     })
 }
@@ -348,6 +350,8 @@ mod tests {
             TxBody::WithdrawEscrow { amount: Amount(9) },
             TxBody::Unjail,
             TxBody::RouterEquivocation { a: ticket.clone(), b: ticket },
+            TxBody::BondValidator { amount: Amount(u128::MAX) },
+            TxBody::UnbondValidator { amount: Amount(10) },
         ]
     }
 
@@ -355,7 +359,7 @@ mod tests {
     fn every_kind_is_covered() {
         let mut kinds: Vec<u32> = all_bodies().iter().map(TxBody::kind).collect();
         kinds.sort_unstable();
-        assert_eq!(kinds, (1..=20).collect::<Vec<_>>());
+        assert_eq!(kinds, (1..=22).collect::<Vec<_>>());
     }
 
     #[test]

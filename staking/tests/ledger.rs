@@ -22,7 +22,7 @@ fn epoch_pays_each_pair_from_escrow_by_the_documented_formula() {
     n.work(b, r, 3_000, 2_500);
     assert_eq!(n.state.routers[&n.a(r)].escrow, Amount(100_000 - 6_500), "attestations reserve");
     let burned_before = n.state.burned.0;
-    n.state.end_epoch();
+    n.end_epoch();
     // P_A = 4000, P_B = 2500; F = 10 %: 400 and 250; I = min(R·P/ΣP, F) = F (R is large).
     // X_A = 4000, C_A = 400, D gets 3600·300/400 = 2700, A keeps 1300; X_B = 2500.
     assert_eq!(n.state.account(&n.a(a)).rewards, Amount(1_300));
@@ -53,7 +53,7 @@ fn a_pair_without_both_sides_is_not_paid_and_the_reservation_returns() {
     let report = WorkReport { epoch, receipts_root: [1; 32], count: 1, tokens: 10, amount: 700 };
     ok(n.run(1, TxBody::Attestation { worker: n.a(0), work: report }));
     assert_eq!(n.state.routers[&n.a(1)].escrow, Amount(9_300));
-    n.state.end_epoch();
+    n.end_epoch();
     assert_eq!(n.state.routers[&n.a(1)].escrow, Amount(10_000), "no claim: the reservation returns");
     assert_eq!(n.state.last_epoch.paid, 0);
     // An attestation beyond the escrow is refused (a failure: fee charged, nothing reserved).
@@ -77,17 +77,17 @@ fn governance_opens_next_epoch_tallies_on_the_snapshot_and_waits_the_timelock() 
     ok(n.run(0, TxBody::Propose { key: ParamKey::EpochReward, value: 5 }));
     // Submitted in epoch 0: no vote counts before voting opens in epoch 1.
     assert!(matches!(n.run(1, TxBody::Vote { proposal: 0, yes: true }), Err(TxError::VotingClosed { .. })));
-    n.state.end_epoch();
+    n.end_epoch();
     assert_eq!(n.state.proposals[&0].status, ProposalStatus::Voting);
     // Power bonded after the snapshot does not vote.
     ok(n.run(2, TxBody::Delegate { worker: n.a(0), amount: Amount(10_000) }));
     assert_eq!(n.run(2, TxBody::Vote { proposal: 0, yes: false }), Err(TxError::NoVotingPower));
     ok(n.run(1, TxBody::Vote { proposal: 0, yes: true }));
     assert_eq!(n.run(1, TxBody::Vote { proposal: 0, yes: false }), Err(TxError::AlreadyVoted(0)));
-    n.state.end_epoch();
+    n.end_epoch();
     assert_eq!(n.state.proposals[&0].status, ProposalStatus::Passed { effective: 3 });
     assert_eq!(n.state.params.epoch_reward, 1_000_000, "the timelock holds the change");
-    n.state.end_epoch();
+    n.end_epoch();
     assert_eq!(n.state.params.epoch_reward, 5);
     assert_eq!(n.state.proposals[&0].status, ProposalStatus::Applied);
 }
@@ -119,9 +119,9 @@ fn a_proposal_without_quorum_is_rejected() {
     n.worker(0, 0, 100);
     ok(n.run(1, TxBody::Delegate { worker: n.a(0), amount: Amount(900) }));
     ok(n.run(0, TxBody::Propose { key: ParamKey::SlashBps, value: 200 }));
-    n.state.end_epoch();
+    n.end_epoch();
     ok(n.run(0, TxBody::Vote { proposal: 0, yes: true }));
-    n.state.end_epoch();
+    n.end_epoch();
     assert_eq!(n.state.proposals[&0].status, ProposalStatus::Rejected);
     assert_eq!(n.state.params.slash_bps, Params::default().slash_bps);
 }
@@ -132,7 +132,7 @@ fn refused(n: &mut Net, t: SignedTx, want: TxError) {
     let r = apply_block(&mut n.state, &[t]);
     assert_eq!(r[0], Err(want.clone()));
     assert!(want.is_refusal(), "{want} is a refusal");
-    n.state.height -= 1;
+    drop_block(&mut n.state, &before);
     assert_eq!(n.state, before);
 }
 

@@ -34,7 +34,7 @@ fn body(n: &Net, kind: u8, x: u128, other: usize) -> TxBody {
         12 => TxBody::WithdrawEscrow { amount: Amount(x) },
         13 => fraud_proof(&n.keys[other], &t),
         14 => TxBody::Unjail,
-        15 => TxBody::Propose { key: ParamKey::ALL[(x % 13) as usize], value: x },
+        15 => TxBody::Propose { key: ParamKey::ALL[(x % ParamKey::ALL.len() as u128) as usize], value: x },
         _ => TxBody::Vote { proposal: 0, yes: x.is_multiple_of(2) },
     }
 }
@@ -73,7 +73,7 @@ proptest! {
             let r = apply_block(&mut n.state, std::slice::from_ref(&t));
             match &r[0] {
                 Err(e) if e.is_refusal() => {
-                    n.state.height -= 1;
+                    drop_block(&mut n.state, &before);
                     prop_assert_eq!(&n.state, &before, "a refusal changed the state: {}", e);
                 }
                 _ => {
@@ -83,7 +83,7 @@ proptest! {
                 }
             }
             if end {
-                n.state.end_epoch();
+                n.end_epoch();
             }
             prop_assert_eq!(n.state.supply.0, genesis + n.state.minted.0 - n.state.burned.0);
             prop_assert_eq!(total_held(&n.state), n.state.supply.0);

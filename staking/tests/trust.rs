@@ -32,7 +32,7 @@ fn a_stranger_cannot_get_a_worker_slashed_with_its_own_ticket() {
     let before = n.state.clone();
     let r = n.run(stranger, fraud_proof(&n.keys[0], &forged));
     assert!(matches!(r, Err(TxError::CannotPayFee { .. })), "{r:?}");
-    n.state.height -= 1;
+    drop_block(&mut n.state, &before);
     assert_eq!(n.state, before);
     // Funded (key 4), it is still no bonded reporter.
     let r = n.run(4, fraud_proof(&n.keys[0], &ticket(&n.keys[4], 1, n.state.epoch)));
@@ -128,7 +128,7 @@ fn only_bonded_routers_attest_and_only_registered_workers_are_named() {
     );
     // The worker's claim against a fake attestation earns nothing.
     ok(n.run(0, TxBody::WorkClaim { router: n.a(4), work: report }));
-    n.state.end_epoch();
+    n.end_epoch();
     assert_eq!(n.state.last_epoch.paid, 0);
     assert_eq!(n.state.last_epoch.minted, 0);
 }
@@ -195,7 +195,7 @@ fn stake_leaving_after_the_infraction_is_slashed_and_a_jailed_worker_cannot_unbo
         Err(TxError::Jailed)
     ));
     for _ in 0..n.state.params.jail_epochs {
-        n.state.end_epoch();
+        n.end_epoch();
     }
     ok(n.run(5, TxBody::Unjail));
     ok(n.run(5, TxBody::Unstake { amount: Amount(1) }));
@@ -205,7 +205,7 @@ fn stake_leaving_after_the_infraction_is_slashed_and_a_jailed_worker_cannot_unbo
 fn stake_that_left_before_the_infraction_is_not_slashed() {
     let mut n = network();
     ok(n.run(1, TxBody::Undelegate { worker: n.a(0), amount: Amount(2_000) }));
-    n.state.end_epoch();
+    n.end_epoch();
     let t = ticket(&n.keys[2], 1, n.state.epoch);
     ok(n.run(3, fraud_proof(&n.keys[0], &t)));
     let out: u128 =
@@ -218,14 +218,14 @@ fn evidence_has_a_window_and_proven_infractions_are_forgotten_after_it() {
     let mut n = network();
     let old = ticket(&n.keys[2], 1, n.state.epoch);
     for _ in 0..=n.state.params.evidence_epochs {
-        n.state.end_epoch();
+        n.end_epoch();
     }
     assert!(matches!(n.run(3, fraud_proof(&n.keys[0], &old)), Err(TxError::EvidenceTooOld { .. })));
     let t = ticket(&n.keys[2], 2, n.state.epoch);
     ok(n.run(3, fraud_proof(&n.keys[0], &t)));
     assert_eq!(n.state.proven.len(), 1);
     for _ in 0..=n.state.params.evidence_epochs {
-        n.state.end_epoch();
+        n.end_epoch();
     }
     assert!(n.state.proven.is_empty(), "the proven set does not grow with the chain");
 }

@@ -86,7 +86,7 @@ fn body() -> impl Strategy<Value = TxBody> {
         (a.clone(), work()).prop_map(|(router, work)| TxBody::WorkClaim { router, work }),
         (a.clone(), work()).prop_map(|(worker, work)| TxBody::Attestation { worker, work }),
         (ticket(), receipt(), receipt()).prop_map(|(ticket, a, b)| TxBody::FraudProof { ticket, a, b }),
-        (0u32..13, any::<u128>()).prop_map(|(k, value)| TxBody::Propose {
+        (0u32..ParamKey::ALL.len() as u32, any::<u128>()).prop_map(|(k, value)| TxBody::Propose {
             key: ParamKey::from_code(k).unwrap_or(ParamKey::EpochReward),
             value
         }),
@@ -98,7 +98,9 @@ fn body() -> impl Strategy<Value = TxBody> {
         amt.clone().prop_map(|amount| TxBody::BondRouter { amount }),
         amt.clone().prop_map(|amount| TxBody::UnbondRouter { amount }),
         amt.clone().prop_map(|amount| TxBody::FundEscrow { amount }),
-        amt.prop_map(|amount| TxBody::WithdrawEscrow { amount }),
+        amt.clone().prop_map(|amount| TxBody::WithdrawEscrow { amount }),
+        amt.clone().prop_map(|amount| TxBody::BondValidator { amount }),
+        amt.prop_map(|amount| TxBody::UnbondValidator { amount }),
         Just(TxBody::Unjail),
         (ticket(), ticket()).prop_map(|(a, b)| TxBody::RouterEquivocation { a, b }),
     ]

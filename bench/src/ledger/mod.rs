@@ -364,12 +364,13 @@ fn execute_block(
     txs: &[SignedTx],
     sigs: Vec<Result<(), TxError>>,
 ) -> Result<Block, BenchError> {
-    let results = state.apply_block(txs, sigs);
+    let now = wick_proto::time::now_unix_ms();
+    let results = state.apply_block(txs, sigs, now);
     if let Some((index, Err(error))) = results.iter().enumerate().find(|(_, r)| r.is_err()) {
         return Err(BenchError::Rejected { height: state.height, index, error: error.clone() });
     }
-    let executed = Executed { results, epoch_end: epoch_end.then(|| end_epoch(state)) };
-    Ok(block_record(state, bytes, &executed, wick_proto::time::now_unix_ms()))
+    let executed = Executed { results, epoch_end: epoch_end.then(|| end_epoch(state, now)) };
+    Ok(block_record(state, bytes, &executed, now))
 }
 
 /// Execution alone: every block pre-decoded and pre-verified, no storage.
@@ -377,9 +378,10 @@ fn execute_only(blocks: &[(Vec<SignedTx>, bool)], mut state: State) -> f64 {
     let t = Instant::now();
     let mut n = 0;
     for (txs, end) in blocks {
-        n += state.apply_block(txs, vec![Ok(()); txs.len()]).len();
+        let time = state.last_block_ms + 1;
+        n += state.apply_block(txs, vec![Ok(()); txs.len()], time).len();
         if *end {
-            state.end_epoch();
+            state.end_epoch(time);
         }
     }
     n as f64 / t.elapsed().as_secs_f64()

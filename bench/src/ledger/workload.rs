@@ -119,6 +119,7 @@ impl LedgerBench {
                     escrow: GenesisAmount(1 << 40),
                 })
                 .collect(),
+            validators: Vec::new(),
         }
     }
 }

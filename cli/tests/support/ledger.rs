@@ -36,6 +36,7 @@ pub fn write_genesis(
         workers: Vec::new(),
         delegations: Vec::new(),
         routers: Vec::new(),
+        validators: Vec::new(),
     };
     std::fs::write(path, g.to_toml()).expect("write genesis");
     g

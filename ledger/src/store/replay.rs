@@ -48,9 +48,9 @@ impl Store {
                     return Err(corrupt(h, format!("stored as {:?}, replayed as {code:?}", result.code)));
                 }
             }
-            state.height += 1;
+            state.close_block(block.time_unix_ms);
             if block.epoch_end {
-                state.end_epoch();
+                state.end_epoch(block.time_unix_ms);
                 rec.epoch_started_unix_ms = block.time_unix_ms;
             }
             // Hashing the whole state per block would make opening quadratic: check every
@@ -78,7 +78,7 @@ impl Store {
                 .iter()
                 .map(|b| wire::decode(b).map_err(|e| corrupt(h, e.to_string())))
                 .collect::<Result<Vec<_>, _>>()?;
-            let executed = execute(&mut state, &txs, block.epoch_end);
+            let executed = execute(&mut state, &txs, block.epoch_end, block.time_unix_ms);
             let codes: Vec<&str> =
                 executed.results.iter().map(|r| r.as_ref().map_or_else(TxError::code, |_| "")).collect();
             let stored: Vec<&str> = block.results.iter().map(|r| r.code.as_str()).collect();

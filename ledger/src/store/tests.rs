@@ -30,13 +30,15 @@ fn genesis() -> Genesis {
         workers: Vec::new(),
         delegations: Vec::new(),
         routers: Vec::new(),
+        validators: Vec::new(),
     }
 }
 
 /// Executes and commits a block the way the node does.
 fn commit(store: &Store, state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Block {
-    let executed = execute(state, txs, epoch_end);
-    let block = block_record(state, txs.iter().map(wire::encode).collect(), &executed, now_unix_ms());
+    let now = now_unix_ms();
+    let executed = execute(state, txs, epoch_end, now);
+    let block = block_record(state, txs.iter().map(wire::encode).collect(), &executed, now);
     store.commit(&block).expect("commit");
     block
 }

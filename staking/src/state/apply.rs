@@ -98,6 +98,8 @@ impl State {
             TxBody::RouterEquivocation { a, b } => self.router_equivocation(me, a, b),
             TxBody::Propose { key, value } => self.propose(me, *key, *value),
             TxBody::Vote { proposal, yes } => self.vote(me, *proposal, *yes),
+            TxBody::BondValidator { amount } => self.bond_validator(me, *amount),
+            TxBody::UnbondValidator { amount } => self.unbond_validator(me, *amount),
         }
     }
 

@@ -1,12 +1,22 @@
-//! Bonding: registering a worker, its own stake, delegations, and unbonding into the queue that
-//! the epoch end releases. Unbonding stake stays slashable for infractions committed while it
-//! was bonded; a jailed worker cannot start unbonding its own stake until the evidence window of
-//! its slash has closed.
+//! Bonding: registering a worker, own stake in each role (a worker's, a router's, a
+//! validator's: one path for all three), delegations, and unbonding into the queue that the
+//! epoch end releases. Unbonding stake stays slashable for infractions committed while it was
+//! bonded; a jailed key cannot start unbonding its own stake until the evidence window of its
+//! slash has closed.
 
 use super::apply::{Signer, positive};
 use super::{BPS, Bond, Jail, State, Unbonding, Worker, add};
 use crate::error::TxError;
 use crate::types::{Address, Amount};
+
+/// A key's own stake in one role, what must not overflow with it, and the role's jail.
+#[derive(Default)]
+struct OwnStake {
+    stake: Amount,
+    jail: Option<Jail>,
+    /// Delegations to a worker (the sum with its own stake must fit).
+    delegated: Amount,
+}
 
 impl State {
     /// Registers the signer as a worker.
@@ -24,29 +34,73 @@ impl State {
 
     /// Bonds `amount` of the signer's balance to its own worker.
     pub(crate) fn stake(&mut self, me: &Signer, amount: Amount) -> Result<Amount, TxError> {
-        positive(amount)?;
-        let after = me.spend(amount)?;
-        let w = self.workers.get_mut(&me.address).ok_or(TxError::NotWorker)?;
-        let stake = add(w.self_stake, amount)?;
-        add(stake, w.delegated)?;
-        w.self_stake = stake;
-        Ok(after)
+        self.bond_own(me, Bond::Worker, amount)
     }
 
     /// Starts unbonding `amount` of the signer's own stake.
     pub(crate) fn unstake(&mut self, me: &Signer, amount: Amount) -> Result<Amount, TxError> {
+        self.unbond_own(me, Bond::Worker, amount)
+    }
+
+    /// Bonds `amount` of the signer's balance as its own stake in role `bond` (a worker's own
+    /// stake, a router's or a validator's stake; a first validator bond registers the validator).
+    pub(crate) fn bond_own(&mut self, me: &Signer, bond: Bond, amount: Amount) -> Result<Amount, TxError> {
+        positive(amount)?;
+        let after = me.spend(amount)?;
+        let own = match self.own_stake(&me.address, bond) {
+            Err(TxError::NotValidator) => OwnStake::default(),
+            r => r?,
+        };
+        let stake = add(own.stake, amount)?;
+        add(stake, own.delegated)?;
+        self.set_own_stake(me.address, bond, stake)?;
+        Ok(after)
+    }
+
+    /// Starts unbonding `amount` of the signer's own stake in role `bond`: refused while the key
+    /// is jailed within its slash's evidence window; slashable until released.
+    pub(crate) fn unbond_own(&mut self, me: &Signer, bond: Bond, amount: Amount) -> Result<Amount, TxError> {
         positive(amount)?;
         let after = me.spend(Amount::ZERO)?;
-        let w = self.workers.get(&me.address).ok_or(TxError::NotWorker)?;
-        self.may_unbond(w.jail)?;
-        let stake = w
-            .self_stake
+        let own = self.own_stake(&me.address, bond)?;
+        self.may_unbond(own.jail)?;
+        let stake = own
+            .stake
             .checked_sub(amount)
-            .ok_or(TxError::InsufficientStake { bonded: w.self_stake, requested: amount })?;
-        let (key, entry) = self.unbonding_plus(me.address, me.address, Bond::Worker, amount)?;
-        self.workers.get_mut(&me.address).ok_or(TxError::NotWorker)?.self_stake = stake;
+            .ok_or(TxError::InsufficientStake { bonded: own.stake, requested: amount })?;
+        let (key, entry) = self.unbonding_plus(me.address, me.address, bond, amount)?;
+        self.set_own_stake(me.address, bond, stake)?;
         self.unbonding.insert(key, entry);
         Ok(after)
+    }
+
+    /// `a`'s own stake in role `bond` (a router's escrow for [`Bond::Escrow`]), or the error
+    /// naming the role it does not have.
+    fn own_stake(&self, a: &Address, bond: Bond) -> Result<OwnStake, TxError> {
+        let own = |stake, jail| OwnStake { stake, jail, delegated: Amount::ZERO };
+        match bond {
+            Bond::Worker => self
+                .workers
+                .get(a)
+                .map(|w| OwnStake { stake: w.self_stake, jail: w.jail, delegated: w.delegated })
+                .ok_or(TxError::NotWorker),
+            Bond::Router => self.routers.get(a).map(|r| own(r.stake, r.jail)).ok_or(TxError::NotRouter),
+            Bond::Escrow => self.routers.get(a).map(|r| own(r.escrow, None)).ok_or(TxError::NotRouter),
+            Bond::Validator => {
+                self.validators.get(a).map(|v| own(v.stake, v.jail)).ok_or(TxError::NotValidator)
+            }
+        }
+    }
+
+    /// Sets `a`'s own stake in role `bond` (registering a validator that is not yet one).
+    fn set_own_stake(&mut self, a: Address, bond: Bond, stake: Amount) -> Result<(), TxError> {
+        match bond {
+            Bond::Worker => self.workers.get_mut(&a).ok_or(TxError::NotWorker)?.self_stake = stake,
+            Bond::Router => self.routers.get_mut(&a).ok_or(TxError::NotRouter)?.stake = stake,
+            Bond::Escrow => self.routers.get_mut(&a).ok_or(TxError::NotRouter)?.escrow = stake,
+            Bond::Validator => self.validators.entry(a).or_default().stake = stake,
+        }
+        Ok(())
     }
 
     /// Bonds `amount` of the signer's balance to `worker`.
@@ -97,24 +151,29 @@ impl State {
         Ok(after)
     }
 
-    /// Ends the signer's jail term (a worker's or a router's) once it is over.
+    /// Ends the signer's jail terms (as a worker, a router and a validator) once all are over:
+    /// a key jailed in two roles cannot leave the later term early on the strength of the
+    /// earlier one.
     pub(crate) fn unjail(&mut self, me: &Signer) -> Result<Amount, TxError> {
         let after = me.spend(Amount::ZERO)?;
-        let jail = match (self.workers.get(&me.address), self.routers.get(&me.address)) {
-            (Some(w), _) if w.jail.is_some() => w.jail,
-            (_, Some(r)) if r.jail.is_some() => r.jail,
-            _ => return Err(TxError::NotJailed),
-        };
-        if let Some(j) = jail
-            && self.epoch < j.until
-        {
-            return Err(TxError::StillJailed { until: j.until });
+        let a = &me.address;
+        let jails = [
+            self.workers.get(a).and_then(|w| w.jail),
+            self.routers.get(a).and_then(|r| r.jail),
+            self.validators.get(a).and_then(|v| v.jail),
+        ];
+        let until = jails.iter().flatten().map(|j| j.until).max().ok_or(TxError::NotJailed)?;
+        if self.epoch < until {
+            return Err(TxError::StillJailed { until });
         }
-        if let Some(w) = self.workers.get_mut(&me.address) {
+        if let Some(w) = self.workers.get_mut(a) {
             w.jail = None;
         }
-        if let Some(r) = self.routers.get_mut(&me.address) {
+        if let Some(r) = self.routers.get_mut(a) {
             r.jail = None;
+        }
+        if let Some(v) = self.validators.get_mut(a) {
+            v.jail = None;
         }
         Ok(after)
     }

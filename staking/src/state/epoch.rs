@@ -6,8 +6,10 @@ use super::{BPS, EpochSummary, State};
 use crate::types::{Address, Amount, mul_div};
 
 impl State {
-    /// Ends the current epoch (see the crate docs for the formula) and starts the next one.
-    pub fn end_epoch(&mut self) {
+    /// Ends the current epoch in the block of time `time_ms` (see the crate docs for the
+    /// formula; whether a block ends it is [`State::epoch_due`]) and starts the next one, whose
+    /// clock starts at `time_ms`.
+    pub fn end_epoch(&mut self, time_ms: u64) {
         let e = self.epoch;
         let paid = self.pay_work(e);
         let total_paid = paid.values().fold(0u128, |s, p| s.saturating_add(*p));
@@ -28,6 +30,9 @@ impl State {
         self.tally_proposals(e);
         self.advance_epoch();
         self.open_and_apply_proposals();
+        // After the parameter changes due now: the new epoch's set follows the new epoch's rules.
+        self.update_validator_set();
+        self.epoch_started_ms = time_ms;
     }
 
     /// Step 1: for each (worker, router) with a claim and an attestation, the router pays the
@@ -128,5 +133,6 @@ impl State {
         }
         let oldest = self.epoch.saturating_sub(self.params.evidence_epochs);
         self.proven.retain(|_, e| *e >= oldest);
+        self.record_epoch_height();
     }
 }

@@ -1,8 +1,9 @@
-//! The deterministic state machine: accounts, workers, routers and their escrow, stakes,
-//! delegations, unbonding, epochs, work reports, parameters and proposals. Each concern has its
-//! module: [`apply`] checks what every transaction shares (chain, nonce, fee) and hands it to the
-//! function of its kind ([`accounts`], [`bonding`], [`routers`], [`work`], [`slashing`],
-//! [`governance`]); [`epoch`] ends an epoch step by step; [`root`] hashes the whole state.
+//! The deterministic state machine: accounts, workers, routers and their escrow, validators,
+//! stakes, delegations, unbonding, epochs, work reports, parameters and proposals. Each concern
+//! has its module: [`apply`] checks what every transaction shares (chain, nonce, fee) and hands it
+//! to the function of its kind ([`accounts`], [`bonding`], [`routers`], [`validators`], [`work`],
+//! [`slashing`], [`governance`]); [`clock`] holds the agreed block time that decides epoch ends;
+//! [`epoch`] ends an epoch step by step; [`root`] hashes the whole state.
 
 use std::collections::BTreeMap;
 
@@ -13,12 +14,14 @@ use crate::types::{Address, Amount};
 mod accounts;
 mod apply;
 mod bonding;
+mod clock;
 mod epoch;
 mod governance;
 mod params;
 mod root;
 mod routers;
 mod slashing;
+mod validators;
 mod work;
 
 pub(crate) use params::BPS;
@@ -87,6 +90,17 @@ impl Router {
     }
 }
 
+/// A validator: a key that signs consensus votes, with bonded (slashable) stake. It is in the
+/// active set ([`State::validator_set()`]) from the epoch end after it qualifies.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Validator {
+    /// Own bonded stake: its voting power in consensus (from the next epoch end) and in
+    /// governance.
+    pub stake: Amount,
+    /// Jailed by a proven equivocation: out of the set from the next epoch end.
+    pub jail: Option<Jail>,
+}
+
 /// A worker's claim or a router's attestation for one (epoch, worker, router).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Work {
@@ -111,7 +125,8 @@ pub struct Unbonding {
 }
 
 /// What unbonding stake was bonded as: a slash of a worker reaches its `Worker` entries, a slash
-/// of a router its `Router` entries; escrow on its way out is not stake and is not slashed.
+/// of a router its `Router` entries, a slash of a validator its `Validator` entries; escrow on
+/// its way out is not stake and is not slashed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Bond {
     /// A worker's own stake or a delegation to it.
@@ -120,6 +135,8 @@ pub enum Bond {
     Router,
     /// A router's escrow.
     Escrow,
+    /// A validator's stake.
+    Validator,
 }
 
 impl Bond {
@@ -129,6 +146,7 @@ impl Bond {
             Bond::Worker => 0,
             Bond::Router => 1,
             Bond::Escrow => 2,
+            Bond::Validator => 3,
         }
     }
 }
@@ -223,6 +241,12 @@ pub struct State {
     pub workers: BTreeMap<Address, Worker>,
     /// Routers.
     pub routers: BTreeMap<Address, Router>,
+    /// Validators (registered by their first bond; kept, like routers, so that a slash still
+    /// finds one that unbonded everything).
+    pub validators: BTreeMap<Address, Validator>,
+    /// The active validator set: address → voting power (stake saturated to u64). Recomputed
+    /// only at epoch ends (and built at genesis), see [`State::validator_set()`].
+    pub validator_set: BTreeMap<Address, u64>,
     /// (delegator, worker) → amount.
     pub delegations: BTreeMap<(Address, Address), Amount>,
     /// Stake and escrow on their way out.
@@ -247,7 +271,20 @@ pub struct State {
     pub minted: Amount,
     /// Burned so far (fees, work fees and slashes).
     pub burned: Amount,
+    /// Epoch length in block time, seconds (at least 1 in use; see [`State::epoch_due`]).
+    pub epoch_seconds: u64,
+    /// Block time at which the current epoch started, ms (set by the first block, then by each
+    /// epoch end).
+    pub epoch_started_ms: u64,
+    /// Time of the last applied block, ms: the next block's must be later.
+    pub last_block_ms: u64,
+    /// Epoch → its first height, for the epochs whose infractions can still be proven: maps an
+    /// equivocation's height to its epoch.
+    pub epoch_heights: BTreeMap<u64, u64>,
 }
+
+/// The epoch length a state has unless its genesis says otherwise (the genesis file's default).
+pub const DEFAULT_EPOCH_SECONDS: u64 = 20;
 
 /// `a + b`, or [`TxError::Overflow`].
 pub(crate) fn add(a: Amount, b: Amount) -> Result<Amount, TxError> {
@@ -258,7 +295,13 @@ impl State {
     /// A genesis state with balances; the parameters must be within their bounds.
     pub fn genesis(chain_id: &str, params: Params, balances: &[(Address, Amount)]) -> Result<Self, TxError> {
         params.check_genesis()?;
-        let mut s = State { chain_id: chain_id.to_string(), params, ..Default::default() };
+        let mut s = State {
+            chain_id: chain_id.to_string(),
+            params,
+            epoch_seconds: DEFAULT_EPOCH_SECONDS,
+            epoch_heights: BTreeMap::from([(0, 1)]),
+            ..Default::default()
+        };
         for (a, v) in balances {
             let acc = s.accounts.entry(*a).or_default();
             acc.balance = add(acc.balance, *v)?;
@@ -272,16 +315,18 @@ impl State {
         self.accounts.get(a).cloned().unwrap_or_default()
     }
 
-    /// Voting power: own stake as a worker and as a router, plus delegations made.
+    /// Voting power: own stake as a worker, as a router and as a validator, plus delegations made.
     pub fn voting_power(&self, a: &Address) -> u128 {
         let own = self.workers.get(a).map_or(0, |w| w.self_stake.0);
         let router = self.routers.get(a).map_or(0, |r| r.stake.0);
+        let validator = self.validators.get(a).map_or(0, |v| v.stake.0);
         let delegated: u128 =
             self.delegations.range((*a, Address::MIN)..=(*a, Address::MAX)).map(|(_, v)| v.0).sum();
-        own.saturating_add(router).saturating_add(delegated)
+        own.saturating_add(router).saturating_add(validator).saturating_add(delegated)
     }
 
-    /// Whether `a` has stake at risk: a worker's own stake, a router's stake, or a delegation.
+    /// Whether `a` has stake at risk: a worker's own stake, a router's or a validator's stake, or
+    /// a delegation.
     pub fn is_bonded(&self, a: &Address) -> bool {
         self.voting_power(a) > 0
     }
@@ -301,6 +346,9 @@ impl State {
         for (a, r) in &self.routers {
             add_to(*a, r.stake.0);
         }
+        for (a, v) in &self.validators {
+            add_to(*a, v.stake.0);
+        }
         for ((d, _), v) in &self.delegations {
             add_to(*d, v.0);
         }
@@ -309,17 +357,19 @@ impl State {
     }
 
     /// Applies a block's transactions in order (`sigs[i]` is the signature check of `txs[i]`, see
-    /// [`crate::verify`]; a failed check refuses the transaction) and advances the height.
-    /// Returns each transaction's result; the new root is [`State::root`], left to callers that
-    /// need it, since it hashes the whole state.
+    /// [`crate::verify`]; a failed check refuses the transaction), then closes the block at its
+    /// agreed time `time_ms` ([`State::close_block`]). Returns each transaction's result; the new
+    /// root is [`State::root`], left to callers that need it, since it hashes the whole state.
+    /// Whether the block also ends the epoch is [`State::epoch_due`], asked before it.
     pub fn apply_block(
         &mut self,
         txs: &[crate::tx::SignedTx],
         mut sigs: Vec<Result<(), TxError>>,
+        time_ms: u64,
     ) -> Vec<Result<(), TxError>> {
         sigs.resize(txs.len(), Err(TxError::BadSignature));
         let results = txs.iter().zip(sigs).map(|(t, ok)| ok.and_then(|()| self.apply_verified(t))).collect();
-        self.height += 1;
+        self.close_block(time_ms);
         results
     }
 }

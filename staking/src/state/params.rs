@@ -16,6 +16,8 @@
 //! | `min_fee` | 1 ..= 10^9 | every transaction pays something |
 //! | `fee_per_byte` | 0 ..= 10^6 | larger transactions pay more |
 //! | `work_fee_bps` | 0 ..= 5000 | the part of every work payment that is burned |
+//! | `max_validators` | 1 ..= 150 | a set small enough for every validator to hear every vote, never none |
+//! | `min_validator_stake` | 1 ..= supply / 100 (proposals; a genesis may set any) | a validator always has stake to lose; governance cannot price out everyone but the richest |
 
 use crate::error::TxError;
 use crate::tx::ParamKey;
@@ -53,6 +55,10 @@ pub struct Params {
     /// Part of every work payment burned, bps; also the cap of a worker's inflation share per
     /// unit paid, so fake work never mints more than it burns.
     pub work_fee_bps: u128,
+    /// Most validators in the active set (the largest stakes).
+    pub max_validators: u64,
+    /// Least stake that puts a validator in the active set.
+    pub min_validator_stake: u128,
 }
 
 impl Default for Params {
@@ -71,6 +77,8 @@ impl Default for Params {
             min_fee: 10,
             fee_per_byte: 1,
             work_fee_bps: 1_000,
+            max_validators: 100,
+            min_validator_stake: 1,
         }
     }
 }
@@ -92,11 +100,14 @@ impl Params {
             ParamKey::MinFee => self.min_fee,
             ParamKey::FeePerByte => self.fee_per_byte,
             ParamKey::WorkFeeBps => self.work_fee_bps,
+            ParamKey::MaxValidators => self.max_validators.into(),
+            ParamKey::MinValidatorStake => self.min_validator_stake,
         }
     }
 
     /// Sets `key` to `v` (checked by [`Params::check`] first).
     pub(crate) fn set(&mut self, key: ParamKey, v: u128) {
+        // The u64 parameters (epochs, a count): their bounds keep them far below u64::MAX.
         let epochs = u64::try_from(v).unwrap_or(u64::MAX);
         match key {
             ParamKey::EpochReward => self.epoch_reward = v,
@@ -112,14 +123,17 @@ impl Params {
             ParamKey::MinFee => self.min_fee = v,
             ParamKey::FeePerByte => self.fee_per_byte = v,
             ParamKey::WorkFeeBps => self.work_fee_bps = v,
+            ParamKey::MaxValidators => self.max_validators = epochs,
+            ParamKey::MinValidatorStake => self.min_validator_stake = v,
         }
     }
 
     /// The allowed range of `key`, given the other parameters and the supply (see the table).
     pub fn bounds(&self, key: ParamKey, supply: u128) -> (u128, u128) {
         let unbonding = u128::from(self.unbonding_epochs);
+        let percent = if supply == u128::MAX { u128::MAX } else { supply / 100 };
         match key {
-            ParamKey::EpochReward => (0, if supply == u128::MAX { u128::MAX } else { supply / 100 }),
+            ParamKey::EpochReward => (0, percent),
             ParamKey::UnbondingEpochs => (u128::from(self.evidence_epochs) + 1, 1_000),
             ParamKey::SlashBps => (100, 5_000),
             ParamKey::ReporterBps => (0, 5_000),
@@ -131,6 +145,8 @@ impl Params {
             ParamKey::MinFee => (1, 1_000_000_000),
             ParamKey::FeePerByte => (0, 1_000_000),
             ParamKey::WorkFeeBps => (0, 5_000),
+            ParamKey::MaxValidators => (1, 150),
+            ParamKey::MinValidatorStake => (1, percent),
         }
     }
 

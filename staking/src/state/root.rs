@@ -74,6 +74,13 @@ impl State {
             w.bytes(&a.0).u128(r.stake.0).u128(r.escrow.0);
             jail(w, r.jail);
         });
+        h.map(self.validators.iter(), |w, (a, v)| {
+            w.bytes(&a.0).u128(v.stake.0);
+            jail(w, v.jail);
+        });
+        h.map(self.validator_set.iter(), |w, (a, p)| {
+            w.bytes(&a.0).u64(*p);
+        });
         h.map(self.delegations.iter(), |w, ((d, wk), v)| {
             w.bytes(&d.0).bytes(&wk.0).u128(v.0);
         });
@@ -91,6 +98,10 @@ impl State {
             w.bytes(key).u64(*e);
         });
         h.w.u128(self.supply.0).u128(self.minted.0).u128(self.burned.0);
+        h.w.u64(self.epoch_seconds).u64(self.epoch_started_ms).u64(self.last_block_ms);
+        h.map(self.epoch_heights.iter(), |w, (e, first)| {
+            w.u64(*e).u64(*first);
+        });
         h.w.hash_into(&mut h.hasher);
         h.hasher.finalize().into()
     }

@@ -3,7 +3,7 @@
 //! empty it between attesting work and the epoch end that pays for it.
 
 use super::apply::{Signer, positive};
-use super::{Bond, Router, State, add};
+use super::{Bond, Router, State};
 use crate::error::TxError;
 use crate::types::Amount;
 
@@ -20,36 +20,17 @@ impl State {
 
     /// Bonds `amount` of the signer's balance as its router's stake.
     pub(crate) fn bond_router(&mut self, me: &Signer, amount: Amount) -> Result<Amount, TxError> {
-        positive(amount)?;
-        let after = me.spend(amount)?;
-        let r = self.routers.get_mut(&me.address).ok_or(TxError::NotRouter)?;
-        r.stake = add(r.stake, amount)?;
-        Ok(after)
+        self.bond_own(me, Bond::Router, amount)
     }
 
     /// Starts unbonding `amount` of the router's stake.
     pub(crate) fn unbond_router(&mut self, me: &Signer, amount: Amount) -> Result<Amount, TxError> {
-        positive(amount)?;
-        let after = me.spend(Amount::ZERO)?;
-        let r = self.routers.get(&me.address).ok_or(TxError::NotRouter)?;
-        self.may_unbond(r.jail)?;
-        let stake = r
-            .stake
-            .checked_sub(amount)
-            .ok_or(TxError::InsufficientStake { bonded: r.stake, requested: amount })?;
-        let (key, entry) = self.unbonding_plus(me.address, me.address, Bond::Router, amount)?;
-        self.routers.get_mut(&me.address).ok_or(TxError::NotRouter)?.stake = stake;
-        self.unbonding.insert(key, entry);
-        Ok(after)
+        self.unbond_own(me, Bond::Router, amount)
     }
 
     /// Moves `amount` of the signer's balance into its router's escrow.
     pub(crate) fn fund_escrow(&mut self, me: &Signer, amount: Amount) -> Result<Amount, TxError> {
-        positive(amount)?;
-        let after = me.spend(amount)?;
-        let r = self.routers.get_mut(&me.address).ok_or(TxError::NotRouter)?;
-        r.escrow = add(r.escrow, amount)?;
-        Ok(after)
+        self.bond_own(me, Bond::Escrow, amount)
     }
 
     /// Starts moving `amount` of the escrow back to the balance, through the unbonding queue.

@@ -11,10 +11,16 @@
 //! - The reporter gets `reporter_bps` of the cut, but never more than the accused's own loss, so
 //!   reporting oneself through another key never gains; the rest is burned. The accused is
 //!   jailed for `jail_epochs` and cannot unbond until the evidence window of the slash closes.
+//! - A validator's equivocation (two signed votes for one height and round, verified by the
+//!   consensus crate) arrives with the decided block that carries it, not from a reporter:
+//!   [`State::slash_equivocation`] cuts and jails the same way, and burns all of the cut, so the
+//!   proposer that includes the evidence gains nothing.
 
 use wick_proto::v1::{JobTicket, SignedReceipt};
 
 use super::apply::Signer;
+use sha2::{Digest, Sha256};
+
 use super::{BPS, Bond, Jail, State, add};
 use crate::error::TxError;
 use crate::evidence::{self, TicketFacts};
@@ -86,6 +92,32 @@ impl State {
         self.reward_reporter(after, e.key, e.epoch, cut)
     }
 
+    /// Applies verified double-vote evidence of `validator` at `height`: slashes `slash_bps` of
+    /// its stake and of its stake unbonding since the infraction's epoch, burns all of it and
+    /// jails it (it leaves the active set at the next epoch end). Returns the amount burned.
+    /// Refused, changing nothing: a key that is not a validator, a height not yet applied or
+    /// older than the evidence window, the same (validator, height) a second time.
+    pub fn slash_equivocation(&mut self, validator: Address, height: u64) -> Result<Amount, TxError> {
+        if !self.validators.contains_key(&validator) {
+            return Err(TxError::NotValidator);
+        }
+        let epoch = self.epoch_of_height(height).ok_or(TxError::EquivocationHeight {
+            height,
+            oldest: self.epoch_heights.values().next().copied().unwrap_or(1),
+            current: self.height,
+        })?;
+        // Governance may have shortened the window since the epoch's height was recorded.
+        self.within_window(epoch)?;
+        let key = equivocation_key(&validator, height);
+        if self.proven.contains_key(&key) {
+            return Err(TxError::Duplicate);
+        }
+        let cut = self.slash_validator(&validator, epoch)?;
+        self.burn(cut)?;
+        self.proven.insert(key, epoch);
+        Ok(Amount(cut))
+    }
+
     /// The state's part of a worker's evidence: reporter, ticket router, window, once.
     fn admissible(&self, me: &Signer, accused: &Address, ticket: &TicketFacts) -> Result<(), TxError> {
         self.reporter_may_report(me, accused)?;
@@ -134,11 +166,16 @@ impl State {
         let share = mul_div(cut.total, self.params.reporter_bps, BPS).ok_or(TxError::Overflow)?;
         let reward = share.min(cut.own);
         let after = add(after, Amount(reward))?;
-        let burn = cut.total - reward;
-        self.supply = Amount(self.supply.0 - burn);
-        self.burned = add(self.burned, Amount(burn))?;
+        self.burn(cut.total - reward)?;
         self.proven.insert(key, epoch);
         Ok(after)
+    }
+
+    /// Burns `amount` of slashed stake (it was part of the supply, so this cannot underflow).
+    fn burn(&mut self, amount: u128) -> Result<(), TxError> {
+        self.burned = add(self.burned, Amount(amount))?;
+        self.supply = Amount(self.supply.0 - amount);
+        Ok(())
     }
 
     /// Cuts `slash_bps` of `worker`'s own stake, of each delegation to it and of the unbonding
@@ -179,6 +216,20 @@ impl State {
         Ok(Cut { own, total: own })
     }
 
+    /// Cuts `slash_bps` of `validator`'s stake and of its stake unbonding since `infraction`;
+    /// jails it. Returns the cut; supply and burn are the caller's. Within the bounds of
+    /// `slash_bps` no cut exceeds what it cuts, so this fails before any write or not at all.
+    fn slash_validator(&mut self, validator: &Address, infraction: u64) -> Result<u128, TxError> {
+        let v = self.validators.get(validator).ok_or(TxError::NotValidator)?.clone();
+        let stake_cut = mul_div(v.stake.0, self.params.slash_bps, BPS).ok_or(TxError::Overflow)?;
+        let (unbonding_cut, _) = self.cut_unbonding(validator, Bond::Validator, infraction)?;
+        let jail = self.jail_term();
+        let vm = self.validators.get_mut(validator).ok_or(TxError::NotValidator)?;
+        vm.stake = Amount(v.stake.0 - stake_cut);
+        vm.jail = Some(jail);
+        Ok(stake_cut + unbonding_cut)
+    }
+
     /// Cuts the unbonding entries bonded to `from` as `bond` that started at or after
     /// `infraction`; returns (cut from `from`'s own entries, cut from others').
     fn cut_unbonding(
@@ -201,4 +252,14 @@ impl State {
     fn jail_term(&self) -> Jail {
         Jail { since: self.epoch, until: self.epoch.saturating_add(self.params.jail_epochs) }
     }
+}
+
+/// The `proven` key of `validator`'s equivocation at `height`: one slash per (validator,
+/// height), however many conflicting vote pairs show it.
+fn equivocation_key(validator: &Address, height: u64) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"wick.v1.Equivocation");
+    h.update(validator.0);
+    h.update(height.to_le_bytes());
+    h.finalize().into()
 }

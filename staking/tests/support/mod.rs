@@ -12,9 +12,18 @@ use wick_staking::{Address, Amount, Params, SignedTx, State, Tx, TxBody, TxError
 pub const CHAIN: &str = "wick-test";
 pub const START: u128 = 1_000_000;
 
-/// Applies a block serially, its signatures batch-verified with the system's randomness.
+/// Applies a block serially, its signatures batch-verified with the system's randomness, one
+/// millisecond after the last block.
 pub fn apply_block(state: &mut State, txs: &[SignedTx]) -> Vec<Result<(), TxError>> {
-    state.apply_block(txs, verify_all(txs, OsRng))
+    let time = state.last_block_ms + 1;
+    state.apply_block(txs, verify_all(txs, OsRng), time)
+}
+
+/// Undoes the height and clock of a block of nothing but refusals, which is never stored.
+pub fn drop_block(state: &mut State, before: &State) {
+    state.height = before.height;
+    state.last_block_ms = before.last_block_ms;
+    state.epoch_started_ms = before.epoch_started_ms;
 }
 
 pub fn key(i: u8) -> SigningKey {
@@ -67,6 +76,12 @@ impl Net {
     pub fn run(&mut self, i: usize, body: TxBody) -> Result<(), TxError> {
         let t = self.tx(i, body);
         apply_block(&mut self.state, &[t]).remove(0)
+    }
+
+    /// Ends the epoch at the last block's time.
+    pub fn end_epoch(&mut self) {
+        let time = self.state.last_block_ms;
+        self.state.end_epoch(time);
     }
 
     pub fn a(&self, i: usize) -> Address {
@@ -149,5 +164,6 @@ pub fn total_held(s: &State) -> u128 {
     let routers: u128 = s.routers.values().map(|r| r.stake.0 + r.escrow.0).sum();
     let reserved: u128 = s.attestations.values().map(|w| w.amount).sum();
     let unb: u128 = s.unbonding.values().map(|v| v.amount.0).sum();
-    acc + bonded + routers + reserved + unb
+    let validators: u128 = s.validators.values().map(|v| v.stake.0).sum();
+    acc + bonded + routers + reserved + unb + validators
 }
