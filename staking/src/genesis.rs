@@ -458,4 +458,56 @@ amount = 50
         assert!(e.expect_err("bps").to_string().contains("slash_bps = 20000 is outside 100 ..= 5000"));
         assert!(Genesis::from_toml("chain = 1").is_err());
     }
+
+    fn validator_key(i: u8) -> String {
+        let k = ed25519_dalek::SigningKey::from_bytes(&[i; 32]);
+        hex::encode(k.verifying_key().to_bytes())
+    }
+
+    fn with_validators(validators: &[(String, u128)], params: &str) -> Result<State, GenesisError> {
+        let mut text = format!("chain_id = \"t\"\nepoch_seconds = 7\n{params}\n");
+        for (a, stake) in validators {
+            text.push_str(&format!("[[validators]]\naddress = \"{a}\"\nstake = {stake}\n"));
+        }
+        Genesis::from_toml(&text).map_err(|e| GenesisError::Parse(e.to_string()))?.state()
+    }
+
+    #[test]
+    fn genesis_validators_are_minted_and_form_the_first_set() {
+        let (a, b) = (validator_key(1), validator_key(2));
+        let s = with_validators(&[(a.clone(), 500), (b.clone(), 70)], "").expect("state");
+        assert_eq!(s.supply, Amount(570), "validator stake is minted into the supply");
+        let (a, b) = (parse_address(&a).expect("a"), parse_address(&b).expect("b"));
+        assert_eq!(s.validators[&a].stake, Amount(500));
+        assert_eq!(s.validator_set, [(a, 500), (b, 70)].into_iter().collect());
+        assert_eq!(s.epoch_seconds, 7);
+        assert_eq!(s.voting_power(&a), 500);
+    }
+
+    #[test]
+    fn genesis_validators_that_could_never_vote_are_refused() {
+        let a = validator_key(1);
+        let e = with_validators(&[(a.clone(), 1), (a.clone(), 2)], "").expect_err("twice");
+        assert!(e.to_string().contains("listed twice"), "{e}");
+        let e = with_validators(&[(a.clone(), 9)], "[params]\nmin_validator_stake = 10").expect_err("min");
+        assert!(e.to_string().contains("stake 9 is below min_validator_stake 10"), "{e}");
+        let e = with_validators(&[(a, 0)], "").expect_err("zero");
+        assert!(e.to_string().contains("below min_validator_stake"), "{e}");
+        // Not a point on the curve: it could sign no vote.
+        let not_a_key = format!("02{}", "00".repeat(31));
+        let e = with_validators(&[(not_a_key, 5)], "").expect_err("key");
+        assert!(e.to_string().contains("not an ed25519 public key"), "{e}");
+        let e =
+            Genesis::from_toml("chain_id = \"t\"\n[[validators]]\naddress = \"aa\"\nstake = 1\npower = 3\n");
+        assert!(e.is_err(), "unknown fields are refused");
+        let e = with_validators(&[], "[params]\nmax_validators = 151").expect_err("bound");
+        assert!(e.to_string().contains("max_validators = 151 is outside 1 ..= 150"), "{e}");
+    }
+
+    #[test]
+    fn a_genesis_without_validators_has_an_empty_set_and_the_old_fields_still_parse() {
+        let s = Genesis::from_toml("chain_id = \"t\"\n").expect("parse").state().expect("state");
+        assert!(s.validator_set.is_empty());
+        assert_eq!(s.epoch_seconds, 20);
+    }
 }

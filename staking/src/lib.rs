@@ -9,8 +9,19 @@
 //! Only keys with something to lose. Tickets, attestations and audit evidence count only from
 //! routers that are registered, bonded and unjailed; work claims only from bonded, unjailed
 //! workers; audit witnesses must be bonded, unjailed workers other than the accused; a reporter
-//! must have bonded stake and cannot be the accused. A message from any other key counts for
-//! nothing, whatever its signature.
+//! must have bonded stake and cannot be the accused; consensus votes count only from the active
+//! validator set, which only bonded, unjailed validators enter. A message from any other key
+//! counts for nothing, whatever its signature.
+//!
+//! # Validators and block time
+//! Validators bond stake (`BondValidator`, `UnbondValidator`), which is their voting power in
+//! consensus and in governance. The active set ([`State::validator_set()`]) is recomputed only at
+//! epoch ends (step 8 below), so one set decides every height of an epoch. Block execution
+//! passes each block's agreed time: [`State::check_block_time`] refuses one that does not move
+//! forward, [`State::epoch_due`] says whether the block ends the epoch (`epoch_seconds` of block
+//! time after it started, see `state::clock`), and [`State::apply_block`] and
+//! [`State::end_epoch`] take it. Double-vote evidence in a decided block is applied with
+//! [`State::slash_equivocation`].
 //!
 //! # Transactions and fees
 //! Each transaction is signed (ed25519, verified with ZIP-215 rules by `ed25519-consensus`, in
@@ -43,7 +54,9 @@
 //! amount `P` burns `P · work_fee_bps / 10000` and mints at most as much: it never gains tokens.
 //!
 //! # Epoch end (exact formula)
-//! For epoch `e`, with `R = params.epoch_reward`, all divisions flooring:
+//! Epoch `e` ends with the first block whose agreed time `t` is at least `epoch_started_ms +
+//! epoch_seconds · 1000` (never with the first block, whose time starts epoch 0). For epoch `e`,
+//! with `R = params.epoch_reward`, all divisions flooring:
 //! 1. For each (worker `w`, router `r`) the router attested: `paid_{w,r} = min(claim_{w,r}.amount,
 //!    att_{w,r}.amount)` (0 without a claim, or if `w` is jailed), out of the amount reserved;
 //!    the rest of the reservation returns to `r`'s escrow. `P_w = Σ_r paid_{w,r}`.
@@ -59,6 +72,10 @@
 //!    within bounds ([`Params::bounds`]). Proposals submitted in `e` open for votes in `e + 1`.
 //! 7. The epoch becomes `e + 1`; unbonding entries released by then return to their owners;
 //!    proven infractions older than the evidence window are forgotten.
+//! 8. The validator set of `e + 1`, under the parameters in force in `e + 1`: the unjailed
+//!    validators with stake `≥ min_validator_stake`, the `max_validators` largest stakes (ties
+//!    by address), each with power `min(stake, u64::MAX)`; if none qualifies, the set of `e`
+//!    stays. The epoch clock restarts at `t`.
 //!
 //! Step 1 is the last use of epoch `e`'s claims and attestations (later ones are refused as
 //! past), so the epoch end drops them; the blocks keep them. The state, and hashing it for each
@@ -67,7 +84,8 @@
 //! # Slashing
 //! See [`state`]'s slashing rules: evidence is checked against the ticket of a router in good
 //! standing, within `evidence_epochs`, once; the slash reaches stake that was unbonding since the
-//! infraction; the reporter's reward never exceeds the accused's own loss.
+//! infraction; the reporter's reward never exceeds the accused's own loss. A validator's
+//! equivocation is slashed the same way, once per (validator, height), and all of it is burned.
 //!
 //! # Supply
 //! Supply changes only by minted rewards minus burned fees, work fees and slashes.
@@ -90,6 +108,9 @@
 //! | one root per epoch for a worker with several routers, one stray receipt loses the epoch | claims and attestations per (epoch, worker, router), paid `min(claimed, attested)` |
 //! | direct calls to a worker's port, past the routers' keys and limits | no ticket, no service (`--dev-unticketed` only for development) |
 //! | a router signs two tickets for one job id | `RouterEquivocation` slashes and jails the router |
+//! | a validator signs two votes for one height and round, then unbonds, or the proposer includes the evidence for profit, or again at the same height | [`State::slash_equivocation`] cuts its stake and its unbonding since the infraction's epoch, burns it all (no reward for anyone) and jails it, out of the set from the next epoch end; one slash per (validator, height), within the evidence window only |
+//! | a proposer rewinds or stalls the block time to end epochs early or never; one replica's clock decides | epoch ends follow the agreed block time in the state, which must increase; the set and the clock are in the state root |
+//! | a key jailed in two roles unjails the later term on the strength of the earlier | `Unjail` waits until every term of the key is over |
 //! | honest workers on another device (GPU float order) outvote or frame a worker; a worker restarted on another device is reported for its new answer | receipts sign their numeric class; audit evidence must be of one class, checked before any output is compared, and fraud proofs of two classes are refused |
 //!
 //! # Execution is serial
