@@ -1,6 +1,6 @@
-//! `wick devnet`: a whole Wick network on this machine — a ledger, a router, N workers and an
-//! explorer as separate processes on loopback — set up from one folder (keys, genesis, node data) that a
-//! later run can reuse with `--dir`.
+//! `wick devnet`: a whole Wick network on this machine — a ledger of V validators replicated by
+//! BFT consensus, a router, N workers and an explorer as separate processes on loopback — set
+//! up from one folder (keys, genesis, node data) that a later run can reuse with `--dir`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use ed25519_dalek::SigningKey;
 use wick_staking::genesis::{
-    Genesis, GenesisAccount, GenesisAmount, GenesisDelegation, GenesisParams, GenesisRouter, GenesisWorker,
+    Genesis, GenesisAccount, GenesisAmount, GenesisDelegation, GenesisParams, GenesisRouter,
+    GenesisValidator, GenesisWorker,
 };
 
 use crate::GlobalArgs;
@@ -27,12 +28,17 @@ const ROUTER_STAKE: u128 = 100_000;
 const ROUTER_ESCROW: u128 = 100_000_000;
 /// Stakers (delegators) in a new devnet.
 const STAKERS: usize = 2;
+/// Each validator's bonded stake (its voting power).
+const VALIDATOR_STAKE: u128 = 100_000;
 
 #[derive(Debug, clap::Args)]
 pub struct DevnetArgs {
     /// Workers to start.
     #[arg(long, default_value_t = 2)]
     workers: usize,
+    /// Ledger validators to start (4 tolerate one down; 1 runs a single validator).
+    #[arg(long, default_value_t = 4)]
+    validators: usize,
     /// Send this prompt through the router, print the answer and its receipt, and stop.
     #[arg(long)]
     chat: Option<String>,
@@ -46,9 +52,13 @@ pub struct DevnetArgs {
     /// Fraction of jobs the router audits.
     #[arg(long, default_value_t = 0.1)]
     audit_fraction: f64,
-    /// Ledger gRPC address.
+    /// The first validator's ledger gRPC address; validator i listens on its port + i (port 0
+    /// picks free ports).
     #[arg(long, default_value = "127.0.0.1:7100")]
     ledger_grpc: SocketAddr,
+    /// The first validator's consensus address; validator i listens on its port + i.
+    #[arg(long, default_value = "127.0.0.1:7200")]
+    ledger_p2p: SocketAddr,
     /// Router gRPC address.
     #[arg(long, default_value = "127.0.0.1:7000")]
     router_grpc: SocketAddr,
@@ -75,7 +85,7 @@ pub struct DevnetArgs {
 
 /// The running network.
 struct Devnet {
-    ledger: Process,
+    ledgers: Vec<Process>,
     router: Process,
     workers: Vec<Process>,
     explorer: Process,
@@ -89,12 +99,15 @@ impl Devnet {
         for w in self.workers {
             w.stop(Duration::from_secs(30));
         }
-        self.ledger.stop(Duration::from_secs(20));
+        for l in self.ledgers {
+            l.stop(Duration::from_secs(20));
+        }
     }
 }
 
 pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.workers >= 1, "--workers must be at least 1");
+    anyhow::ensure!((1..=32).contains(&args.validators), "--validators must be between 1 and 32");
     let dir = args.dir.clone().unwrap_or_else(|| global.store().home().join("devnet"));
     std::fs::create_dir_all(dir.join("logs")).with_context(|| format!("while creating {}", dir.display()))?;
     let home = global.store().home().to_path_buf();
@@ -105,25 +118,14 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
         crate::models::ensure(global, name)?;
     }
 
-    let genesis = genesis_file(&dir, args.workers, args.epoch_seconds)?;
+    let genesis = genesis_file(&dir, args.workers, args.validators, args.epoch_seconds)?;
     let exe = std::env::current_exe().context("while locating the wick binary")?;
     let log = |name: &str| dir.join("logs").join(format!("{name}.log"));
 
-    let ledger_dir = dir.join("ledger").to_string_lossy().into_owned();
-    let ledger = Process::start(
-        &exe,
-        &[
-            "ledger",
-            "--genesis",
-            &genesis.to_string_lossy(),
-            "--dir",
-            &ledger_dir,
-            "--grpc",
-            &args.ledger_grpc.to_string(),
-        ],
-        &log("ledger"),
-    )?;
-    let ledger_url = ledger.ready_str("grpc")?;
+    let ledgers = start_validators(&exe, &dir, &genesis, &args, &log)?;
+    let urls: Vec<String> = ledgers.iter().map(|l| l.ready_str("grpc")).collect::<Result<_, _>>()?;
+    // Every client gets every validator and fails over between them.
+    let ledger_url = urls.join(",");
 
     let mut workers: Vec<Process> = Vec::new();
     for i in 0..args.workers {
@@ -190,7 +192,7 @@ pub fn run(global: &GlobalArgs, args: DevnetArgs) -> anyhow::Result<()> {
     let http = args.explorer_http.to_string();
     let explorer_args = ["explorer", "--ledger", &ledger_url, "--bootstrap", &boot, "--http", &http];
     let explorer = Process::start(&exe, &explorer_args, &log("explorer"))?;
-    let net = Devnet { ledger, router, workers, explorer };
+    let net = Devnet { ledgers, router, workers, explorer };
     let result = serve(&net, &args, &dir, &ledger_url);
     net.stop();
     result
@@ -201,11 +203,14 @@ fn serve(net: &Devnet, args: &DevnetArgs, dir: &Path, ledger_url: &str) -> anyho
     let health = format!("{}/health", base_url.trim_end_matches("/v1"));
     wait_for_workers(&health, args.workers, Duration::from_secs(120))
         .with_context(|| format!("see the logs in {}", dir.join("logs").display()))?;
+    let ledgers = wick_ledger::client::endpoints(ledger_url);
     let ready = serde_json::json!({
         "event": "ready",
         "role": "devnet",
         "dir": dir,
-        "ledger": ledger_url,
+        // The first validator (one URL, for clients that take one), then all of them.
+        "ledger": ledgers.first(),
+        "ledgers": ledgers,
         "router_public_key": net.router.ready["public_key"],
         "router_grpc": net.router.ready_str("grpc")?,
         "openai_base_url": base_url,
@@ -298,8 +303,67 @@ fn chat(base_url: &str, prompt: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The address `first` shifted by `i` ports, or a free port when `first`'s port is 0.
+fn nth_addr(first: SocketAddr, i: usize) -> anyhow::Result<SocketAddr> {
+    if first.port() == 0 {
+        let l = std::net::TcpListener::bind(SocketAddr::new(first.ip(), 0))
+            .context("while picking a free port")?;
+        return Ok(l.local_addr()?);
+    }
+    let port = u16::try_from(usize::from(first.port()) + i).context("ports past 65535")?;
+    Ok(SocketAddr::new(first.ip(), port))
+}
+
+/// Starts the validators, each with every other one as consensus peer and relay target.
+fn start_validators(
+    exe: &Path,
+    dir: &Path,
+    genesis: &Path,
+    args: &DevnetArgs,
+    log: &dyn Fn(&str) -> PathBuf,
+) -> anyhow::Result<Vec<Process>> {
+    let n = args.validators;
+    let grpc: Vec<SocketAddr> = (0..n).map(|i| nth_addr(args.ledger_grpc, i)).collect::<Result<_, _>>()?;
+    let p2p: Vec<SocketAddr> = (0..n).map(|i| nth_addr(args.ledger_p2p, i)).collect::<Result<_, _>>()?;
+    let mut ledgers = Vec::with_capacity(n);
+    for i in 0..n {
+        let others = |all: &[SocketAddr], http: bool| -> String {
+            let list = all
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, a)| if http { format!("http://{a}") } else { a.to_string() });
+            list.collect::<Vec<_>>().join(",")
+        };
+        let mut a: Vec<String> = vec![
+            "ledger".into(),
+            "--genesis".into(),
+            genesis.to_string_lossy().into_owned(),
+            "--dir".into(),
+            dir.join(format!("ledger-{i}")).to_string_lossy().into_owned(),
+            "--grpc".into(),
+            grpc[i].to_string(),
+            "--validator-key".into(),
+            dir.join("keys").join(format!("validator-{i}.pem")).to_string_lossy().into_owned(),
+            "--p2p".into(),
+            p2p[i].to_string(),
+        ];
+        if n > 1 {
+            a.extend(["--peer".into(), others(&p2p, false), "--relay".into(), others(&grpc, true)]);
+        }
+        let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+        ledgers.push(Process::start(exe, &refs, &log(&format!("ledger-{i}")))?);
+    }
+    Ok(ledgers)
+}
+
 /// Writes a new devnet's keys and genesis, or returns the existing genesis.
-fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Result<PathBuf> {
+fn genesis_file(
+    dir: &Path,
+    workers: usize,
+    validators: usize,
+    epoch_seconds: u64,
+) -> anyhow::Result<PathBuf> {
     let path = dir.join("genesis.toml");
     let keys = dir.join("keys");
     let key_at = |p: PathBuf| -> anyhow::Result<SigningKey> {
@@ -309,8 +373,18 @@ fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Resul
     let key = |name: String| key_at(keys.join(format!("{name}.pem")));
     let worker_keys: Vec<SigningKey> =
         (0..workers).map(|i| key(format!("worker-{i}"))).collect::<Result<_, _>>()?;
+    let validator_keys: Vec<SigningKey> =
+        (0..validators).map(|i| key(format!("validator-{i}"))).collect::<Result<_, _>>()?;
     if path.exists() {
         let g = Genesis::from_file(&path)?;
+        if g.validators.len() != validators {
+            bail!(
+                "{} was made for {} validators; pass --validators {} or a new --dir",
+                path.display(),
+                g.validators.len(),
+                g.validators.len()
+            );
+        }
         for k in &worker_keys {
             let hex_addr = hex::encode(k.verifying_key().to_bytes());
             if !g.workers.iter().any(|w| w.address == hex_addr) {
@@ -331,6 +405,7 @@ fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Resul
     let accounts = worker_keys
         .iter()
         .chain(&staker_keys)
+        .chain(&validator_keys)
         .chain(std::iter::once(&router_key))
         .map(|k| GenesisAccount { address: hex_of(k), balance: GenesisAmount(BALANCE) })
         .collect();
@@ -362,7 +437,10 @@ fn genesis_file(dir: &Path, workers: usize, epoch_seconds: u64) -> anyhow::Resul
             stake: GenesisAmount(ROUTER_STAKE),
             escrow: GenesisAmount(ROUTER_ESCROW),
         }],
-        validators: Vec::new(),
+        validators: validator_keys
+            .iter()
+            .map(|k| GenesisValidator { address: hex_of(k), stake: GenesisAmount(VALIDATOR_STAKE) })
+            .collect(),
     };
     std::fs::write(&path, genesis.to_toml()).with_context(|| format!("while writing {}", path.display()))?;
     Ok(path)

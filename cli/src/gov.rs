@@ -16,7 +16,7 @@ use crate::keys;
 /// Where the ledger is and how to print.
 #[derive(Debug, Clone, clap::Args)]
 pub struct QueryOpts {
-    /// Ledger gRPC endpoint.
+    /// Ledger gRPC endpoints (comma-separated: the first that answers is used).
     #[arg(long, env = "WICK_LEDGER", default_value = "http://127.0.0.1:7100")]
     pub ledger: String,
     /// Print JSON.
@@ -152,9 +152,10 @@ pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
     Ok(rt.block_on(f))
 }
 
-/// Connects to the ledger, saying what to check when it is not there.
+/// Connects to the ledger (the first of a comma-separated list that answers), saying what to
+/// check when none is there.
 pub async fn connect(url: &str) -> anyhow::Result<Client> {
-    Client::connect(url).await.map_err(|e| {
+    Client::connect_any(url).await.map_err(|e| {
         anyhow::anyhow!("{e}\nis `wick ledger` running there? point to it with --ledger URL or WICK_LEDGER")
     })
 }

@@ -1,4 +1,5 @@
-//! `wick ledger`: run a ledger node (rocksdb store, block-cutting actor, `wick.v1.Ledger` gRPC).
+//! `wick ledger`: run a ledger node (rocksdb store, `wick.v1.Ledger` gRPC), alone or as one of
+//! the validators (or a following full node) of a chain replicated by BFT consensus.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use wick_ledger::node::{LedgerNode, NodeConfig};
+use wick_ledger::replica::ReplicaConfig;
 use wick_staking::genesis::Genesis;
 
 use crate::GlobalArgs;
@@ -32,16 +34,63 @@ pub struct LedgerArgs {
     /// Epoch length in seconds (default: the genesis's epoch_seconds).
     #[arg(long, env = "WICK_LEDGER_EPOCH_SECONDS")]
     epoch_seconds: Option<u64>,
+    /// Take part in BFT consensus with this validator key (a key name or a .pem path; a
+    /// missing .pem is created). Without it the node runs the chain alone.
+    #[arg(long, env = "WICK_LEDGER_VALIDATOR_KEY")]
+    validator_key: Option<String>,
+    /// Consensus listen address (with --validator-key).
+    #[arg(long, env = "WICK_LEDGER_P2P", default_value = "127.0.0.1:7200")]
+    p2p: SocketAddr,
+    /// A consensus peer's listen address (repeat for each other validator).
+    #[arg(long = "peer", env = "WICK_LEDGER_PEERS", value_delimiter = ',')]
+    peers: Vec<SocketAddr>,
+    /// A peer's gRPC URL that this node relays submissions to (repeat for each).
+    #[arg(long = "relay", env = "WICK_LEDGER_RELAY", value_delimiter = ',')]
+    relay: Vec<String>,
+    /// Follow the chain without voting (a full node): needs --validator-key for its identity.
+    #[arg(long)]
+    follow: bool,
+    /// Test-only: sign a conflicting vote beside every vote, to exercise equivocation slashing.
+    #[cfg(feature = "fault-injection")]
+    #[arg(long, hide = true)]
+    fault_equivocate: bool,
+}
+
+/// The consensus role the flags ask for, if any.
+fn replica(global: &GlobalArgs, args: &LedgerArgs) -> anyhow::Result<Option<ReplicaConfig>> {
+    let Some(name) = &args.validator_key else {
+        if args.follow || !args.peers.is_empty() {
+            anyhow::bail!("--follow and --peer need --validator-key (the node's consensus identity)");
+        }
+        return Ok(None);
+    };
+    let key = if name.ends_with(".pem") {
+        wick_net::identity::load_or_create(std::path::Path::new(name))
+            .with_context(|| format!("while loading the validator key {name}"))?
+    } else {
+        crate::keys::load(global, name)?
+    };
+    Ok(Some(ReplicaConfig {
+        key: ed25519_consensus::SigningKey::from(key.to_bytes()),
+        listen: args.p2p,
+        peers: args.peers.clone(),
+        relay_to: args.relay.clone(),
+        validator: !args.follow,
+        #[cfg(feature = "fault-injection")]
+        equivocate: args.fault_equivocate,
+    }))
 }
 
 pub fn run(global: &GlobalArgs, args: LedgerArgs) -> anyhow::Result<()> {
     let genesis = Genesis::from_file(&args.genesis)?;
-    let dir = args.dir.unwrap_or_else(|| global.store().home().join("ledger"));
+    let dir = args.dir.clone().unwrap_or_else(|| global.store().home().join("ledger"));
     std::fs::create_dir_all(&dir).with_context(|| format!("while creating {}", dir.display()))?;
     let mut config = NodeConfig::new(dir.clone(), genesis);
     config.block_interval = Duration::from_millis(args.block_ms.max(1));
     config.max_block_txs = args.max_block_txs.max(1);
     config.epoch_seconds = args.epoch_seconds;
+    config.replica = replica(global, &args)?;
+    let validator = config.replica.as_ref().map(|r| hex::encode(r.key.verification_key().to_bytes()));
     crate::node_runtime()?.block_on(async move {
         let shutdown = CancellationToken::new();
         let mut node = LedgerNode::start(config, shutdown.clone())
@@ -63,6 +112,7 @@ pub fn run(global: &GlobalArgs, args: LedgerArgs) -> anyhow::Result<()> {
             "epoch_seconds": view.epoch_seconds,
             "state_root": hex::encode(view.state.root()),
             "dir": dir.display().to_string(),
+            "validator": validator,
         });
         println!("{ready}");
         tracing::info!(grpc = %addr, height = view.state.height, "ledger ready");

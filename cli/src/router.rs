@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use wick_ledger::client::Session;
+use wick_ledger::client::{Session, endpoints};
 use wick_router::{Router, RouterConfig};
 use wick_settle::eligibility::{Known, SetAllowed, SetEpoch};
 use wick_settle::work::{ReceiptSource, Role};
@@ -38,8 +38,9 @@ pub struct RouterArgs {
     /// Highest price per 1000 tokens paid to a worker (workers advertising more get no traffic).
     #[arg(long, env = "WICK_ROUTER_MAX_PRICE")]
     max_price_per_1k_tokens: Option<u64>,
-    /// Ledger gRPC endpoint: when set, only workers staked there get traffic, and the router
-    /// attests the work it countersigned at each epoch's end.
+    /// Ledger gRPC endpoints (comma-separated; it fails over between them): when set, only
+    /// workers staked there get traffic, and the router attests the work it countersigned at
+    /// each epoch's end.
     #[arg(long, env = "WICK_ROUTER_LEDGER")]
     ledger: Option<String>,
     /// Folder for the router's key and receipt log. Default: <home>/router.
@@ -82,7 +83,7 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
                     Vec::new()
                 })
             });
-            let session = Session::new(vec![url.clone()]);
+            let session = Session::new(endpoints(&url));
             tokio::spawn(wick_settle::work::run(session, router.key.clone(), Role::Router, source, shutdown.clone()));
             let peers = router.state.peers.clone();
             let known: Known = Arc::new(move || peers.keys());
@@ -90,7 +91,7 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
             let set: SetAllowed = Arc::new(move |keys| peers.set_eligible(keys));
             let now = router.state.epoch.clone();
             let epoch: SetEpoch = Arc::new(move |e| now.store(e, std::sync::atomic::Ordering::Relaxed));
-            let session = Session::new(vec![url.clone()]);
+            let session = Session::new(endpoints(&url));
             let eligibility = wick_settle::eligibility::for_router(session, known, set, epoch, shutdown.clone());
             tokio::spawn(eligibility);
             // The feed first, then the log: a piece stored in between is in both, reported once.
@@ -100,7 +101,7 @@ pub fn run(global: &GlobalArgs, args: RouterArgs) -> anyhow::Result<()> {
                 .await
                 .context("while reading the router's evidence log")?
                 .context("while reading the router's evidence log")?;
-            let session = Session::new(vec![url]);
+            let session = Session::new(endpoints(&url));
             tokio::spawn(wick_settle::fraud::run(session, router.key.clone(), backlog, feed, shutdown.clone()));
         }
         let ready = serde_json::json!({

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
-use wick_ledger::client::Session;
+use wick_ledger::client::{Session, endpoints};
 use wick_settle::eligibility::{SetAllowed, SetEpoch};
 use wick_settle::work::{ReceiptSource, Role};
 use wick_worker::{Worker, WorkerConfig};
@@ -62,8 +62,9 @@ pub struct WorkerArgs {
     /// Largest prompt a request may send, in bytes.
     #[arg(long, env = "WICK_WORKER_MAX_PROMPT_BYTES")]
     max_prompt_bytes: Option<usize>,
-    /// Ledger gRPC endpoint: when set, the worker serves only tickets of routers the ledger
-    /// vouches for (registered, bonded, unjailed, with escrow) and claims its work there.
+    /// Ledger gRPC endpoints (comma-separated; it fails over between them): when set, the
+    /// worker serves only tickets of routers the ledger vouches for (registered, bonded,
+    /// unjailed, with escrow) and claims its work there.
     #[arg(long, env = "WICK_WORKER_LEDGER")]
     ledger: Option<String>,
     /// Price per 1000 tokens (in and out) in base units: advertised, and required of tickets.
@@ -126,11 +127,11 @@ fn follow_ledger(worker: &Worker, url: String, shutdown: &CancellationToken) {
     let set: SetAllowed = Arc::new(move |routers| state.gate.set_routers(routers));
     let state = worker.state.clone();
     let epoch: SetEpoch = Arc::new(move |e| state.gate.set_epoch(e));
-    let session = Session::new(vec![url.clone()]);
+    let session = Session::new(endpoints(&url));
     tokio::spawn(wick_settle::eligibility::for_worker(session, set, epoch, shutdown.clone()));
     if let Some(log) = worker.state.receipts.clone() {
         let source: ReceiptSource = Arc::new(move |from, to| log.between(from, to));
-        let session = Session::new(vec![url]);
+        let session = Session::new(endpoints(&url));
         tokio::spawn(wick_settle::work::run(
             session,
             worker.key.clone(),

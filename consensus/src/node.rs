@@ -43,6 +43,10 @@ pub struct Config {
     pub timeouts: LinearTimeouts,
     /// Whether it votes (a validator) or only follows (a full node).
     pub validator: bool,
+    /// Test-only misbehaviour: besides each vote it casts, this validator signs and sends a
+    /// conflicting one (the engine's Byzantine proxy), so the evidence path can be tested.
+    #[cfg(feature = "byzantine")]
+    pub equivocate: bool,
 }
 
 impl Config {
@@ -66,6 +70,8 @@ impl Config {
                 max_timeout: Duration::from_secs(10),
             },
             validator: true,
+            #[cfg(feature = "byzantine")]
+            equivocate: false,
         }
     }
 }
@@ -148,6 +154,31 @@ impl Node {
     }
 }
 
+/// The engine's Byzantine proxy around the real network: every vote goes out twice, the
+/// second for another block (or for one when the first was nil).
+#[cfg(feature = "byzantine")]
+fn byzantine(
+    identity: NetworkIdentity,
+    keys: &Keys,
+    address: Address,
+) -> malachitebft_app_channel::ByzantineContext<WickContext, WickCodec> {
+    use crate::context::BlockHash;
+    use malachitebft_engine_byzantine::{ByzantineConfig, Trigger};
+    malachitebft_app_channel::ByzantineContext {
+        identity,
+        codec: WickCodec,
+        config: ByzantineConfig::default().with_equivocate_votes(Trigger::Always),
+        signer: Box::new(keys.clone()),
+        address,
+        conflicting_value_fn: None,
+        conflicting_vote_value_fn: Some(Box::new(|id: Option<&BlockHash>| {
+            let mut other = id.map_or([0xee; 32], |h| h.0);
+            other[0] ^= 1;
+            BlockHash(other)
+        })),
+    }
+}
+
 /// Starts a node that replicates `app` with validator key `key`.
 pub async fn start<A: Application>(config: Config, key: SigningKey, app: A) -> eyre::Result<Node> {
     let keys = Keys::new(&config.chain_id, key.clone());
@@ -173,8 +204,22 @@ pub async fn start<A: Application>(config: Config, key: SigningKey, app: A) -> e
         ConsensusContext::new_full_node(address, Box::new(keys.verifier()))
     };
     std::fs::create_dir_all(config.home.join("wal"))?;
-    let (channels, engine) = EngineBuilder::new(WickContext, EngineConfig::new(&config))
-        .with_default_wal(WalContext::new(config.home.join("wal").join("consensus.wal"), WickCodec))
+    let builder = EngineBuilder::new(WickContext, EngineConfig::new(&config))
+        .with_default_wal(WalContext::new(config.home.join("wal").join("consensus.wal"), WickCodec));
+    #[cfg(feature = "byzantine")]
+    if config.equivocate {
+        let (channels, engine) = builder
+            .with_byzantine_network(byzantine(identity, &keys, address))
+            .await?
+            .with_default_consensus(consensus)
+            .with_default_sync(SyncContext::new(WickCodec))
+            .with_default_request(RequestContext::new(128))
+            .build()
+            .await?;
+        let app = tokio::spawn(run(Driver::new(config, keys, app), channels));
+        return Ok(Node { engine, app, address });
+    }
+    let (channels, engine) = builder
         .with_default_network(NetworkContext::new(identity, WickCodec))
         .with_default_consensus(consensus)
         .with_default_sync(SyncContext::new(WickCodec))

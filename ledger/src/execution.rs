@@ -37,10 +37,18 @@ pub fn end_epoch(state: &mut State, time_ms: u64) -> EpochSettlement {
 }
 
 /// Executes one block of time `time_ms` on `state` serially: the transactions in order
-/// (signatures batch-verified), then the epoch end if `epoch_end` (which
-/// `State::epoch_due(time_ms)`, asked before the block, decides). The new root is `state.root()`.
-pub fn execute(state: &mut State, txs: &[SignedTx], epoch_end: bool, time_ms: u64) -> Executed {
+/// (signatures batch-verified), the block's equivocation evidence, then the epoch end if
+/// `epoch_end` (which `State::epoch_due(time_ms)`, asked before the block, decides). The new
+/// root is `state.root()`.
+pub fn execute(
+    state: &mut State,
+    txs: &[SignedTx],
+    evidence: &[Vec<u8>],
+    epoch_end: bool,
+    time_ms: u64,
+) -> Executed {
     let results = state.apply_block(txs, verify_all(txs, OsRng), time_ms);
+    crate::replica::slash_evidence(state, evidence);
     Executed { results, epoch_end: epoch_end.then(|| end_epoch(state, time_ms)) }
 }
 
@@ -82,5 +90,6 @@ pub fn block_record(state: &State, txs: Vec<Vec<u8>>, executed: &Executed, time_
         state_root: state.root().to_vec(),
         epoch: state.epoch,
         settlement: executed.epoch_end.clone(),
+        ..Block::default()
     }
 }

@@ -4,6 +4,8 @@
 //! - [`execution`]: a block's transactions through the state machine, and the block's record.
 //! - [`node`]: the actor that owns the state and the store, cuts blocks from submitted
 //!   transactions, ends epochs by the clock, and publishes snapshots to readers.
+//! - [`replica`]: the same node replicated by BFT consensus (`wick-consensus`) with other
+//!   ledger nodes: blocks proposed in turn, re-executed and decided by the validators.
 //! - [`service`]: `wick.v1.Ledger` over gRPC.
 //! - [`client`]: the one client every other part of Wick talks to the ledger with.
 //! - [`json`]: the JSON form of its answers and of transactions, shared by the CLI's `--json`
@@ -16,5 +18,6 @@ pub mod client;
 pub mod execution;
 pub mod json;
 pub mod node;
+pub mod replica;
 pub mod service;
 pub mod store;

@@ -2,9 +2,10 @@
 //! queue in its channel; it cuts a block every `block_interval` (or as soon as
 //! `max_block_txs` are waiting), executes it, commits it with one synced write, then answers
 //! every submitter with the block height and its transaction's result, publishes the new
-//! state to readers and the block to subscribers. When `epoch_seconds` have passed since the
-//! last epoch end, the next block (empty if need be) ends the epoch after its transactions, so
-//! epoch ends are stored and replay like any block.
+//! state to readers and the block to subscribers. Epoch ends follow block time, by the state
+//! machine's rule (`State::epoch_due`): once a block's time is `epoch_seconds` past the epoch's
+//! start, that block (empty if need be) ends the epoch after its transactions, so epoch ends
+//! are stored and replay like any block, and a replica replays them from block times alone.
 //!
 //! Execution and the fsync run on the blocking pool; readers see immutable snapshots
 //! (`Arc<State>`, swapped after each commit) and never wait for the actor.
@@ -36,6 +37,9 @@ pub struct NodeConfig {
     pub max_block_txs: usize,
     /// Epoch length; `None` takes the genesis's `epoch_seconds`.
     pub epoch_seconds: Option<u64>,
+    /// Replication by BFT consensus with other ledger nodes; `None` runs the chain alone in
+    /// this process (blocks are cut by the node's own timer).
+    pub replica: Option<crate::replica::ReplicaConfig>,
 }
 
 impl NodeConfig {
@@ -47,6 +51,7 @@ impl NodeConfig {
             block_interval: Duration::from_millis(100),
             max_block_txs: 2_000,
             epoch_seconds: None,
+            replica: None,
         }
     }
 }
@@ -57,6 +62,9 @@ pub enum NodeError {
     /// Storage failed (the node never runs ahead of its disk).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The consensus engine could not start.
+    #[error("the consensus engine could not start: {0}")]
+    Consensus(String),
     /// A task of the node panicked or was cancelled.
     #[error("the ledger node's task {during} failed")]
     Task {
@@ -119,10 +127,20 @@ impl View {
     }
 }
 
-struct Pending {
-    tx: SignedTx,
-    bytes: Vec<u8>,
-    reply: oneshot::Sender<Result<Committed, SubmitError>>,
+/// A checked transaction on its way to a block, and whom to answer.
+pub(crate) struct Pending {
+    pub(crate) tx: SignedTx,
+    pub(crate) bytes: Vec<u8>,
+    /// None for a transaction relayed by a peer (nobody here waits for it).
+    pub(crate) reply: Option<oneshot::Sender<Result<Committed, SubmitError>>>,
+}
+
+impl Pending {
+    fn answer(self, result: Result<Committed, SubmitError>) {
+        if let Some(r) = self.reply {
+            let _ = r.send(result);
+        }
+    }
 }
 
 /// A cloneable handle to a running node.
@@ -147,7 +165,18 @@ impl LedgerHandle {
     /// Decodes, pre-checks (chain id, signature) and submits wire bytes; resolves once the
     /// transaction's block is committed.
     pub async fn submit_bytes(&self, bytes: Vec<u8>) -> Result<Committed, SubmitError> {
-        let tx = wire::decode(&bytes).map_err(SubmitError::Invalid)?;
+        let tx = self.check(&bytes)?;
+        let (reply, rx) = oneshot::channel();
+        self.submit
+            .send(Pending { tx, bytes, reply: Some(reply) })
+            .await
+            .map_err(|_| SubmitError::Unavailable("the node is stopping".into()))?;
+        rx.await.map_err(|_| SubmitError::Unavailable("the node stopped before committing".into()))?
+    }
+
+    /// Decodes and checks (chain id, signature) wire bytes, as every submission is checked.
+    fn check(&self, bytes: &[u8]) -> Result<SignedTx, SubmitError> {
+        let tx = wire::decode(bytes).map_err(SubmitError::Invalid)?;
         if tx.tx.chain_id != *self.chain_id {
             return Err(SubmitError::Invalid(TxError::WrongChain {
                 expected: self.chain_id.to_string(),
@@ -155,12 +184,21 @@ impl LedgerHandle {
             }));
         }
         tx.verify().map_err(SubmitError::Invalid)?;
-        let (reply, rx) = oneshot::channel();
-        self.submit
-            .send(Pending { tx, bytes, reply })
-            .await
-            .map_err(|_| SubmitError::Unavailable("the node is stopping".into()))?;
-        rx.await.map_err(|_| SubmitError::Unavailable("the node stopped before committing".into()))?
+        Ok(tx)
+    }
+
+    /// Queues transactions a peer relayed, checked as submissions are, without waiting for
+    /// their block (the peer's submitter waits there). Returns how many passed the checks.
+    pub async fn relay(&self, txs: Vec<Vec<u8>>) -> usize {
+        let mut queued = 0;
+        for bytes in txs {
+            let Ok(tx) = self.check(&bytes) else { continue };
+            // A full queue drops relayed transactions: the origin still proposes them itself.
+            if self.submit.try_send(Pending { tx, bytes, reply: None }).is_ok() {
+                queued += 1;
+            }
+        }
+        queued
     }
 
     /// Submits a signed transaction (see [`Self::submit_bytes`]).
@@ -198,20 +236,38 @@ impl LedgerNode {
     /// when `shutdown` is cancelled, after committing what was already submitted.
     pub async fn start(config: NodeConfig, shutdown: CancellationToken) -> Result<LedgerNode, NodeError> {
         let dir = config.dir.clone();
-        let genesis = config.genesis.clone();
-        let (store, rec) = tokio::task::spawn_blocking(move || Store::open(&dir, &genesis))
+        let mut genesis = config.genesis.clone();
+        // The epoch length is a rule of the chain (block times decide epoch ends), so an
+        // override is part of the genesis the directory is created with.
+        if let Some(seconds) = config.epoch_seconds {
+            genesis.epoch_seconds = seconds;
+        }
+        let chain_genesis = genesis.clone();
+        let (store, rec) = tokio::task::spawn_blocking(move || Store::open(&dir, &chain_genesis))
             .await
             .map_err(|source| NodeError::Task { during: "opening the store", source })??;
         let store = Arc::new(store);
-        let epoch_seconds = config.epoch_seconds.unwrap_or(config.genesis.epoch_seconds).max(1);
         let view = View {
             state: Arc::new(rec.state.clone()),
-            epoch_started_unix_ms: rec.epoch_started_unix_ms,
-            epoch_seconds,
+            epoch_started_unix_ms: epoch_started(&rec.state, rec.epoch_started_unix_ms),
+            epoch_seconds: rec.state.epoch_seconds.max(1),
         };
         let (view_tx, view_rx) = watch::channel(view.clone());
         let (submit, rx) = mpsc::channel(config.max_block_txs.max(1) * 4);
         let (blocks, _) = broadcast::channel(1024);
+        let chain_id: Arc<str> = Arc::from(config.genesis.chain_id.as_str());
+        let handle = LedgerHandle {
+            submit,
+            view: view_rx,
+            blocks: blocks.clone(),
+            store: Arc::downgrade(&store),
+            chain_id,
+        };
+        if let Some(replica) = config.replica.clone() {
+            let parts = crate::replica::Parts { state: rec.state, store, view, view_tx, blocks, intake: rx };
+            let task = crate::replica::start(&config, replica, parts, shutdown).await?;
+            return Ok(LedgerNode { handle, task: Some(task) });
+        }
         let actor = Actor {
             state: rec.state,
             store: store.clone(),
@@ -222,8 +278,6 @@ impl LedgerNode {
             max_block_txs: config.max_block_txs.max(1),
         };
         let task = tokio::spawn(actor.run(rx, config.block_interval, shutdown));
-        let chain_id = Arc::from(config.genesis.chain_id.as_str());
-        let handle = LedgerHandle { submit, view: view_rx, blocks, store: Arc::downgrade(&store), chain_id };
         Ok(LedgerNode { handle, task: Some(task) })
     }
 
@@ -297,8 +351,14 @@ impl Actor {
         Ok(())
     }
 
+    /// Whether a block made now would end the epoch (the state machine's rule, on block time).
     fn epoch_due(&self) -> bool {
-        now_unix_ms() >= self.view.epoch_ends_unix_ms()
+        self.state.epoch_due(self.block_time())
+    }
+
+    /// The next block's time: this node's clock, kept after the last block's.
+    fn block_time(&self) -> u64 {
+        now_unix_ms().max(self.state.last_block_ms.saturating_add(1))
     }
 
     /// Executes and commits one block of up to `max_block_txs` waiting transactions, then
@@ -306,14 +366,14 @@ impl Actor {
     async fn cut(&mut self) -> Result<(), NodeError> {
         let take = self.pending.len().min(self.max_block_txs);
         let batch: Vec<Pending> = self.pending.drain(..take).collect();
-        let now = now_unix_ms();
-        let epoch_end = now >= self.view.epoch_ends_unix_ms();
+        let now = self.block_time();
+        let epoch_end = self.state.epoch_due(now);
         let executed = match self.execute(&batch, epoch_end, now).await {
             Ok(executed) => executed,
             Err(e) => {
                 let reason = e.to_string();
                 for p in batch {
-                    let _ = p.reply.send(Err(SubmitError::Unavailable(reason.clone())));
+                    p.answer(Err(SubmitError::Unavailable(reason.clone())));
                 }
                 return Err(e);
             }
@@ -361,14 +421,14 @@ impl Actor {
             // Every result is a refusal (see `execute`).
             for (p, r) in batch.into_iter().zip(results) {
                 if let Err(error) = r {
-                    let _ = p.reply.send(Err(SubmitError::Refused(error)));
+                    p.answer(Err(SubmitError::Refused(error)));
                 }
             }
             return;
         };
+        self.view.epoch_started_unix_ms = epoch_started(&snapshot, self.view.epoch_started_unix_ms);
         self.view.state = snapshot;
         if epoch_end {
-            self.view.epoch_started_unix_ms = block.time_unix_ms;
             let s = &self.view.state.last_epoch;
             tracing::info!(epoch = block.epoch, height = block.height, paid = %s.paid, minted = %s.minted, "epoch ended");
         }
@@ -380,10 +440,16 @@ impl Actor {
                 Err(error) if error.is_refusal() => Err(SubmitError::Refused(error)),
                 Err(error) => Err(SubmitError::Rejected { height: block.height, hash, error }),
             };
-            let _ = p.reply.send(reply);
+            p.answer(reply);
         }
         let _ = self.blocks.send(Arc::new(block));
     }
+}
+
+/// When the current epoch started: the state's record (the first block's time starts epoch 0),
+/// or, before any block, `fallback` (when the directory was created).
+fn epoch_started(state: &State, fallback: u64) -> u64 {
+    if state.height == 0 { fallback } else { state.epoch_started_ms }
 }
 
 /// A block executed and committed: what its submitters and readers are told.

@@ -13,9 +13,10 @@ use wick_proto::v1::ledger_server::{Ledger, LedgerServer};
 use wick_proto::v1::{
     AccountRequest, AccountResponse, Block, Delegation, EpochRequest, EpochResponse, HeadRequest,
     HeadResponse, ParamBounds, ParamsRequest, ParamsResponse, Proposal, ProposalsRequest, ProposalsResponse,
-    RouterRequest, RouterResponse, RoutersRequest, RoutersResponse, StakeRequest, StakeResponse,
-    StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, SupplyRequest, SupplyResponse, Unbonding,
-    WorkerRequest, WorkerResponse, WorkersRequest, WorkersResponse,
+    RelayTxsRequest, RelayTxsResponse, RouterRequest, RouterResponse, RoutersRequest, RoutersResponse,
+    StakeRequest, StakeResponse, StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, SupplyRequest,
+    SupplyResponse, Unbonding, ValidatorInfo, ValidatorsRequest, ValidatorsResponse, WorkerRequest,
+    WorkerResponse, WorkersRequest, WorkersResponse,
 };
 use wick_staking::state::{Bond, Jail, ProposalStatus};
 use wick_staking::{Address, ParamKey, State};
@@ -347,6 +348,38 @@ impl Ledger for LedgerService {
     }
 
     type StreamBlocksStream = ReceiverStream<Result<Block, Status>>;
+
+    async fn validators(
+        &self,
+        _: Request<ValidatorsRequest>,
+    ) -> Result<Response<ValidatorsResponse>, Status> {
+        let s = self.node.view().state;
+        let validators = s
+            .validators
+            .iter()
+            .map(|(a, v)| ValidatorInfo {
+                address: a.0.to_vec(),
+                stake: v.stake.to_string(),
+                power: s.validator_set.get(a).copied().unwrap_or(0),
+                jailed: v.jail.is_some(),
+                jailed_until: v.jail.map_or(0, |j| j.until),
+            })
+            .collect();
+        Ok(Response::new(ValidatorsResponse { validators }))
+    }
+
+    async fn relay_txs(&self, req: Request<RelayTxsRequest>) -> Result<Response<RelayTxsResponse>, Status> {
+        let txs = req.into_inner().txs;
+        if txs.len() > crate::replica::MAX_RELAY_TXS {
+            return Err(Status::invalid_argument(format!(
+                "a relay carries at most {} transactions, this one {}",
+                crate::replica::MAX_RELAY_TXS,
+                txs.len()
+            )));
+        }
+        let accepted = self.node.relay(txs).await as u32;
+        Ok(Response::new(RelayTxsResponse { accepted }))
+    }
 
     async fn stream_blocks(
         &self,

@@ -160,10 +160,12 @@ fn the_same_equivocation_twice_changes_nothing_the_second_time() {
     let before = n.state.clone();
     assert_eq!(n.state.slash_equivocation(n.a(1), h), Err(TxError::Duplicate));
     assert_eq!(n.state, before);
-    // Another height is another infraction.
+    // Another height while the jail lasts is not slashed again: one slash per jail term.
     ok(bond(&mut n, 5, 1));
     let h2 = n.state.height;
-    assert!(n.state.slash_equivocation(n.a(1), h2).is_ok());
+    let before = n.state.clone();
+    assert_eq!(n.state.slash_equivocation(n.a(1), h2), Err(TxError::Jailed));
+    assert_eq!(n.state, before);
 }
 
 #[test]

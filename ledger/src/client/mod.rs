@@ -110,7 +110,27 @@ pub struct Client {
     chain_id: String,
 }
 
+/// Signing attempts when a replica's nonce was stale (see [`Client::send_with_fee`]).
+const STALE_NONCE_TRIES: u64 = 4;
+
+/// The endpoints of a list such as `http://a:7100,http://b:7100` (commas, blanks ignored).
+pub fn endpoints(list: &str) -> Vec<String> {
+    list.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect()
+}
+
 impl Client {
+    /// Connects to the first endpoint of `list` (see [`endpoints`]) that answers, in order.
+    pub async fn connect_any(list: &str) -> Result<Client, ClientError> {
+        let mut last = ClientError::Connect { url: list.to_string(), reason: "no endpoint given".into() };
+        for url in endpoints(list) {
+            match Client::connect(&url).await {
+                Ok(c) => return Ok(c),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// Connects and reads the chain id.
     pub async fn connect(url: &str) -> Result<Client, ClientError> {
         let connect = |reason: String| ClientError::Connect { url: url.to_string(), reason };
@@ -150,6 +170,11 @@ impl Client {
     /// Every registered worker, by address.
     pub async fn workers(&mut self) -> Result<Vec<WorkerResponse>, ClientError> {
         Ok(self.inner.workers(WorkersRequest {}).await?.into_inner().workers)
+    }
+
+    /// Every registered validator, with its stake, jail and current voting power.
+    pub async fn validators(&mut self) -> Result<Vec<wick_proto::v1::ValidatorInfo>, ClientError> {
+        Ok(self.inner.validators(wick_proto::v1::ValidatorsRequest {}).await?.into_inner().validators)
     }
 
     /// How the supply is held (one pass over the ledger's accounts).
@@ -236,14 +261,28 @@ impl Client {
         self.send_with_fee(key, None, body).await
     }
 
-    /// Signs (next nonce, `fee` or the required one) and submits.
+    /// Signs (next nonce, `fee` or the required one) and submits. A replica that had not yet
+    /// committed this key's last transaction gives a stale nonce, which the ledger refuses
+    /// outright (nothing runs, nothing is stored): the nonce is read again and the
+    /// transaction signed anew, a few times.
     pub async fn send_with_fee(
         &mut self,
         key: &SigningKey,
         fee: Option<Amount>,
         body: TxBody,
     ) -> Result<Committed, ClientError> {
-        let tx = self.sign(key, fee, body).await?;
-        self.submit(&tx).await
+        let mut attempt = 0;
+        loop {
+            let tx = self.sign(key, fee, body.clone()).await?;
+            match self.submit(&tx).await {
+                Err(ClientError::Rejected { ref code, height: None, .. })
+                    if code == "bad_nonce" && attempt + 1 < STALE_NONCE_TRIES =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                done => return done,
+            }
+        }
     }
 }

@@ -49,6 +49,7 @@ impl Store {
                 }
             }
             state.close_block(block.time_unix_ms);
+            crate::replica::slash_evidence(&mut state, &block.evidence);
             if block.epoch_end {
                 state.end_epoch(block.time_unix_ms);
                 rec.epoch_started_unix_ms = block.time_unix_ms;
@@ -78,7 +79,7 @@ impl Store {
                 .iter()
                 .map(|b| wire::decode(b).map_err(|e| corrupt(h, e.to_string())))
                 .collect::<Result<Vec<_>, _>>()?;
-            let executed = execute(&mut state, &txs, block.epoch_end, block.time_unix_ms);
+            let executed = execute(&mut state, &txs, &block.evidence, block.epoch_end, block.time_unix_ms);
             let codes: Vec<&str> =
                 executed.results.iter().map(|r| r.as_ref().map_or_else(TxError::code, |_| "")).collect();
             let stored: Vec<&str> = block.results.iter().map(|r| r.code.as_str()).collect();

@@ -37,7 +37,7 @@ fn genesis() -> Genesis {
 /// Executes and commits a block the way the node does.
 fn commit(store: &Store, state: &mut State, txs: &[SignedTx], epoch_end: bool) -> Block {
     let now = now_unix_ms();
-    let executed = execute(state, txs, epoch_end, now);
+    let executed = execute(state, txs, &[], epoch_end, now);
     let block = block_record(state, txs.iter().map(wire::encode).collect(), &executed, now);
     store.commit(&block).expect("commit");
     block

@@ -11,10 +11,10 @@ use tonic::{Request, Response, Status};
 use wick_proto::v1::ledger_server::{Ledger, LedgerServer};
 use wick_proto::v1::{
     AccountRequest, AccountResponse, Block, EpochRequest, EpochResponse, HeadRequest, HeadResponse,
-    ParamsRequest, ParamsResponse, ProposalsRequest, ProposalsResponse, RouterRequest, RouterResponse,
-    RoutersRequest, RoutersResponse, StakeRequest, StakeResponse, StreamBlocksRequest, SubmitTxRequest,
-    SubmitTxResponse, SupplyRequest, SupplyResponse, WorkerRequest, WorkerResponse, WorkersRequest,
-    WorkersResponse,
+    ParamsRequest, ParamsResponse, ProposalsRequest, ProposalsResponse, RelayTxsRequest, RelayTxsResponse,
+    RouterRequest, RouterResponse, RoutersRequest, RoutersResponse, StakeRequest, StakeResponse,
+    StreamBlocksRequest, SubmitTxRequest, SubmitTxResponse, SupplyRequest, SupplyResponse, ValidatorsRequest,
+    ValidatorsResponse, WorkerRequest, WorkerResponse, WorkersRequest, WorkersResponse,
 };
 
 use super::*;
@@ -83,6 +83,15 @@ impl Ledger for Served {
         unused()
     }
     async fn proposals(&self, _: Request<ProposalsRequest>) -> Result<Response<ProposalsResponse>, Status> {
+        unused()
+    }
+    async fn relay_txs(&self, _: Request<RelayTxsRequest>) -> Result<Response<RelayTxsResponse>, Status> {
+        unused()
+    }
+    async fn validators(
+        &self,
+        _: Request<ValidatorsRequest>,
+    ) -> Result<Response<ValidatorsResponse>, Status> {
         unused()
     }
     async fn stream_blocks(

@@ -96,7 +96,8 @@ impl State {
     /// its stake and of its stake unbonding since the infraction's epoch, burns all of it and
     /// jails it (it leaves the active set at the next epoch end). Returns the amount burned.
     /// Refused, changing nothing: a key that is not a validator, a height not yet applied or
-    /// older than the evidence window, the same (validator, height) a second time.
+    /// older than the evidence window, the same (validator, height) a second time, a validator
+    /// already jailed (one slash per jail term).
     pub fn slash_equivocation(&mut self, validator: Address, height: u64) -> Result<Amount, TxError> {
         if !self.validators.contains_key(&validator) {
             return Err(TxError::NotValidator);
@@ -111,6 +112,11 @@ impl State {
         let key = equivocation_key(&validator, height);
         if self.proven.contains_key(&key) {
             return Err(TxError::Duplicate);
+        }
+        // One slash per jail term (as Cosmos tombstones a double signer): a validator that
+        // equivocates at every height until its jail takes effect loses `slash_bps` once.
+        if self.validators.get(&validator).is_some_and(|v| v.jail.is_some()) {
+            return Err(TxError::Jailed);
         }
         let cut = self.slash_validator(&validator, epoch)?;
         self.burn(cut)?;

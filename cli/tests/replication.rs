@@ -1,0 +1,279 @@
+//! The ledger replicated by BFT consensus, as real `wick ledger` processes on loopback: four
+//! validators keep deciding with one SIGKILLed, every acknowledged transaction is in every
+//! live validator's chain, the killed one catches up to the same root; with two of four down
+//! nothing is decided and nothing forks, and one back resumes progress.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ed25519_dalek::SigningKey;
+use wick_ledger::client::Client;
+use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisParams, GenesisValidator};
+use wick_staking::{Address, Amount, TxBody};
+
+use support::Node;
+
+const SENDERS: usize = 6;
+const TXS_PER_PHASE: usize = 4;
+
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port")
+}
+
+fn sender(i: usize) -> SigningKey {
+    SigningKey::from_bytes(&[100 + i as u8; 32])
+}
+
+/// Four validators with fixed addresses and their own folders, started and stopped at will.
+struct Chain {
+    dir: tempfile::TempDir,
+    genesis: PathBuf,
+    grpc: Vec<SocketAddr>,
+    p2p: Vec<SocketAddr>,
+    nodes: Vec<Option<Node>>,
+}
+
+impl Chain {
+    fn new(n: usize) -> Chain {
+        let dir = tempfile::tempdir().expect("dir");
+        let keys: Vec<SigningKey> = (0..n)
+            .map(|i| wick_net::identity::load_or_create(&key_path(dir.path(), i)).expect("validator key"))
+            .collect();
+        let hex_of = |k: &SigningKey| hex::encode(k.verifying_key().to_bytes());
+        let mut accounts: Vec<GenesisAccount> = (0..SENDERS)
+            .map(|i| GenesisAccount { address: hex_of(&sender(i)), balance: GenesisAmount(1_000_000_000) })
+            .collect();
+        accounts.extend(
+            keys.iter().map(|k| GenesisAccount { address: hex_of(k), balance: GenesisAmount(1_000_000) }),
+        );
+        let genesis = Genesis {
+            chain_id: "wick-replicated".into(),
+            epoch_seconds: 5,
+            params: GenesisParams::default(),
+            accounts,
+            workers: Vec::new(),
+            delegations: Vec::new(),
+            routers: Vec::new(),
+            validators: keys
+                .iter()
+                .map(|k| GenesisValidator { address: hex_of(k), stake: GenesisAmount(100_000) })
+                .collect(),
+        };
+        let path = dir.path().join("genesis.toml");
+        std::fs::write(&path, genesis.to_toml()).expect("genesis");
+        Chain {
+            dir,
+            genesis: path,
+            grpc: (0..n).map(|_| free_addr()).collect(),
+            p2p: (0..n).map(|_| free_addr()).collect(),
+            nodes: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    fn url(&self, i: usize) -> String {
+        format!("http://{}", self.grpc[i])
+    }
+
+    fn start(&mut self, i: usize) {
+        self.start_with(i, &[]);
+    }
+
+    fn start_with(&mut self, i: usize, extra: &[&str]) {
+        let others = |all: &[SocketAddr], http: bool| {
+            let list = all.iter().enumerate().filter(|(j, _)| *j != i);
+            list.map(|(_, a)| if http { format!("http://{a}") } else { a.to_string() })
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let args: Vec<String> = vec![
+            "ledger".into(),
+            "--genesis".into(),
+            self.genesis.to_string_lossy().into_owned(),
+            "--dir".into(),
+            self.dir.path().join(format!("ledger-{i}")).to_string_lossy().into_owned(),
+            "--grpc".into(),
+            self.grpc[i].to_string(),
+            "--validator-key".into(),
+            key_path(self.dir.path(), i).to_string_lossy().into_owned(),
+            "--p2p".into(),
+            self.p2p[i].to_string(),
+            "--peer".into(),
+            others(&self.p2p, false),
+            "--relay".into(),
+            others(&self.grpc, true),
+        ];
+        let mut refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        refs.extend_from_slice(extra);
+        self.nodes[i] = Some(Node::start(&refs));
+    }
+
+    /// SIGKILL: no shutdown path runs.
+    fn kill(&mut self, i: usize) {
+        if let Some(mut node) = self.nodes[i].take() {
+            let _ = node.child.kill();
+            let _ = node.child.wait();
+        }
+    }
+}
+
+fn key_path(dir: &Path, i: usize) -> PathBuf {
+    dir.join("keys").join(format!("validator-{i}.pem"))
+}
+
+async fn head(url: &str) -> Option<(u64, Vec<u8>)> {
+    let mut c = Client::connect(url).await.ok()?;
+    let h = c.head().await.ok()?;
+    Some((h.height, h.state_root))
+}
+
+async fn wait_height(url: &str, height: u64, limit: Duration) -> u64 {
+    let start = Instant::now();
+    loop {
+        let h = head(url).await.map_or(0, |(h, _)| h);
+        if h >= height || start.elapsed() > limit {
+            return h;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every transaction hash in `url`'s chain up to `height`, and the root at `height`.
+async fn chain_until(url: &str, height: u64) -> (Vec<[u8; 32]>, Vec<u8>) {
+    let mut c = Client::connect(url).await.expect("connect");
+    let mut blocks = c.stream_blocks(1).await.expect("stream");
+    let (mut hashes, mut root) = (Vec::new(), Vec::new());
+    while let Ok(Some(b)) = blocks.message().await {
+        hashes.extend(b.txs.iter().map(|t| wick_staking::wire::tx_hash(t)));
+        if b.height == height {
+            root = b.state_root;
+            break;
+        }
+    }
+    (hashes, root)
+}
+
+/// Each sender sends `n` transfers in turn to the listed nodes; returns the acknowledged hashes.
+async fn send_phase(urls: &[String], n: usize, tag: u8) -> Vec<[u8; 32]> {
+    let tasks: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let urls = urls.to_vec();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                for k in 0..n {
+                    let url = &urls[(s + k) % urls.len()];
+                    let mut c = Client::connect(url).await.expect("connect");
+                    let to = Address([tag; 32]);
+                    let done =
+                        c.send(&sender(s), TxBody::Transfer { to, amount: Amount(1 + k as u128) }).await;
+                    acked.push(done.expect("an acknowledged transfer").hash);
+                }
+                acked
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.expect("sender"));
+    }
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_validator_stops_nothing_loses_nothing_and_catches_up() {
+    let mut chain = Chain::new(4);
+    for i in 0..4 {
+        chain.start(i);
+    }
+    let all: Vec<String> = (0..4).map(|i| chain.url(i)).collect();
+    let mut acked = send_phase(&all, TXS_PER_PHASE, 1).await;
+
+    chain.kill(3);
+    let live: Vec<String> = (0..3).map(|i| chain.url(i)).collect();
+    acked.extend(send_phase(&live, TXS_PER_PHASE, 2).await);
+    let h = head(&live[0]).await.expect("head").0;
+    for url in &live {
+        assert!(wait_height(url, h, Duration::from_secs(30)).await >= h, "{url} keeps deciding");
+    }
+    let mut roots = Vec::new();
+    for url in &live {
+        let (hashes, root) = chain_until(url, h).await;
+        for a in &acked {
+            assert!(hashes.contains(a), "an acknowledged transaction is missing from {url}");
+        }
+        roots.push(root);
+    }
+    assert!(roots.windows(2).all(|w| w[0] == w[1]), "the live validators agree on the root at {h}");
+
+    // Restarted on its own folder, the killed validator syncs the heights it missed.
+    chain.start(3);
+    let target = head(&live[0]).await.expect("head").0;
+    assert!(wait_height(&chain.url(3), target, Duration::from_secs(60)).await >= target, "it catches up");
+    let (_, caught_up) = chain_until(&chain.url(3), target).await;
+    let (_, reference) = chain_until(&live[0], target).await;
+    assert_eq!(caught_up, reference, "to the same state root");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_of_four_down_decide_nothing_fork_nothing_and_one_back_resumes() {
+    let mut chain = Chain::new(4);
+    for i in 0..4 {
+        chain.start(i);
+    }
+    let (a, b) = (chain.url(0), chain.url(1));
+    assert!(wait_height(&a, 3, Duration::from_secs(60)).await >= 3);
+    chain.kill(2);
+    chain.kill(3);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = (head(&a).await.expect("a").0, head(&b).await.expect("b").0);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let after = (head(&a).await.expect("a").0, head(&b).await.expect("b").0);
+    assert_eq!(before, after, "half the voting power decides nothing");
+    let common = after.0.min(after.1);
+    assert_eq!(chain_until(&a, common).await.1, chain_until(&b, common).await.1, "and nothing forked");
+
+    chain.start(2);
+    let resumed = wait_height(&a, after.0 + 2, Duration::from_secs(60)).await;
+    assert!(resumed >= after.0 + 2, "three of four decide again (height {resumed})");
+}
+
+/// A validator that signs two different votes for every height and round is caught by the
+/// others' vote keepers; the evidence goes into a block, every validator checks it again, and
+/// the state slashes and jails it once; it leaves the set at the next epoch end and the other
+/// three go on deciding.
+#[cfg(feature = "fault-injection")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_equivocating_validator_is_slashed_jailed_and_dropped_from_the_set() {
+    let mut chain = Chain::new(4);
+    for i in 0..3 {
+        chain.start(i);
+    }
+    chain.start_with(3, &["--fault-equivocate"]);
+    let url = chain.url(0);
+    let liar =
+        wick_net::identity::load(&key_path(chain.dir.path(), 3)).expect("key").verifying_key().to_bytes();
+    let start = Instant::now();
+    let mut seen = None;
+    while start.elapsed() < Duration::from_secs(90) {
+        let mut c = Client::connect(&url).await.expect("connect");
+        let vs = c.validators().await.expect("validators");
+        let v = vs.iter().find(|v| v.address == liar).expect("the liar is registered").clone();
+        if v.jailed && v.power == 0 {
+            seen = Some(v);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let v = seen.expect("the equivocating validator was jailed and left the set");
+    assert_eq!(v.stake, "90000", "slashed once, by slash_bps (10 %) of 100 000");
+    let (h, _) = head(&url).await.expect("head");
+    assert!(wait_height(&url, h + 3, Duration::from_secs(30)).await >= h + 3, "the honest three go on");
+    // Every live validator agrees on it.
+    for i in 1..3 {
+        let mut c = Client::connect(&chain.url(i)).await.expect("connect");
+        let vs = c.validators().await.expect("validators");
+        assert!(vs.iter().any(|x| x.address == liar && x.jailed && x.stake == "90000"));
+    }
+}

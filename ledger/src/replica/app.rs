@@ -1,0 +1,292 @@
+//! The ledger as the consensus engine's [`Application`]: a proposer builds a block from its
+//! mempool at its clock's time, a validator re-executes a proposed block and accepts it only if
+//! every check passes and the state root matches, and a decided block is committed with its
+//! certificate in one synced write before anyone is told.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use prost::Message;
+use tokio::sync::{broadcast, watch};
+use wick_consensus::{Application, BlockHash, Equivocation};
+use wick_proto::time::now_unix_ms;
+use wick_proto::v1::{Block, EpochSettlement, ProposedBlock};
+use wick_staking::{Address, SignedTx, State, TxError};
+
+use super::mempool::Mempool;
+use crate::execution::{Executed, block_record, decode_verify, end_epoch};
+use crate::node::View;
+use crate::store::Store;
+
+/// How far ahead of a validator's clock a proposed block's time may be.
+pub const MAX_CLOCK_DRIFT_MS: u64 = 2_000;
+/// Evidence one block may carry at most.
+pub const MAX_EVIDENCE: usize = 16;
+
+/// A block executed on a copy of the committed state, waiting for its decision.
+struct Trial {
+    hash: BlockHash,
+    block: ProposedBlock,
+    state: State,
+    results: Vec<Result<(), TxError>>,
+    settlement: Option<EpochSettlement>,
+}
+
+/// The replicated ledger's side of consensus.
+pub struct LedgerApp {
+    pub(super) me: [u8; 32],
+    pub(super) state: State,
+    pub(super) store: Arc<Store>,
+    pub(super) mempool: Arc<Mutex<Mempool>>,
+    pub(super) max_block_txs: usize,
+    pub(super) view: View,
+    pub(super) view_tx: watch::Sender<View>,
+    pub(super) blocks: broadcast::Sender<Arc<Block>>,
+    /// Equivocation seen here and not yet in a committed block.
+    pub(super) evidence: Vec<Vec<u8>>,
+    trials: Vec<Trial>,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl LedgerApp {
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        me: [u8; 32],
+        state: State,
+        store: Arc<Store>,
+        mempool: Arc<Mutex<Mempool>>,
+        max_block_txs: usize,
+        view: View,
+        view_tx: watch::Sender<View>,
+        blocks: broadcast::Sender<Arc<Block>>,
+    ) -> Self {
+        LedgerApp {
+            me,
+            state,
+            store,
+            mempool,
+            max_block_txs,
+            view,
+            view_tx,
+            blocks,
+            evidence: Vec::new(),
+            trials: Vec::new(),
+        }
+    }
+
+    /// Runs `block`'s transactions (checked, in order), evidence and epoch end on a copy of
+    /// the committed state. `None` if a transaction is refused: a valid block has none.
+    fn execute(&self, block: ProposedBlock, txs: &[SignedTx]) -> Option<Trial> {
+        let mut state = self.state.clone();
+        let time = block.time_unix_ms;
+        let epoch_end = state.epoch_due(time);
+        let mut results = Vec::with_capacity(txs.len());
+        for tx in txs {
+            let r = state.apply_verified(tx);
+            if r.as_ref().is_err_and(TxError::is_refusal) {
+                return None;
+            }
+            results.push(r);
+        }
+        state.close_block(time);
+        slash_evidence(&mut state, &block.evidence);
+        let settlement = epoch_end.then(|| end_epoch(&mut state, time));
+        let hash = BlockHash::of(&block.encode_to_vec());
+        Some(Trial { hash, block, state, results, settlement })
+    }
+
+    fn keep(&mut self, trial: Trial) {
+        // A height sees few proposals (one per round); keep the newest few.
+        if self.trials.len() >= 8 {
+            self.trials.remove(0);
+        }
+        self.trials.push(trial);
+    }
+
+    /// The checks of [`Application::check`], returning the executed block.
+    fn verify(&self, height: u64, bytes: &[u8]) -> Result<Trial, String> {
+        let block = ProposedBlock::decode(bytes).map_err(|e| format!("undecodable: {e}"))?;
+        if block.encode_to_vec() != bytes {
+            return Err("not in canonical encoding".into());
+        }
+        if block.height != height || height != self.state.height + 1 {
+            return Err(format!("height {} at height {height}", block.height));
+        }
+        self.state.check_block_time(block.time_unix_ms).map_err(|e| e.to_string())?;
+        if block.time_unix_ms > now_unix_ms() + MAX_CLOCK_DRIFT_MS {
+            return Err(format!("time {} is ahead of this validator's clock", block.time_unix_ms));
+        }
+        if block.txs.len() > self.max_block_txs.max(1) * 4 || block.evidence.len() > MAX_EVIDENCE {
+            return Err("too many transactions or too much evidence".into());
+        }
+        for e in &block.evidence {
+            Equivocation::verify(&self.state.chain_id, e).map_err(|e| format!("evidence: {e}"))?;
+        }
+        let (txs, sigs) = decode_verify(&block.txs).map_err(|(i, e)| format!("transaction {i}: {e}"))?;
+        if let Some(i) = sigs.iter().position(Result::is_err) {
+            return Err(format!("transaction {i}: bad signature"));
+        }
+        if let Some(i) = txs.iter().position(|t| t.tx.chain_id != self.state.chain_id) {
+            return Err(format!("transaction {i}: another chain"));
+        }
+        let root = block.state_root.clone();
+        let trial = self.execute(block, &txs).ok_or("a transaction the state refuses")?;
+        if trial.state.root().as_slice() != root.as_slice() {
+            return Err("its state root is not the one executing it gives".into());
+        }
+        Ok(trial)
+    }
+
+    fn take_trial(&mut self, hash: &BlockHash) -> Option<Trial> {
+        let i = self.trials.iter().position(|t| &t.hash == hash)?;
+        Some(self.trials.swap_remove(i))
+    }
+
+    /// Makes the committed block visible: answers its submitters, drops what the new state
+    /// refuses from the mempool, publishes the new view and the block.
+    fn publish(&mut self, record: Block, results: &[Result<(), TxError>]) {
+        let snapshot = Arc::new(self.state.clone());
+        {
+            let mut pool = lock(&self.mempool);
+            pool.decided(record.height, &record.txs, results);
+            pool.recheck(&self.state);
+        }
+        self.evidence.retain(|e| !record.evidence.contains(e));
+        self.view.epoch_started_unix_ms = snapshot.epoch_started_ms;
+        self.view.state = snapshot;
+        if record.epoch_end {
+            let s = &self.view.state.last_epoch;
+            tracing::info!(epoch = record.epoch, height = record.height, paid = %s.paid, minted = %s.minted, "epoch ended");
+        }
+        self.view_tx.send_replace(self.view.clone());
+        let _ = self.blocks.send(Arc::new(record));
+    }
+}
+
+/// Applies a block's equivocation evidence (each verified already): slashes and jails.
+/// Evidence already proven changes nothing, the same on every replica.
+pub(crate) fn slash_evidence(state: &mut State, evidence: &[Vec<u8>]) {
+    for e in evidence {
+        if let Ok((who, height)) = Equivocation::verify(&state.chain_id.clone(), e) {
+            match state.slash_equivocation(Address(who.0), height.0) {
+                Ok(burned) => {
+                    tracing::warn!(validator = %hex::encode(who.0), height = height.0, burned = %burned, "validator slashed for equivocation")
+                }
+                Err(e) => tracing::debug!(error = %e, "equivocation evidence changed nothing"),
+            }
+        }
+    }
+}
+
+/// The proposal a stored block was decided as (see `ProposedBlock`: it rebuilds exactly).
+pub(crate) fn proposal_of(block: &Block) -> ProposedBlock {
+    ProposedBlock {
+        height: block.height,
+        time_unix_ms: block.time_unix_ms,
+        txs: block.txs.clone(),
+        evidence: block.evidence.clone(),
+        state_root: block.state_root.clone(),
+    }
+}
+
+impl Application for LedgerApp {
+    fn committed_height(&self) -> u64 {
+        self.state.height
+    }
+
+    fn validators(&self, _height: u64) -> Vec<([u8; 32], u64)> {
+        let set = self.state.validator_set();
+        if set.is_empty() {
+            // A genesis without validators is run by one node: its key is the one validator.
+            return vec![(self.me, 1)];
+        }
+        set.into_iter().map(|(a, power)| (a.0, power)).collect()
+    }
+
+    fn has_work(&self) -> bool {
+        !lock(&self.mempool).is_empty()
+            || !self.evidence.is_empty()
+            || self.state.epoch_due(now_unix_ms().max(self.state.last_block_ms + 1))
+    }
+
+    fn propose(&mut self, height: u64) -> Vec<u8> {
+        let time = now_unix_ms().max(self.state.last_block_ms + 1);
+        let candidates = lock(&self.mempool).candidates(self.max_block_txs);
+        // Leave out what the state refuses now (a valid block has no refusal): they wait in the
+        // mempool for their nonce, or the next recheck drops them.
+        let mut probe = self.state.clone();
+        let (txs, bytes): (Vec<SignedTx>, Vec<Vec<u8>>) = candidates
+            .into_iter()
+            .filter(|(tx, _)| !probe.apply_verified(tx).as_ref().is_err_and(TxError::is_refusal))
+            .unzip();
+        let evidence: Vec<Vec<u8>> = self.evidence.iter().take(MAX_EVIDENCE).cloned().collect();
+        let block =
+            ProposedBlock { height, time_unix_ms: time, txs: bytes, evidence, state_root: Vec::new() };
+        let Some(mut trial) = self.execute(block, &txs) else {
+            // Cannot happen (the probe removed refusals); an empty block is always valid.
+            let empty = ProposedBlock { height, time_unix_ms: time, ..ProposedBlock::default() };
+            return empty.encode_to_vec();
+        };
+        trial.block.state_root = trial.state.root().to_vec();
+        let bytes = trial.block.encode_to_vec();
+        trial.hash = BlockHash::of(&bytes);
+        self.keep(trial);
+        bytes
+    }
+
+    fn check(&mut self, height: u64, proposer: [u8; 32], block: &[u8]) -> bool {
+        let hash = BlockHash::of(block);
+        if self.trials.iter().any(|t| t.hash == hash) {
+            return true;
+        }
+        match self.verify(height, block) {
+            Ok(trial) => {
+                self.keep(trial);
+                true
+            }
+            Err(why) => {
+                tracing::warn!(height, proposer = %hex::encode(proposer), %why, "refusing a proposed block");
+                false
+            }
+        }
+    }
+
+    fn commit(
+        &mut self,
+        height: u64,
+        proposer: [u8; 32],
+        block: &[u8],
+        certificate: Vec<u8>,
+    ) -> Result<(), String> {
+        let hash = BlockHash::of(block);
+        let trial = match self.take_trial(&hash) {
+            Some(t) => t,
+            None => self.verify(height, block)?,
+        };
+        let executed = Executed { results: trial.results.clone(), epoch_end: trial.settlement.clone() };
+        let mut record =
+            block_record(&trial.state, trial.block.txs.clone(), &executed, trial.block.time_unix_ms);
+        record.proposer = proposer.to_vec();
+        record.certificate = certificate;
+        record.evidence = trial.block.evidence.clone();
+        self.store.commit(&record).map_err(|e| e.to_string())?;
+        self.state = trial.state;
+        self.trials.clear();
+        self.publish(record, &trial.results);
+        Ok(())
+    }
+
+    fn decided(&self, height: u64) -> Option<(Vec<u8>, Vec<u8>)> {
+        let block = self.store.block(height).ok()??;
+        Some((proposal_of(&block).encode_to_vec(), block.certificate))
+    }
+
+    fn equivocation(&mut self, evidence: Equivocation) {
+        let bytes = evidence.to_bytes();
+        if !self.evidence.contains(&bytes) && self.evidence.len() < 1024 {
+            self.evidence.push(bytes);
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! A ledger node replicated by BFT consensus (`wick-consensus`, on Malachite): the same store,
+//! state machine, gRPC service and handle as a single node, but blocks are proposed in turn by
+//! the validators, re-executed by every one of them, and committed only once more than two
+//! thirds of the voting power decided them. A submission is answered when its block is
+//! decided and committed here; transactions reach the other nodes' mempools by relay, so
+//! whichever validator proposes next includes them.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ed25519_consensus::SigningKey;
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use wick_proto::v1::Block;
+use wick_staking::State;
+
+use crate::node::{NodeConfig, NodeError, Pending, View};
+use crate::store::Store;
+
+mod app;
+mod mempool;
+mod relay;
+
+pub(crate) use app::slash_evidence;
+pub use app::{LedgerApp, MAX_CLOCK_DRIFT_MS};
+pub use mempool::Mempool;
+pub use relay::MAX_RELAY_TXS;
+
+/// How a node takes part in consensus.
+#[derive(Clone)]
+pub struct ReplicaConfig {
+    /// Its validator key (also its network identity).
+    pub key: SigningKey,
+    /// Where it listens for consensus peers (TCP).
+    pub listen: SocketAddr,
+    /// Consensus peers it keeps connections to.
+    pub peers: Vec<SocketAddr>,
+    /// The peers' gRPC endpoints, which its mempool relays submissions to.
+    pub relay_to: Vec<String>,
+    /// Whether it votes (a validator) or follows without voting (a full node).
+    pub validator: bool,
+    /// Test-only: sign a conflicting vote beside every vote (see `wick_consensus::Config`).
+    #[cfg(feature = "byzantine")]
+    pub equivocate: bool,
+}
+
+impl std::fmt::Debug for ReplicaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplicaConfig")
+            .field("address", &hex::encode(self.key.verification_key().to_bytes()))
+            .field("listen", &self.listen)
+            .field("peers", &self.peers)
+            .field("relay_to", &self.relay_to)
+            .field("validator", &self.validator)
+            .finish()
+    }
+}
+
+/// What the node made before choosing how to run.
+pub(crate) struct Parts {
+    pub(crate) state: State,
+    pub(crate) store: Arc<Store>,
+    pub(crate) view: View,
+    pub(crate) view_tx: watch::Sender<View>,
+    pub(crate) blocks: broadcast::Sender<Arc<Block>>,
+    pub(crate) intake: mpsc::Receiver<Pending>,
+}
+
+/// Starts consensus, the mempool's intake and its relay; the task ends when `shutdown` is
+/// cancelled (waiting submitters are told) or the engine stops.
+pub(crate) async fn start(
+    config: &NodeConfig,
+    replica: ReplicaConfig,
+    parts: Parts,
+    shutdown: CancellationToken,
+) -> Result<tokio::task::JoinHandle<Result<(), NodeError>>, NodeError> {
+    let Parts { state, store, view, view_tx, blocks, intake } = parts;
+    let mempool = Arc::new(Mutex::new(Mempool::default()));
+    let me = replica.key.verification_key().to_bytes();
+    let chain_id = state.chain_id.clone();
+    let max_block_txs = config.max_block_txs.max(1);
+    let app = LedgerApp::new(me, state, store, mempool.clone(), max_block_txs, view, view_tx, blocks);
+    let mut consensus = wick_consensus::Config::new(
+        &format!("ledger-{}", &hex::encode(me)[..8]),
+        &chain_id,
+        replica.listen,
+        config.dir.join("consensus"),
+    );
+    consensus.peers = replica.peers.clone();
+    consensus.block_interval = config.block_interval;
+    consensus.validator = replica.validator;
+    #[cfg(feature = "byzantine")]
+    {
+        consensus.equivocate = replica.equivocate;
+    }
+    let node = wick_consensus::start(consensus, replica.key.clone(), app)
+        .await
+        .map_err(|e| NodeError::Consensus(format!("{e:#}")))?;
+    let (relay_tx, relay_rx) = mpsc::channel(4096);
+    let relay = tokio::spawn(relay::run(replica.relay_to.clone(), relay_rx, shutdown.clone()));
+    let intake = tokio::spawn(intake_loop(intake, mempool.clone(), relay_tx, shutdown.clone()));
+    Ok(tokio::spawn(async move {
+        let mut engine = node.app;
+        let result = tokio::select! {
+            () = shutdown.cancelled() => Ok(()),
+            r = &mut engine => {
+                let why = match r {
+                    Ok(Err(e)) => format!("{e:#}"),
+                    Ok(Ok(())) => "stopped".into(),
+                    Err(e) => e.to_string(),
+                };
+                tracing::error!(%why, "the consensus loop ended; stopping the ledger node");
+                Err(NodeError::Consensus(why))
+            }
+        };
+        intake.abort();
+        relay.abort();
+        engine.abort();
+        let _ = node.engine.actor.kill_and_wait(None).await;
+        node.engine.handle.abort();
+        app::lock(&mempool).close("the ledger node is stopping");
+        result
+    }))
+}
+
+/// Moves checked submissions into the mempool and hands new ones to the relay.
+async fn intake_loop(
+    mut rx: mpsc::Receiver<Pending>,
+    mempool: Arc<Mutex<Mempool>>,
+    relay: mpsc::Sender<Vec<u8>>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let p = tokio::select! {
+            () = shutdown.cancelled() => return,
+            p = rx.recv() => match p { Some(p) => p, None => return },
+        };
+        let relayed = p.reply.is_none();
+        let bytes = p.bytes.clone();
+        let inserted = app::lock(&mempool).insert(p.tx, p.bytes, p.reply);
+        if matches!(inserted, Ok(mempool::Inserted::New)) && !relayed {
+            // Relaying is best effort: the transaction is proposed from here anyway.
+            let _ = relay.try_send(bytes);
+        }
+    }
+}
+
+/// How long the relay gathers transactions into one message.
+const RELAY_BATCH: Duration = Duration::from_millis(5);
