@@ -70,15 +70,18 @@ fn replica(global: &GlobalArgs, args: &LedgerArgs) -> anyhow::Result<Option<Repl
     } else {
         crate::keys::load(global, name)?
     };
-    Ok(Some(ReplicaConfig {
-        key: ed25519_consensus::SigningKey::from(key.to_bytes()),
-        listen: args.p2p,
-        peers: args.peers.clone(),
-        relay_to: args.relay.clone(),
-        validator: !args.follow,
-        #[cfg(feature = "fault-injection")]
-        equivocate: args.fault_equivocate,
-    }))
+    let mut replica = ReplicaConfig::new(
+        ed25519_consensus::SigningKey::from(key.to_bytes()),
+        args.p2p,
+        args.peers.clone(),
+        args.relay.clone(),
+    );
+    replica.validator = !args.follow;
+    #[cfg(feature = "fault-injection")]
+    {
+        replica.equivocate = args.fault_equivocate;
+    }
+    Ok(Some(replica))
 }
 
 pub fn run(global: &GlobalArgs, args: LedgerArgs) -> anyhow::Result<()> {

@@ -81,6 +81,29 @@ impl Chain {
         self.start_with(i, &[]);
     }
 
+    /// A full node with its own key (not a validator) that follows validator 0 without voting.
+    fn follower(&self) -> Node {
+        let key = self.dir.path().join("keys").join("follower.pem");
+        let args: Vec<String> = vec![
+            "ledger".into(),
+            "--genesis".into(),
+            self.genesis.to_string_lossy().into_owned(),
+            "--dir".into(),
+            self.dir.path().join("follower").to_string_lossy().into_owned(),
+            "--grpc".into(),
+            "127.0.0.1:0".into(),
+            "--validator-key".into(),
+            key.to_string_lossy().into_owned(),
+            "--follow".into(),
+            "--p2p".into(),
+            free_addr().to_string(),
+            "--peer".into(),
+            self.p2p.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+        ];
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        Node::start(&refs)
+    }
+
     fn start_with(&mut self, i: usize, extra: &[&str]) {
         let others = |all: &[SocketAddr], http: bool| {
             let list = all.iter().enumerate().filter(|(j, _)| *j != i);
@@ -217,6 +240,25 @@ async fn a_killed_validator_stops_nothing_loses_nothing_and_catches_up() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_follows_the_chain_without_voting() {
+    let mut chain = Chain::new(4);
+    for i in 0..4 {
+        chain.start(i);
+    }
+    let acked = send_phase(&[chain.url(0), chain.url(1)], 2, 3).await;
+    let follower = chain.follower();
+    let url = follower.grpc();
+    let h = head(&chain.url(0)).await.expect("head").0;
+    assert!(wait_height(&url, h, Duration::from_secs(60)).await >= h, "the full node syncs");
+    let (hashes, root) = chain_until(&url, h).await;
+    assert_eq!(root, chain_until(&chain.url(0), h).await.1, "to the validators' root");
+    assert!(acked.iter().all(|a| hashes.contains(a)), "with every acknowledged transaction");
+    // It holds no voting power: the set is still the four validators.
+    let mut c = Client::connect(&url).await.expect("connect");
+    assert_eq!(c.validators().await.expect("validators").iter().filter(|v| v.power > 0).count(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_of_four_down_decide_nothing_fork_nothing_and_one_back_resumes() {
     let mut chain = Chain::new(4);
     for i in 0..4 {
@@ -276,4 +318,39 @@ async fn an_equivocating_validator_is_slashed_jailed_and_dropped_from_the_set() 
         let vs = c.validators().await.expect("validators");
         assert!(vs.iter().any(|x| x.address == liar && x.jailed && x.stake == "90000"));
     }
+}
+
+/// Peers with a genesis that names no validators would each take themselves for the one
+/// validator and decide chains of their own: the node refuses to start and says why.
+#[test]
+fn peers_without_genesis_validators_are_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let genesis = dir.path().join("genesis.toml");
+    let g = Genesis {
+        chain_id: "wick-no-validators".into(),
+        epoch_seconds: 5,
+        params: GenesisParams::default(),
+        accounts: Vec::new(),
+        workers: Vec::new(),
+        delegations: Vec::new(),
+        routers: Vec::new(),
+        validators: Vec::new(),
+    };
+    std::fs::write(&genesis, g.to_toml()).expect("genesis");
+    let key = dir.path().join("v.pem");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wick"))
+        .args([
+            "ledger",
+            "--genesis",
+            &genesis.to_string_lossy(),
+            "--dir",
+            &dir.path().join("db").to_string_lossy(),
+        ])
+        .args(["--grpc", "127.0.0.1:0", "--validator-key", &key.to_string_lossy()])
+        .args(["--p2p", &free_addr().to_string(), "--peer", &free_addr().to_string()])
+        .output()
+        .expect("run wick ledger");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "started anyway: {stderr}");
+    assert!(stderr.contains("names no validators"), "{stderr}");
 }

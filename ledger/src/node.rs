@@ -312,6 +312,11 @@ impl Actor {
         interval: Duration,
         shutdown: CancellationToken,
     ) -> Result<(), NodeError> {
+        if self.state.height == 0 {
+            // A new chain's first block, empty, at once: its time starts epoch 0 (the state
+            // machine's rule), so epochs run from the node's start even before any transaction.
+            self.cut().await?;
+        }
         let mut tick = tokio::time::interval(interval.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -393,7 +398,8 @@ impl Actor {
             let clock = (state.height, state.last_block_ms, state.epoch_started_ms);
             let executed = execute_verified(&mut state, &txs, epoch_end, now);
             let results = executed.results.clone();
-            if !epoch_end && results.iter().all(|r| r.as_ref().is_err_and(TxError::is_refusal)) {
+            let opening = state.height == 1 && txs.is_empty();
+            if !epoch_end && !opening && results.iter().all(|r| r.as_ref().is_err_and(TxError::is_refusal)) {
                 // Nothing but refusals: they changed nothing, so no block is made at all (a flood
                 // of unpayable transactions costs the chain no storage): its height and time too.
                 (state.height, state.last_block_ms, state.epoch_started_ms) = clock;

@@ -34,6 +34,17 @@ pub struct LedgerBenchArgs {
     /// report gives medians, so both sides of a ratio see the same machine).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Run the ledger replicated by BFT consensus with this many validators (all in this
+    /// process, sharing its cores) and report committed tx/s and finality latency beside the
+    /// 2-thread batch-verify rate, instead of the single-node runs.
+    #[arg(long)]
+    validators: Option<usize>,
+    /// Senders of the replicated run (each signs its transfers in nonce order).
+    #[arg(long, default_value_t = 2_000)]
+    senders: usize,
+    /// Transfers per sender in the replicated run's saturation phase.
+    #[arg(long, default_value_t = 10)]
+    txs_per_sender: usize,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -41,6 +52,10 @@ pub struct LedgerBenchArgs {
 
 /// Runs `wick bench ledger` and prints its report.
 pub fn run_ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
+    if let Some(validators) = args.validators {
+        anyhow::ensure!(validators >= 1, "--validators must be at least 1");
+        return run_replicated(validators, &args);
+    }
     let cfg = Config {
         accounts: args.accounts,
         workers: args.workers,
@@ -106,4 +121,40 @@ fn print_report(r: &LedgerReport) {
         "(medians of {rounds} rounds, each measuring batch verify then the ledger at every thread count;"
     );
     println!(" exec only: execution alone, signatures pre-verified, no storage, tx/s)");
+}
+
+fn run_replicated(validators: usize, args: &LedgerBenchArgs) -> anyhow::Result<()> {
+    let cfg = super::replicated::ReplicatedBench {
+        validators,
+        senders: args.senders.max(1),
+        txs_per_sender: args.txs_per_sender.max(1),
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().context("while creating a scratch directory for the stores")?;
+    let quiet = args.json;
+    let r = super::replicated::run(&cfg, dir.path(), |m| {
+        if !quiet {
+            eprintln!("… {m}");
+        }
+    })
+    .context("while running the replicated ledger benchmark")?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    println!(
+        "ledger replicated by BFT consensus: {} validators in one process, sharing its cores",
+        r.validators
+    );
+    println!("  committed tx/s at saturation   {:>10.0}  ({} transfers)", r.committed_tx_per_s, r.txs);
+    println!(
+        "  batch-64 verify/s, 2 threads   {:>10.0}  (same signatures, same run)",
+        r.batch_verify_2_threads
+    );
+    println!("  committed × validators ÷ verify {:>9.2}  (goal ≥ 0.7)", r.ratio);
+    println!(
+        "  finality at {:.0} tx/s (half load): p50 {:.0} ms, p99 {:.0} ms over {} transfers (goals ≤ 300, ≤ 1000)",
+        r.offered_tx_per_s, r.finality_p50_ms, r.finality_p99_ms, r.samples
+    );
+    Ok(())
 }

@@ -30,6 +30,7 @@ use crate::stats::median;
 use cores::Cores;
 
 pub mod cli;
+pub mod replicated;
 
 /// The workload and the runs.
 #[derive(Clone, Debug)]
@@ -127,6 +128,9 @@ pub enum BenchError {
     /// A thread pool could not start.
     #[error("thread pool: {0}")]
     Pool(String),
+    /// The replicated run failed (a node would not start, a submission was refused).
+    #[error("replicated ledger: {0}")]
+    Replicated(String),
     /// The workload did not execute as generated (a bug: every transaction is valid).
     #[error("transaction {index} of block {height} was rejected: {error}")]
     Rejected {

@@ -45,6 +45,21 @@ pub struct ReplicaConfig {
     pub equivocate: bool,
 }
 
+impl ReplicaConfig {
+    /// A voting validator with key `key` listening on `listen`.
+    pub fn new(key: SigningKey, listen: SocketAddr, peers: Vec<SocketAddr>, relay_to: Vec<String>) -> Self {
+        ReplicaConfig {
+            key,
+            listen,
+            peers,
+            relay_to,
+            validator: true,
+            #[cfg(feature = "byzantine")]
+            equivocate: false,
+        }
+    }
+}
+
 impl std::fmt::Debug for ReplicaConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReplicaConfig")
@@ -76,6 +91,14 @@ pub(crate) async fn start(
     shutdown: CancellationToken,
 ) -> Result<tokio::task::JoinHandle<Result<(), NodeError>>, NodeError> {
     let Parts { state, store, view, view_tx, blocks, intake } = parts;
+    if state.validator_set.is_empty() && !replica.peers.is_empty() {
+        // Each node would take itself for the one validator and decide a chain of its own.
+        return Err(NodeError::Consensus(
+            "the genesis names no validators, so each node would decide alone: list them under \
+             [[validators]] (address and stake), or run a single node without --peer"
+                .into(),
+        ));
+    }
     let mempool = Arc::new(Mutex::new(Mempool::default()));
     let me = replica.key.verification_key().to_bytes();
     let chain_id = state.chain_id.clone();
