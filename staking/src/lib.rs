@@ -85,7 +85,7 @@
 //! See [`state`]'s slashing rules: evidence is checked against the ticket of a router in good
 //! standing, within `evidence_epochs`, once; the slash reaches stake that was unbonding since the
 //! infraction; the reporter's reward never exceeds the accused's own loss. A validator's
-//! equivocation is slashed the same way, once per (validator, height), and all of it is burned.
+//! equivocation is slashed the same way, once per jail term, and all of it is burned.
 //!
 //! # Supply
 //! Supply changes only by minted rewards minus burned fees, work fees and slashes.
@@ -108,7 +108,9 @@
 //! | one root per epoch for a worker with several routers, one stray receipt loses the epoch | claims and attestations per (epoch, worker, router), paid `min(claimed, attested)` |
 //! | direct calls to a worker's port, past the routers' keys and limits | no ticket, no service (`--dev-unticketed` only for development) |
 //! | a router signs two tickets for one job id | `RouterEquivocation` slashes and jails the router |
-//! | a validator signs two votes for one height and round, then unbonds, or the proposer includes the evidence for profit, or again at the same height | [`State::slash_equivocation`] cuts its stake and its unbonding since the infraction's epoch, burns it all (no reward for anyone) and jails it, out of the set from the next epoch end; one slash per (validator, height), within the evidence window only |
+//! | a validator signs two votes for one height and round, then unbonds, or the proposer includes the evidence for profit, or again at the same height | [`State::slash_equivocation`] cuts its stake and its unbonding since the infraction's epoch, burns it all (no reward for anyone) and jails it, out of the set from the next epoch end; one slash per (validator, height) and per jail term, within the evidence window only (`cli/tests/replication.rs` drives an equivocating validator) |
+//! | the one process that runs the ledger rewrites balances, drops transactions or stops | the ledger is replicated by BFT consensus (`wick-consensus`): a block counts only once more than two thirds of the validators' power voted for it after re-executing it to the same state root; a validator votes nil on a block whose root, time, signatures or evidence do not check (`cli/tests/replication.rs`) |
+//! | a proposer stalls or rushes the epoch clock | block time must exceed the parent's and be at most 2 s ahead of each validator's clock, and proposers rotate every height |
 //! | a proposer rewinds or stalls the block time to end epochs early or never; one replica's clock decides | epoch ends follow the agreed block time in the state, which must increase; the set and the clock are in the state root |
 //! | a key jailed in two roles unjails the later term on the strength of the earlier | `Unjail` waits until every term of the key is over |
 //! | honest workers on another device (GPU float order) outvote or frame a worker; a worker restarted on another device is reported for its new answer | receipts sign their numeric class; audit evidence must be of one class, checked before any output is compared, and fraud proofs of two classes are refused |

@@ -13,7 +13,11 @@ use wick_proto::v1::{Block, EpochSettlement, ProposedBlock};
 use wick_staking::{Address, SignedTx, State, TxError};
 
 use super::mempool::Mempool;
-use crate::execution::{Executed, block_record, decode_verify, end_epoch};
+use rand_core_06::OsRng;
+use wick_staking::verify::verify_all;
+use wick_staking::wire;
+
+use crate::execution::{Executed, block_record, end_epoch};
 use crate::node::View;
 use crate::store::Store;
 
@@ -126,10 +130,7 @@ impl LedgerApp {
         for e in &block.evidence {
             Equivocation::verify(&self.state.chain_id, e).map_err(|e| format!("evidence: {e}"))?;
         }
-        let (txs, sigs) = decode_verify(&block.txs).map_err(|(i, e)| format!("transaction {i}: {e}"))?;
-        if let Some(i) = sigs.iter().position(Result::is_err) {
-            return Err(format!("transaction {i}: bad signature"));
-        }
+        let txs = self.decode_checked(&block.txs)?;
         if let Some(i) = txs.iter().position(|t| t.tx.chain_id != self.state.chain_id) {
             return Err(format!("transaction {i}: another chain"));
         }
@@ -139,6 +140,41 @@ impl LedgerApp {
             return Err("its state root is not the one executing it gives".into());
         }
         Ok(trial)
+    }
+
+    /// A block's transactions decoded, their signatures verified: those waiting in this
+    /// node's mempool were verified when they arrived, the others are verified now, in batches.
+    fn decode_checked(&self, wire_txs: &[Vec<u8>]) -> Result<Vec<SignedTx>, String> {
+        let known: Vec<bool> = {
+            let pool = lock(&self.mempool);
+            wire_txs.iter().map(|b| pool.contains(&wire::tx_hash(b))).collect()
+        };
+        let txs = wire_txs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wire::decode(b).map_err(|e| format!("transaction {i}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let unknown: Vec<SignedTx> =
+            txs.iter().zip(&known).filter(|(_, k)| !**k).map(|(t, _)| t.clone()).collect();
+        if verify_all(&unknown, OsRng).iter().any(Result::is_err) {
+            return Err("a transaction's signature does not verify".into());
+        }
+        Ok(txs)
+    }
+
+    #[cfg(test)]
+    pub(super) fn mempool_insert(&mut self, tx: SignedTx, bytes: Vec<u8>) {
+        let _ = lock(&self.mempool).insert(tx, bytes, None);
+    }
+
+    #[cfg(test)]
+    pub(super) fn forget_trials(&mut self) {
+        self.trials.clear();
+    }
+
+    #[cfg(test)]
+    pub(super) fn has_pending(&self) -> bool {
+        !lock(&self.mempool).is_empty()
     }
 
     fn take_trial(&mut self, hash: &BlockHash) -> Option<Trial> {
@@ -216,25 +252,29 @@ impl Application for LedgerApp {
     fn propose(&mut self, height: u64) -> Vec<u8> {
         let time = now_unix_ms().max(self.state.last_block_ms + 1);
         let candidates = lock(&self.mempool).candidates(self.max_block_txs);
-        // Leave out what the state refuses now (a valid block has no refusal): they wait in the
-        // mempool for their nonce, or the next recheck drops them.
-        let mut probe = self.state.clone();
-        let (txs, bytes): (Vec<SignedTx>, Vec<Vec<u8>>) = candidates
-            .into_iter()
-            .filter(|(tx, _)| !probe.apply_verified(tx).as_ref().is_err_and(TxError::is_refusal))
-            .unzip();
+        let mut state = self.state.clone();
+        let epoch_end = state.epoch_due(time);
+        // One pass on one copy of the state: what it refuses now is left out (a valid block has
+        // no refusal, and a refusal changes nothing); it waits in the mempool for its nonce, or
+        // the next recheck drops it.
+        let mut txs = Vec::with_capacity(candidates.len());
+        let mut results = Vec::with_capacity(candidates.len());
+        for (tx, bytes) in candidates {
+            let r = state.apply_verified(&tx);
+            if !r.as_ref().is_err_and(TxError::is_refusal) {
+                txs.push(bytes);
+                results.push(r);
+            }
+        }
+        state.close_block(time);
         let evidence: Vec<Vec<u8>> = self.evidence.iter().take(MAX_EVIDENCE).cloned().collect();
+        slash_evidence(&mut state, &evidence);
+        let settlement = epoch_end.then(|| end_epoch(&mut state, time));
         let block =
-            ProposedBlock { height, time_unix_ms: time, txs: bytes, evidence, state_root: Vec::new() };
-        let Some(mut trial) = self.execute(block, &txs) else {
-            // Cannot happen (the probe removed refusals); an empty block is always valid.
-            let empty = ProposedBlock { height, time_unix_ms: time, ..ProposedBlock::default() };
-            return empty.encode_to_vec();
-        };
-        trial.block.state_root = trial.state.root().to_vec();
-        let bytes = trial.block.encode_to_vec();
-        trial.hash = BlockHash::of(&bytes);
-        self.keep(trial);
+            ProposedBlock { height, time_unix_ms: time, txs, evidence, state_root: state.root().to_vec() };
+        let bytes = block.encode_to_vec();
+        let hash = BlockHash::of(&bytes);
+        self.keep(Trial { hash, block, state, results, settlement });
         bytes
     }
 

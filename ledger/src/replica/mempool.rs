@@ -75,6 +75,11 @@ impl Mempool {
         Ok(Inserted::New)
     }
 
+    /// Whether the transaction with this hash waits here (its signature verified).
+    pub fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.entries.contains_key(hash)
+    }
+
     /// Number of waiting transactions.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -15,12 +15,18 @@ use tokio_util::sync::CancellationToken;
 use wick_proto::v1::Block;
 use wick_staking::State;
 
-use crate::node::{NodeConfig, NodeError, Pending, View};
+use rand_core_06::OsRng;
+use wick_staking::SignedTx;
+use wick_staking::verify::verify_all;
+
+use crate::node::{NodeConfig, NodeError, Pending, SubmitError, View};
 use crate::store::Store;
 
 mod app;
 mod mempool;
 mod relay;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use app::slash_evidence;
 pub use app::{LedgerApp, MAX_CLOCK_DRIFT_MS};
@@ -147,7 +153,12 @@ pub(crate) async fn start(
     }))
 }
 
-/// Moves checked submissions into the mempool and hands new ones to the relay.
+/// Transactions the intake verifies in one pass at most.
+const INTAKE_BATCH: usize = 1024;
+
+/// Moves submissions into the mempool once their signatures verify (in batches: whatever
+/// waits, up to [`INTAKE_BATCH`], is checked at once, on all cores) and hands this node's new
+/// ones to the relay. A bad signature is answered as the submission's error.
 async fn intake_loop(
     mut rx: mpsc::Receiver<Pending>,
     mempool: Arc<Mutex<Mempool>>,
@@ -155,16 +166,34 @@ async fn intake_loop(
     shutdown: CancellationToken,
 ) {
     loop {
-        let p = tokio::select! {
+        let first = tokio::select! {
             () = shutdown.cancelled() => return,
             p = rx.recv() => match p { Some(p) => p, None => return },
         };
-        let relayed = p.reply.is_none();
-        let bytes = p.bytes.clone();
-        let inserted = app::lock(&mempool).insert(p.tx, p.bytes, p.reply);
-        if matches!(inserted, Ok(mempool::Inserted::New)) && !relayed {
-            // Relaying is best effort: the transaction is proposed from here anyway.
-            let _ = relay.try_send(bytes);
+        let mut batch = vec![first];
+        while batch.len() < INTAKE_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let txs: Vec<SignedTx> = batch.iter().map(|p| p.tx.clone()).collect();
+        let Ok(checks) = tokio::task::spawn_blocking(move || verify_all(&txs, OsRng)).await else { return };
+        let mut pool = app::lock(&mempool);
+        for (p, check) in batch.into_iter().zip(checks) {
+            if let Err(e) = check {
+                if let Some(r) = p.reply {
+                    let _ = r.send(Err(SubmitError::Invalid(e)));
+                }
+                continue;
+            }
+            let own = p.reply.is_some();
+            let bytes = if own { Some(p.bytes.clone()) } else { None };
+            let inserted = pool.insert(p.tx, p.bytes, p.reply);
+            if let (Ok(mempool::Inserted::New), Some(bytes)) = (inserted, bytes) {
+                // Relaying is best effort: the transaction is proposed from here anyway.
+                let _ = relay.try_send(bytes);
+            }
         }
     }
 }

@@ -1,0 +1,127 @@
+//! What a validator refuses to vote for: blocks whose encoding, height, time, signatures,
+//! transactions or state root do not check. Each case is a block a Byzantine proposer could
+//! send; `check` must say no, and an honest block must still pass.
+
+use std::sync::{Arc, Mutex};
+
+use ed25519_dalek::SigningKey;
+use prost::Message;
+use tokio::sync::{broadcast, watch};
+use wick_consensus::Application;
+use wick_proto::time::now_unix_ms;
+use wick_proto::v1::ProposedBlock;
+use wick_staking::genesis::{Genesis, GenesisAccount, GenesisAmount, GenesisParams};
+use wick_staking::{Address, Amount, Params, Tx, TxBody, wire};
+
+use super::app::{LedgerApp, MAX_CLOCK_DRIFT_MS};
+use super::mempool::Mempool;
+use crate::node::View;
+use crate::store::Store;
+
+fn key(i: u8) -> SigningKey {
+    SigningKey::from_bytes(&[i + 1; 32])
+}
+
+fn addr(i: u8) -> Address {
+    Address(key(i).verifying_key().to_bytes())
+}
+
+fn app(dir: &std::path::Path) -> LedgerApp {
+    let genesis = Genesis {
+        chain_id: "replica-test".into(),
+        epoch_seconds: 60,
+        params: GenesisParams::default(),
+        accounts: (0..3)
+            .map(|i| GenesisAccount { address: addr(i).to_string(), balance: GenesisAmount(1 << 40) })
+            .collect(),
+        workers: Vec::new(),
+        delegations: Vec::new(),
+        routers: Vec::new(),
+        validators: Vec::new(),
+    };
+    let (store, rec) = Store::open(dir, &genesis).expect("store");
+    let view = View { state: Arc::new(rec.state.clone()), epoch_started_unix_ms: 0, epoch_seconds: 60 };
+    let (view_tx, _) = watch::channel(view.clone());
+    let (blocks, _) = broadcast::channel(4);
+    let mempool = Arc::new(Mutex::new(Mempool::default()));
+    LedgerApp::new(addr(0).0, rec.state, Arc::new(store), mempool, 100, view, view_tx, blocks)
+}
+
+fn transfer(from: u8, nonce: u64) -> Vec<u8> {
+    let p = Params::default();
+    let body = TxBody::Transfer { to: addr(2), amount: Amount(5) };
+    let mut tx = Tx { chain_id: "replica-test".into(), signer: addr(from), nonce, fee: Amount(0), body };
+    tx.fee = Amount(p.min_fee + p.fee_per_byte * tx.wire_len() as u128);
+    wire::encode(&tx.sign(&key(from)))
+}
+
+/// An honest proposal from another validator's view: what `propose` would build, re-encoded.
+fn honest(a: &mut LedgerApp, txs: Vec<Vec<u8>>) -> ProposedBlock {
+    for t in &txs {
+        let stx = wire::decode(t).expect("decode");
+        a.mempool_insert(stx, t.clone());
+    }
+    let bytes = a.propose(1);
+    a.forget_trials();
+    ProposedBlock::decode(bytes.as_slice()).expect("decode")
+}
+
+#[test]
+fn an_honest_block_passes_and_every_tampered_one_is_refused() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = app(dir.path());
+    let good = honest(&mut a, vec![transfer(0, 0), transfer(1, 0)]);
+    let proposer = addr(1).0;
+    assert!(a.check(1, proposer, &good.encode_to_vec()), "the honest block checks");
+
+    let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut b = good.clone();
+    b.state_root[0] ^= 1;
+    cases.push(("another state root", b.encode_to_vec()));
+    let mut b = good.clone();
+    b.height = 2;
+    cases.push(("another height", b.encode_to_vec()));
+    let mut b = good.clone();
+    b.time_unix_ms = now_unix_ms() + MAX_CLOCK_DRIFT_MS + 60_000;
+    cases.push(("a time ahead of the clock", b.encode_to_vec()));
+    let mut b = good.clone();
+    b.time_unix_ms = 0;
+    cases.push(("a time not after the parent's", b.encode_to_vec()));
+    let mut b = good.clone();
+    let mut forged = b.txs[0].clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    b.txs[0] = forged;
+    cases.push(("a forged signature", b.encode_to_vec()));
+    let mut b = good.clone();
+    b.txs.push(transfer(0, 0));
+    cases.push(("a replayed transaction (a refusal)", b.encode_to_vec()));
+    let mut b = good.clone();
+    b.evidence.push(vec![1, 2, 3]);
+    cases.push(("malformed evidence", b.encode_to_vec()));
+    let mut bytes = good.encode_to_vec();
+    // An unknown field appended: same message, not its canonical encoding.
+    bytes.extend_from_slice(&[0x78, 0x01]);
+    cases.push(("a non-canonical encoding", bytes));
+    cases.push(("garbage", vec![0xff; 40]));
+    for (why, bytes) in cases {
+        let fresh = tempfile::tempdir().expect("dir");
+        let mut v = app(fresh.path());
+        assert!(!v.check(1, proposer, &bytes), "a block with {why} was accepted");
+    }
+}
+
+#[test]
+fn a_committed_block_leaves_the_mempool_and_the_next_height_follows_it() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = app(dir.path());
+    let block = honest(&mut a, vec![transfer(0, 0)]).encode_to_vec();
+    a.commit(1, addr(1).0, &block, vec![7; 8]).expect("commit");
+    assert_eq!(a.committed_height(), 1);
+    let (stored, cert) = a.decided(1).expect("stored");
+    assert_eq!(stored, block, "the stored block rebuilds the decided bytes exactly");
+    assert_eq!(cert, vec![7; 8]);
+    assert!(!a.has_pending(), "its transaction left the mempool");
+    // The same block again is not the next height.
+    assert!(!a.check(2, addr(1).0, &block));
+}
