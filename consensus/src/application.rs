@@ -25,8 +25,18 @@ pub trait Application: Send + 'static {
     /// Whether `block`, proposed at `height` by `proposer`, is valid: it decodes, its time is
     /// after its parent's and not ahead of this node's clock by more than the allowed drift,
     /// its evidence verifies, and executing it gives the state root it claims. A validator
-    /// votes for a block only if this says yes.
-    fn check(&mut self, height: u64, proposer: [u8; 32], block: &[u8]) -> bool;
+    /// votes for a block only if this says yes. A `decided` block (one a commit certificate
+    /// vouches for, as value sync brings) skips what depends on this node alone (its clock,
+    /// its configured limits).
+    fn check(&mut self, height: u64, proposer: [u8; 32], block: &[u8], decided: bool) -> bool;
+
+    /// Keeps a proposal of an uncommitted height durably (synced) before this node votes for
+    /// it or sends it: after a crash the engine's write-ahead log names values by hash only.
+    /// `record` is this crate's encoding; committing `height` may drop them.
+    fn keep_proposal(&mut self, height: u64, hash: [u8; 32], record: Vec<u8>);
+
+    /// The proposals kept for `height` (read when a restarted node resumes it).
+    fn kept_proposals(&self, height: u64) -> Vec<Vec<u8>>;
 
     /// Commits the block decided at `height`, proposed by `proposer`, with its commit
     /// certificate (durably, in one synced write). An error leaves the height uncommitted;

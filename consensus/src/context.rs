@@ -340,12 +340,30 @@ impl core::Context for WickContext {
     type Extension = Extension;
     type SigningScheme = Ed25519;
 
-    /// Round-robin over the set, shifted by height, so every validator proposes in turn.
+    /// Weighted by voting power: a hash of (height, round) picks a point in the set's total
+    /// power, and the validator whose share holds it proposes. Deterministic (every node picks
+    /// the same one), and many small validators get no more turns than one with their
+    /// combined stake.
     fn select_proposer<'a>(&self, set: &'a ValidatorSet, height: Height, round: Round) -> &'a Validator {
-        let round = round.as_i64().max(0) as u64;
-        let index = height.0.wrapping_sub(1).wrapping_add(round) % set.count().max(1) as u64;
-        // An empty set cannot be built (`ValidatorSet::new`).
-        &set.validators[index as usize]
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"wick.v1.Proposer");
+        h.update(height.0.to_be_bytes());
+        h.update(round.as_i64().to_be_bytes());
+        let digest = h.finalize();
+        let mut seed = [0u8; 8];
+        seed.copy_from_slice(&digest[..8]);
+        let total = u128::from(set.total_voting_power().max(1));
+        let mut point = u128::from(u64::from_be_bytes(seed)) % total;
+        for v in set.validators.iter() {
+            let power = u128::from(v.voting_power);
+            if point < power {
+                return v;
+            }
+            point -= power;
+        }
+        // Unreachable: the powers sum to `total`, and a set is never empty (`ValidatorSet::new`).
+        &set.validators[0]
     }
 
     fn new_proposal(

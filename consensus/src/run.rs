@@ -4,7 +4,7 @@
 //! the same state root), commit decisions, serve and ingest decided blocks for nodes behind,
 //! and hand reported equivocation to the application.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,9 +28,13 @@ use crate::signing::{Keys, PublicKey, Signature, block_bytes};
 use crate::stream::{FullProposal, Reassembly, stream_id};
 
 /// Complete proposals for heights not started yet, kept at most.
-const MAX_FUTURE: usize = 32;
+const MAX_FUTURE: usize = 8;
 /// Decided blocks served in one sync answer at most.
 const MAX_SYNC_BATCH: u64 = 64;
+/// Bytes of decided blocks in one sync answer at most (the engine's bound is 10 MiB).
+const MAX_SYNC_BYTES: usize = 9 << 20;
+/// Rounds past the engine's current one whose proposals are still checked.
+const MAX_ROUNDS_AHEAD: i64 = 2;
 /// Longest a proposer waits for work before proposing an empty block.
 const MAX_EMPTY_WAIT: Duration = Duration::from_millis(500);
 
@@ -40,7 +44,14 @@ pub(crate) struct Driver<A> {
     keys: Keys,
     app: A,
     height: Height,
+    /// The round the engine is in (proposals for rounds far past it are not buffered).
+    round: i64,
     validators: Option<ValidatorSet>,
+    /// Network peers of the current validators: only they may publish proposal parts.
+    publishers: HashSet<PeerId>,
+    /// Verdicts on blocks already checked at this height, by hash (a replayed block is not
+    /// executed again).
+    verdicts: HashMap<BlockHash, Validity>,
     /// Proposals built or received for uncommitted heights, by block hash.
     proposals: HashMap<BlockHash, FullProposal>,
     /// Values checked for uncommitted heights, for a round restarted after a crash.
@@ -60,7 +71,10 @@ impl<A: Application> Driver<A> {
             keys,
             app,
             height: Height(committed + 1),
+            round: 0,
             validators: None,
+            publishers: HashSet::new(),
+            verdicts: HashMap::new(),
             proposals: HashMap::new(),
             seen: Vec::new(),
             future: Vec::new(),
@@ -73,6 +87,7 @@ impl<A: Application> Driver<A> {
     fn params(&mut self, height: Height) -> eyre::Result<HeightParams<WickContext>> {
         let members = tokio::task::block_in_place(|| self.app.validators(height.0));
         let set = ValidatorSet::new(members)?;
+        self.publishers = set.validators().iter().filter_map(|v| peer_id(&v.address.0)).collect();
         self.validators = Some(set.clone());
         self.height = height;
         Ok(HeightParams::new(set, self.config.timeouts, Some(self.config.block_interval)))
@@ -83,9 +98,32 @@ impl<A: Application> Driver<A> {
     fn check(&mut self, p: FullProposal) -> Option<ProposedValue<WickContext>> {
         let init = p.init.clone();
         if init.height != self.height {
-            if init.height > self.height && self.future.len() < MAX_FUTURE {
+            // Only the next height is worth holding on to, and only a few of its proposals.
+            if init.height.0 == self.height.0 + 1 && self.future.len() < MAX_FUTURE {
                 self.future.push(p);
             }
+            return None;
+        }
+        if init.round.as_i64() < 0 || init.round.as_i64() > self.round + MAX_ROUNDS_AHEAD {
+            return None;
+        }
+        let value = |validity| ProposedValue {
+            height: init.height,
+            round: init.round,
+            valid_round: init.pol_round,
+            proposer: init.proposer,
+            value: p.hash,
+            validity,
+        };
+        if let Some(validity) = self.verdicts.get(&p.hash) {
+            return Some(value(*validity));
+        }
+        // One block per proposer and round: a second one is the proposer's equivocation, which
+        // its signed proposals prove to the engine; it is not executed again.
+        let taken = self.proposals.values().any(|q| {
+            q.init.height == init.height && q.init.round == init.round && q.init.proposer == init.proposer
+        });
+        if taken {
             return None;
         }
         let set = self.validators.as_ref()?;
@@ -100,25 +138,52 @@ impl<A: Application> Driver<A> {
             warn!(height = %init.height, proposer = %init.proposer, "a proposal whose signature does not verify");
             return None;
         }
-        let valid = tokio::task::block_in_place(|| self.app.check(init.height.0, init.proposer.0, &p.block));
+        let valid =
+            tokio::task::block_in_place(|| self.app.check(init.height.0, init.proposer.0, &p.block, false));
         let validity = if valid { Validity::Valid } else { Validity::Invalid };
+        self.verdicts.insert(p.hash, validity);
         if !valid {
             warn!(height = %init.height, proposer = %init.proposer, "a proposed block does not check; voting nil");
+            return Some(value(validity));
         }
-        let value = ProposedValue {
-            height: init.height,
-            round: init.round,
-            valid_round: init.pol_round,
-            proposer: init.proposer,
-            value: p.hash,
-            validity,
-        };
+        let v = value(validity);
+        self.remember(p);
+        self.seen.push(v.clone());
+        Some(v)
+    }
+
+    /// Keeps a proposal this node may vote for or send, durably first.
+    fn remember(&mut self, p: FullProposal) {
+        let record = p.to_record();
+        tokio::task::block_in_place(|| self.app.keep_proposal(p.init.height.0, p.hash.0, record));
         self.proposals.insert(p.hash, p);
-        self.seen.push(value.clone());
-        Some(value)
+    }
+
+    /// After a restart: the proposals kept for `height` come back, and are checked again.
+    fn reload(&mut self, height: Height) {
+        let kept = tokio::task::block_in_place(|| self.app.kept_proposals(height.0));
+        for record in kept {
+            if let Some(p) = FullProposal::from_record(&record) {
+                if p.init.proposer.0 == self.keys.public() {
+                    // Our own: proposed again as it was, never a second block for its round.
+                    self.proposals.insert(p.hash, p);
+                } else {
+                    let _ = self.check(p);
+                }
+            }
+        }
     }
 
     async fn build(&mut self, height: Height, round: Round, timeout: Duration) -> FullProposal {
+        let me = self.keys.public();
+        let mine = self
+            .proposals
+            .values()
+            .find(|p| p.init.height == height && p.init.round == round && p.init.proposer.0 == me);
+        if let Some(p) = mine {
+            // Asked again for a round it already proposed in (after a restart): the same block.
+            return p.clone();
+        }
         let wait = (timeout / 2).min(MAX_EMPTY_WAIT);
         let start = tokio::time::Instant::now();
         while !self.app.has_work() && start.elapsed() < wait {
@@ -155,6 +220,7 @@ impl<A: Application> Driver<A> {
                 self.committed = height.0;
                 self.proposals.retain(|_, p| p.init.height > height);
                 self.seen.retain(|v| v.height > height);
+                self.verdicts.clear();
                 self.future.retain(|p| p.init.height > height);
                 debug!(%height, "committed");
             }
@@ -178,7 +244,7 @@ impl<A: Application> Driver<A> {
         if bytes.len() > crate::stream::MAX_BLOCK_BYTES {
             return SyncedValueOutcome::PeerFault;
         }
-        let valid = tokio::task::block_in_place(|| self.app.check(height.0, proposer.0, &bytes));
+        let valid = tokio::task::block_in_place(|| self.app.check(height.0, proposer.0, &bytes, true));
         if !valid {
             warn!(%height, "a synced block does not check");
             return SyncedValueOutcome::PeerFault;
@@ -186,7 +252,7 @@ impl<A: Application> Driver<A> {
         let hash = BlockHash::of(&bytes);
         // The certificate, not a proposer's signature, vouches for a synced block.
         let init = ProposalInit { height, round, pol_round: Round::Nil, proposer };
-        self.proposals.insert(hash, FullProposal { init, block: bytes, hash, fin: Signature([0; 64]) });
+        self.remember(FullProposal { init, block: bytes, hash, fin: Signature([0; 64]) });
         SyncedValueOutcome::Verdict(ProposedValue {
             height,
             round,
@@ -208,6 +274,13 @@ async fn publish(
     Ok(())
 }
 
+/// The network peer id of a validator (its consensus key is also its network key).
+fn peer_id(key: &[u8; 32]) -> Option<PeerId> {
+    let public = libp2p_identity::ed25519::PublicKey::try_from_bytes(key).ok()?;
+    let id = libp2p_identity::PublicKey::from(public).to_peer_id();
+    PeerId::from_bytes(&id.to_bytes()).ok()
+}
+
 /// Answers the engine until its channel closes (the engine stopped): that is an error.
 pub(crate) async fn run<A: Application>(
     mut d: Driver<A>,
@@ -219,10 +292,12 @@ pub(crate) async fn run<A: Application>(
                 let height = Height(d.committed + 1);
                 info!(%height, "consensus ready");
                 let params = d.params(height)?;
+                d.reload(height);
                 let _ = reply.send((height, params));
             }
             AppMsg::StartedRound { height, round, reply_value, .. } => {
                 d.height = height;
+                d.round = round.as_i64();
                 let waiting: Vec<FullProposal> = std::mem::take(&mut d.future);
                 for p in waiting {
                     let _ = d.check(p);
@@ -233,13 +308,18 @@ pub(crate) async fn run<A: Application>(
             }
             AppMsg::GetValue { height, round, timeout, reply } => {
                 let p = d.build(height, round, timeout).await;
-                let _ = reply.send(LocallyProposedValue::new(height, round, p.hash));
-                let msgs = p.messages(stream_id(height, round, &p.init.proposer));
-                d.proposals.insert(p.hash, p);
+                let (hash, msgs) = (p.hash, p.messages(stream_id(height, round, &p.init.proposer)));
+                d.remember(p);
+                let _ = reply.send(LocallyProposedValue::new(height, round, hash));
                 publish(&channels, msgs).await?;
             }
             AppMsg::ReceivedProposalPart { from, published_by, part, reply } => {
                 let publisher: PeerId = published_by.unwrap_or(from);
+                if !d.publishers.contains(&publisher) {
+                    // Only validators propose; anyone else's parts would only fill the buffers.
+                    let _ = reply.send(None);
+                    continue;
+                }
                 let value = match d.streams.insert(publisher, part) {
                     Ok(Some(p)) => d.check(p),
                     Ok(None) => None,
@@ -280,7 +360,15 @@ pub(crate) async fn run<A: Application>(
             AppMsg::GetDecidedValues { range, reply } => {
                 let (lo, hi) =
                     (range.start().0, range.end().0.min(range.start().0.saturating_add(MAX_SYNC_BATCH - 1)));
-                let values = (lo..=hi).map_while(|h| d.decided(h)).collect();
+                let mut bytes = 0usize;
+                let values = (lo..=hi)
+                    .map_while(|h| d.decided(h))
+                    .take_while(|v| {
+                        // Within the engine's response bound (a larger answer is sent empty).
+                        bytes += v.value_bytes.len() + 128 * v.certificate.commit_signatures.len();
+                        bytes <= MAX_SYNC_BYTES || v.certificate.height.0 == lo
+                    })
+                    .collect();
                 let _ = reply.send(values);
             }
             AppMsg::ProcessSyncedValue { height, round, proposer, value_bytes, reply } => {

@@ -12,12 +12,17 @@ use malachitebft_engine::util::streaming::{StreamContent, StreamId, StreamMessag
 use crate::context::{Address, BlockHash, Height, ProposalInit, ProposalPart};
 use crate::signing::Signature;
 
-/// Largest block a proposal may carry.
-pub const MAX_BLOCK_BYTES: usize = 16 << 20;
+/// Largest block a proposal may carry: below value sync's 10 MiB response bound, so a decided
+/// block can always be served to a node that is behind.
+pub const MAX_BLOCK_BYTES: usize = 8 << 20;
 /// Size of each data part.
 pub const CHUNK_BYTES: usize = 256 << 10;
 /// Open (incomplete) streams kept at most, over all peers; the oldest goes first.
 pub const MAX_OPEN_STREAMS: usize = 64;
+/// Parts one stream may have at most (`Init`, the chunks of the largest block, `Fin`).
+pub const MAX_PARTS: u64 = (MAX_BLOCK_BYTES / CHUNK_BYTES) as u64 + 2;
+/// What each part counts for at least against the size bound (empty parts are not free).
+const PART_OVERHEAD: usize = 64;
 
 /// A whole proposal, built here or reassembled from parts.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,7 +37,28 @@ pub struct FullProposal {
     pub fin: Signature,
 }
 
+/// A proposal as kept on disk (its hash is recomputed from the block when read back).
+#[derive(borsh::BorshSerialize, borsh::BorshDeserialize)]
+struct Record {
+    init: ProposalInit,
+    block: Vec<u8>,
+    fin: Signature,
+}
+
 impl FullProposal {
+    /// Its durable encoding.
+    pub fn to_record(&self) -> Vec<u8> {
+        let r = Record { init: self.init.clone(), block: self.block.to_vec(), fin: self.fin };
+        borsh::to_vec(&r).unwrap_or_default()
+    }
+
+    /// A proposal read back from its durable encoding.
+    pub fn from_record(bytes: &[u8]) -> Option<FullProposal> {
+        let r: Record = borsh::from_slice(bytes).ok()?;
+        let hash = BlockHash::of(&r.block);
+        Some(FullProposal { init: r.init, block: r.block.into(), hash, fin: r.fin })
+    }
+
     /// The parts of this proposal as stream messages of `stream_id`.
     pub fn messages(&self, stream_id: StreamId) -> Vec<StreamMessage<ProposalPart>> {
         let mut parts = vec![ProposalPart::Init(self.init.clone())];
@@ -108,10 +134,10 @@ impl Reassembly {
             }
             StreamContent::Data(part) => {
                 open.bytes = open.bytes.saturating_add(match &part {
-                    ProposalPart::Data(d) => d.len(),
-                    _ => 128,
+                    ProposalPart::Data(d) => d.len().max(PART_OVERHEAD),
+                    _ => PART_OVERHEAD,
                 });
-                if open.bytes > MAX_BLOCK_BYTES + (1 << 16) {
+                if open.bytes > MAX_BLOCK_BYTES + (1 << 16) || msg.sequence >= MAX_PARTS {
                     Err(StreamError::TooLarge)
                 } else if open.end.is_some_and(|end| msg.sequence >= end) {
                     Err(StreamError::Malformed)
@@ -224,6 +250,22 @@ mod tests {
             .unwrap_or_default();
         let end = r.insert(peer(), StreamMessage::new(id, 1, StreamContent::Fin));
         assert_eq!(end, Err(StreamError::Malformed));
+    }
+
+    #[test]
+    fn a_kept_proposal_reads_back_whole_and_garbage_reads_as_nothing() {
+        let p = proposal(1000);
+        assert_eq!(FullProposal::from_record(&p.to_record()), Some(p));
+        assert_eq!(FullProposal::from_record(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn a_stream_of_empty_parts_is_bounded_too() {
+        let mut r = Reassembly::default();
+        let id = stream_id(Height(1), Round::new(0), &Address([1; 32]));
+        let empty = || StreamContent::Data(ProposalPart::Data(Vec::new()));
+        let result = r.insert(peer(), StreamMessage::new(id, MAX_PARTS, empty()));
+        assert_eq!(result, Err(StreamError::TooLarge), "a sequence past the last possible part");
     }
 
     #[test]

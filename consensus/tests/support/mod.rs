@@ -38,6 +38,7 @@ pub struct Chain {
     pub roots: Vec<[u8; 32]>,
     pub txs: Vec<Vec<u8>>,
     pub evidence: Vec<Equivocation>,
+    pub kept: std::collections::HashMap<u64, Vec<Vec<u8>>>,
 }
 
 impl Chain {
@@ -76,7 +77,7 @@ impl Application for TestApp {
         borsh::to_vec(&Block { height, parent, txs, root }).unwrap_or_default()
     }
 
-    fn check(&mut self, height: u64, _proposer: [u8; 32], block: &[u8]) -> bool {
+    fn check(&mut self, height: u64, _proposer: [u8; 32], block: &[u8], _decided: bool) -> bool {
         let Ok(b) = borsh::from_slice::<Block>(block) else { return false };
         let chain = lock(&self.chain);
         b.height == height
@@ -92,7 +93,7 @@ impl Application for TestApp {
         block: &[u8],
         certificate: Vec<u8>,
     ) -> Result<(), String> {
-        if !self.check(height, [0; 32], block) {
+        if !self.check(height, [0; 32], block, true) {
             return Err("the decided block does not follow this chain".into());
         }
         let b: Block = borsh::from_slice(block).map_err(|e| e.to_string())?;
@@ -107,6 +108,14 @@ impl Application for TestApp {
     fn decided(&self, height: u64) -> Option<(Vec<u8>, Vec<u8>)> {
         let chain = lock(&self.chain);
         chain.blocks.get(usize::try_from(height).ok()?.checked_sub(1)?).cloned()
+    }
+
+    fn keep_proposal(&mut self, height: u64, _hash: [u8; 32], record: Vec<u8>) {
+        lock(&self.chain).kept.entry(height).or_default().push(record);
+    }
+
+    fn kept_proposals(&self, height: u64) -> Vec<Vec<u8>> {
+        lock(&self.chain).kept.get(&height).cloned().unwrap_or_default()
     }
 
     fn equivocation(&mut self, evidence: Equivocation) {

@@ -124,7 +124,9 @@ impl LedgerApp {
         if !decided && block.time_unix_ms > now_unix_ms() + MAX_CLOCK_DRIFT_MS {
             return Err(format!("time {} is ahead of this validator's clock", block.time_unix_ms));
         }
-        if block.txs.len() > self.max_block_txs.max(1) * 4 || block.evidence.len() > MAX_EVIDENCE {
+        if (!decided && block.txs.len() > self.max_block_txs.max(1) * 4)
+            || block.evidence.len() > MAX_EVIDENCE
+        {
             return Err("too many transactions or too much evidence".into());
         }
         for e in &block.evidence {
@@ -203,6 +205,19 @@ impl LedgerApp {
     }
 }
 
+/// Powers the engine can add up: it sums them in u64 (and multiplies by 3), so a set whose
+/// stake totals more than a quarter of u64 is scaled down by the same divisor for everyone
+/// (deterministic, proportions kept, nobody below 1).
+pub(crate) fn voting_powers(set: Vec<([u8; 32], u64)>) -> Vec<([u8; 32], u64)> {
+    const LIMIT: u128 = (u64::MAX / 4) as u128;
+    let total: u128 = set.iter().map(|(_, p)| u128::from(*p)).sum();
+    if total <= LIMIT {
+        return set;
+    }
+    let divisor = total.div_ceil(LIMIT);
+    set.into_iter().map(|(a, p)| (a, ((u128::from(p) / divisor) as u64).max(1))).collect()
+}
+
 /// Applies a block's equivocation evidence (each verified already): slashes and jails.
 /// Evidence already proven changes nothing, the same on every replica.
 pub(crate) fn slash_evidence(state: &mut State, evidence: &[Vec<u8>]) {
@@ -240,7 +255,7 @@ impl Application for LedgerApp {
             // A genesis without validators is run by one node: its key is the one validator.
             return vec![(self.me, 1)];
         }
-        set.into_iter().map(|(a, power)| (a.0, power)).collect()
+        voting_powers(set.into_iter().map(|(a, power)| (a.0, power)).collect())
     }
 
     fn has_work(&self) -> bool {
@@ -278,12 +293,12 @@ impl Application for LedgerApp {
         bytes
     }
 
-    fn check(&mut self, height: u64, proposer: [u8; 32], block: &[u8]) -> bool {
+    fn check(&mut self, height: u64, proposer: [u8; 32], block: &[u8], decided: bool) -> bool {
         let hash = BlockHash::of(block);
         if self.trials.iter().any(|t| t.hash == hash) {
             return true;
         }
-        match self.verify(height, block, false) {
+        match self.verify(height, block, decided) {
             Ok(trial) => {
                 self.keep(trial);
                 true
@@ -323,6 +338,19 @@ impl Application for LedgerApp {
     fn decided(&self, height: u64) -> Option<(Vec<u8>, Vec<u8>)> {
         let block = self.store.block(height).ok()??;
         Some((proposal_of(&block).encode_to_vec(), block.certificate))
+    }
+
+    fn keep_proposal(&mut self, height: u64, hash: [u8; 32], record: Vec<u8>) {
+        if let Err(e) = self.store.keep_proposal(height, &hash, &record) {
+            tracing::error!(height, error = %e, "keeping a proposal failed");
+        }
+    }
+
+    fn kept_proposals(&self, height: u64) -> Vec<Vec<u8>> {
+        self.store.proposals_at(height).unwrap_or_else(|e| {
+            tracing::error!(height, error = %e, "reading kept proposals failed");
+            Vec::new()
+        })
     }
 
     fn equivocation(&mut self, evidence: Equivocation) {

@@ -109,6 +109,7 @@ pub(crate) async fn start(
     let me = replica.key.verification_key().to_bytes();
     let chain_id = state.chain_id.clone();
     let max_block_txs = config.max_block_txs.max(1);
+    let committed = view_tx.subscribe();
     let app = LedgerApp::new(me, state, store, mempool.clone(), max_block_txs, view, view_tx, blocks);
     let mut consensus = wick_consensus::Config::new(
         &format!("ledger-{}", &hex::encode(me)[..8]),
@@ -128,7 +129,7 @@ pub(crate) async fn start(
         .map_err(|e| NodeError::Consensus(format!("{e:#}")))?;
     let (relay_tx, relay_rx) = mpsc::channel(4096);
     let relay = tokio::spawn(relay::run(replica.relay_to.clone(), relay_rx, shutdown.clone()));
-    let intake = tokio::spawn(intake_loop(intake, mempool.clone(), relay_tx, shutdown.clone()));
+    let intake = tokio::spawn(intake_loop(intake, committed, mempool.clone(), relay_tx, shutdown.clone()));
     Ok(tokio::spawn(async move {
         let mut engine = node.app;
         let result = tokio::select! {
@@ -161,6 +162,7 @@ const INTAKE_BATCH: usize = 1024;
 /// ones to the relay. A bad signature is answered as the submission's error.
 async fn intake_loop(
     mut rx: mpsc::Receiver<Pending>,
+    committed: watch::Receiver<View>,
     mempool: Arc<Mutex<Mempool>>,
     relay: mpsc::Sender<Vec<u8>>,
     shutdown: CancellationToken,
@@ -179,11 +181,17 @@ async fn intake_loop(
         }
         let txs: Vec<SignedTx> = batch.iter().map(|p| p.tx.clone()).collect();
         let Ok(checks) = tokio::task::spawn_blocking(move || verify_all(&txs, OsRng)).await else { return };
+        let state = committed.borrow().state.clone();
         let mut pool = app::lock(&mempool);
         for (p, check) in batch.into_iter().zip(checks) {
-            if let Err(e) = check {
+            if let Err(e) = check.and_then(|()| admissible(&state, &p.tx)) {
                 if let Some(r) = p.reply {
-                    let _ = r.send(Err(SubmitError::Invalid(e)));
+                    let why = if e.is_invalid_argument() {
+                        SubmitError::Invalid(e)
+                    } else {
+                        SubmitError::Refused(e)
+                    };
+                    let _ = r.send(Err(why));
                 }
                 continue;
             }
@@ -196,6 +204,24 @@ async fn intake_loop(
             }
         }
     }
+}
+
+/// How far past an account's next nonce a waiting transaction may be.
+pub const MAX_NONCE_AHEAD: u64 = 64;
+
+/// What the mempool admits, against the last committed state: a signer that can pay the fee
+/// and a nonce from its next one to [`MAX_NONCE_AHEAD`] past it. Without this, anyone could
+/// fill every validator's mempool (by relay) with transactions of unfunded keys that no block
+/// will ever hold.
+fn admissible(state: &State, tx: &SignedTx) -> Result<(), wick_staking::TxError> {
+    let acc = state.account(&tx.tx.signer);
+    if tx.tx.nonce < acc.nonce || tx.tx.nonce > acc.nonce.saturating_add(MAX_NONCE_AHEAD) {
+        return Err(wick_staking::TxError::BadNonce { expected: acc.nonce, got: tx.tx.nonce });
+    }
+    if acc.balance < tx.tx.fee {
+        return Err(wick_staking::TxError::CannotPayFee { balance: acc.balance, fee: tx.tx.fee });
+    }
+    Ok(())
 }
 
 /// How long the relay gathers transactions into one message.

@@ -72,7 +72,7 @@ fn an_honest_block_passes_and_every_tampered_one_is_refused() {
     let mut a = app(dir.path());
     let good = honest(&mut a, vec![transfer(0, 0), transfer(1, 0)]);
     let proposer = addr(1).0;
-    assert!(a.check(1, proposer, &good.encode_to_vec()), "the honest block checks");
+    assert!(a.check(1, proposer, &good.encode_to_vec(), false), "the honest block checks");
 
     let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
     let mut b = good.clone();
@@ -107,7 +107,7 @@ fn an_honest_block_passes_and_every_tampered_one_is_refused() {
     for (why, bytes) in cases {
         let fresh = tempfile::tempdir().expect("dir");
         let mut v = app(fresh.path());
-        assert!(!v.check(1, proposer, &bytes), "a block with {why} was accepted");
+        assert!(!v.check(1, proposer, &bytes, false), "a block with {why} was accepted");
     }
 }
 
@@ -123,5 +123,31 @@ fn a_committed_block_leaves_the_mempool_and_the_next_height_follows_it() {
     assert_eq!(cert, vec![7; 8]);
     assert!(!a.has_pending(), "its transaction left the mempool");
     // The same block again is not the next height.
-    assert!(!a.check(2, addr(1).0, &block));
+    assert!(!a.check(2, addr(1).0, &block, false));
+}
+
+#[test]
+fn voting_powers_past_what_the_engine_can_add_are_scaled_for_everyone() {
+    let set = vec![([1; 32], u64::MAX), ([2; 32], u64::MAX / 2), ([3; 32], 1)];
+    let scaled = super::app::voting_powers(set);
+    let total: u128 = scaled.iter().map(|(_, p)| u128::from(*p)).sum();
+    assert!(total * 3 <= u128::from(u64::MAX), "the engine's 3 × total fits a u64");
+    assert_eq!(scaled[2].1, 1, "nobody drops to zero");
+    assert!(scaled[0].1 / scaled[1].1 == 2, "proportions are kept");
+    let small = vec![([1; 32], 10), ([2; 32], 20)];
+    assert_eq!(super::app::voting_powers(small.clone()), small, "a small set is unchanged");
+}
+
+#[test]
+fn kept_proposals_survive_until_their_height_commits() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = app(dir.path());
+    a.keep_proposal(1, [1; 32], vec![1, 1]);
+    a.keep_proposal(1, [2; 32], vec![1, 2]);
+    a.keep_proposal(2, [3; 32], vec![2, 3]);
+    assert_eq!(a.kept_proposals(1), vec![vec![1, 1], vec![1, 2]]);
+    let block = honest(&mut a, vec![transfer(0, 0)]).encode_to_vec();
+    a.commit(1, addr(1).0, &block, Vec::new()).expect("commit");
+    assert!(a.kept_proposals(1).is_empty(), "a committed height's proposals are dropped with it");
+    assert_eq!(a.kept_proposals(2), vec![vec![2, 3]], "the next height's stay");
 }

@@ -36,6 +36,7 @@ const GENESIS: &[u8] = b"meta/genesis";
 const CREATED: &[u8] = b"meta/created_unix_ms";
 const HEAD: &[u8] = b"meta/head";
 pub(crate) const BLOCK: &[u8] = b"block/";
+const PROPOSAL: &[u8] = b"proposal/";
 const FORMAT: &[u8] = b"meta/state_format";
 
 /// Version of the state rules that the stored roots were computed with. A directory written
@@ -89,6 +90,14 @@ pub enum StoreError {
         /// What did not match.
         reason: String,
     },
+}
+
+/// Key of a kept proposal: by height, then hash.
+fn proposal_key(height: u64, hash: &[u8; 32]) -> Vec<u8> {
+    let mut k = PROPOSAL.to_vec();
+    k.extend_from_slice(&height.to_be_bytes());
+    k.extend_from_slice(hash);
+    k
 }
 
 pub(crate) fn block_key(height: u64) -> Vec<u8> {
@@ -184,14 +193,39 @@ impl Store {
     }
 
     /// Durably commits one block: the block and the new head, in one
-    /// synced write batch. The block's height must be the next one.
+    /// synced write batch (which also drops the proposals kept for its height and below).
+    /// The block's height must be the next one.
     pub fn commit(&self, block: &Block) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
+        batch.delete_range(proposal_key(0, &[0; 32]), proposal_key(block.height.saturating_add(1), &[0; 32]));
         batch.put(block_key(block.height), block.encode_to_vec());
         let mut head = block.height.to_be_bytes().to_vec();
         head.extend_from_slice(&block.state_root);
         batch.put(HEAD, head);
         self.write_synced(batch)
+    }
+
+    /// Keeps a consensus proposal for an uncommitted height durably (synced) before this node
+    /// votes for it or sends it: after a crash the engine's log names values by hash only, so
+    /// the bytes must survive too. [`Store::commit`] drops them.
+    pub fn keep_proposal(&self, height: u64, hash: &[u8; 32], record: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put(proposal_key(height, hash), record);
+        self.write_synced(batch)
+    }
+
+    /// The proposals kept for `height`.
+    pub fn proposals_at(&self, height: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let prefix = proposal_key(height, &[0; 32]);
+        let mut out = Vec::new();
+        for item in self.db.iterator(IteratorMode::From(&prefix, Direction::Forward)) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix[..PROPOSAL.len() + 8]) {
+                break;
+            }
+            out.push(v.to_vec());
+        }
+        Ok(out)
     }
 
     /// The stored block at `height` (heights start at 1).
