@@ -15,6 +15,7 @@ mod models;
 mod progress;
 mod router;
 mod router_ledger;
+mod validator;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -93,8 +94,11 @@ enum Command {
     /// Fund or withdraw your router's escrow (it pays for the work the router attests).
     #[command(subcommand)]
     Escrow(router_ledger::EscrowCommand),
-    /// Leave jail once its term has ended (worker or router).
+    /// Leave jail once its term has ended (worker, router or validator).
     Unjail(gov::TxOptsOnly),
+    /// A ledger validator's stake: bond, unbond, list the validators.
+    #[command(subcommand)]
+    Validator(validator::ValidatorCommand),
     /// Withdraw accrued rewards.
     #[command(subcommand)]
     Rewards(gov::RewardsCommand),
@@ -153,6 +157,7 @@ fn main() {
         },
         Command::Escrow(cmd) => router_ledger::escrow(&cli.global, cmd),
         Command::Unjail(a) => gov::unjail(&cli.global, a),
+        Command::Validator(cmd) => validator::run(&cli.global, cmd),
         Command::Ledger(args) => ledger::run(&cli.global, args),
         Command::Devnet(args) => devnet::run(&cli.global, args),
         Command::Explorer(args) => explorer::run(args),

@@ -10,7 +10,7 @@
 //! - [`node`]: starting the engine's actors and the loop that answers them.
 //!
 //! # How a height is decided
-//! The proposer of (height, round) — round-robin over the set, shifted by height — asks the
+//! The proposer of (height, round) — drawn by a hash of both over the set's voting power — asks the
 //! application for a block (mempool transactions, its clock's time, the state root they give),
 //! signs (height, round, sha256(block)) and streams the block in parts. Every validator
 //! reassembles it, checks the proposer's turn and signature, and asks the application to
