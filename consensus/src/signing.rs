@@ -241,44 +241,6 @@ fn peer_proof_bytes(chain_id: &str, public_key: &[u8], peer_id: &[u8]) -> Vec<u8
 }
 
 #[async_trait]
-impl Verifier<WickContext> for Keys {
-    async fn verify_signed_vote(
-        &self,
-        vote: &Vote,
-        sig: &Signature,
-        key: &PublicKey,
-    ) -> Result<VerificationResult, SigningError> {
-        self.verifier().verify_signed_vote(vote, sig, key).await
-    }
-
-    async fn verify_signed_proposal(
-        &self,
-        proposal: &Proposal,
-        sig: &Signature,
-        key: &PublicKey,
-    ) -> Result<VerificationResult, SigningError> {
-        self.verifier().verify_signed_proposal(proposal, sig, key).await
-    }
-
-    async fn verify_signed_vote_extension(
-        &self,
-        scope: &VoteExtensionScope<WickContext>,
-        ext: &Extension,
-        sig: &Signature,
-        key: &PublicKey,
-    ) -> Result<VerificationResult, SigningError> {
-        self.verifier().verify_signed_vote_extension(scope, ext, sig, key).await
-    }
-
-    async fn verify_validator_proof(
-        &self,
-        proof: &ValidatorProof<WickContext>,
-    ) -> Result<VerificationResult, SigningError> {
-        self.verifier().verify_validator_proof(proof).await
-    }
-}
-
-#[async_trait]
 impl Signer<WickContext> for Keys {
     async fn sign_vote(&self, vote: Vote) -> Result<SignedVote<WickContext>, SigningError> {
         let signature = self.sign(&vote_bytes(&self.chain_id, &vote));
