@@ -192,6 +192,8 @@ pub fn devnet_args(dir: &str) -> Vec<&str> {
         dir,
         "--ledger-grpc",
         "127.0.0.1:0",
+        "--ledger-p2p",
+        "127.0.0.1:0",
         "--router-grpc",
         "127.0.0.1:0",
         "--router-http",
