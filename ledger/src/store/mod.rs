@@ -44,8 +44,9 @@ const FORMAT: &[u8] = b"meta/state_format";
 /// [`StoreError::Format`] instead of reporting corruption. Directories from before this key
 /// existed are format 1 (claims were kept forever); format 2 had no routers, escrow or fees;
 /// format 3 is trust protocol v2 (routers with stake and escrow, per-pair settlement, fees,
-/// bounded governance).
-pub const STATE_FORMAT: u32 = 3;
+/// bounded governance); format 4 adds validators, the validator set and the block clock (epoch
+/// ends by block time), and blocks carry their proposer, certificate and evidence.
+pub const STATE_FORMAT: u32 = 4;
 
 /// Opening checks the replayed root against the stored one every this many blocks (and always
 /// at the head); [`Store::replay_verified`] checks every block.
