@@ -67,10 +67,11 @@ enum Command {
     /// found on the peer network (`wick router register|bond|unbond|show`: the router's ledger
     /// identity).
     Router(router_ledger::RouterCli),
-    /// Run a ledger node: stores blocks in rocksdb and serves wick.v1.Ledger over gRPC.
+    /// Run a ledger node: stores blocks in rocksdb and serves wick.v1.Ledger over gRPC, alone or
+    /// as one validator (or a following full node) of a chain replicated by BFT consensus.
     Ledger(ledger::LedgerArgs),
-    /// Run a whole network on this machine: a ledger, a router, workers and an explorer on
-    /// loopback.
+    /// Run a whole network on this machine: ledger validators, a router, workers and an explorer
+    /// on loopback.
     Devnet(devnet::DevnetArgs),
     /// Serve the web explorer of a network: live workers, blocks, accounts, governance and a
     /// receipt check, with the JSON they are built from.
