@@ -53,8 +53,15 @@ pub fn execute(
 }
 
 /// [`execute`] for transactions whose signatures the caller has already checked.
-pub fn execute_verified(state: &mut State, txs: &[SignedTx], epoch_end: bool, time_ms: u64) -> Executed {
+pub fn execute_verified(
+    state: &mut State,
+    txs: &[SignedTx],
+    evidence: &[Vec<u8>],
+    epoch_end: bool,
+    time_ms: u64,
+) -> Executed {
     let results = state.apply_block(txs, vec![Ok(()); txs.len()], time_ms);
+    crate::replica::slash_evidence(state, evidence);
     Executed { results, epoch_end: epoch_end.then(|| end_epoch(state, time_ms)) }
 }
 

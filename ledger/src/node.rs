@@ -403,7 +403,7 @@ impl Actor {
         let (state, executed) = tokio::task::spawn_blocking(move || {
             // Every queued transaction passed the chain id and signature checks in `submit_bytes`.
             let clock = (state.height, state.last_block_ms, state.epoch_started_ms);
-            let executed = execute_verified(&mut state, &txs, epoch_end, now);
+            let executed = execute_verified(&mut state, &txs, &[], epoch_end, now);
             let results = executed.results.clone();
             let opening = state.height == 1 && txs.is_empty();
             if !epoch_end && !opening && results.iter().all(|r| r.as_ref().is_err_and(TxError::is_refusal)) {

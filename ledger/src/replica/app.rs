@@ -17,7 +17,7 @@ use rand_core_06::OsRng;
 use wick_staking::verify::verify_all;
 use wick_staking::wire;
 
-use crate::execution::{Executed, block_record, end_epoch};
+use crate::execution::{Executed, block_record, end_epoch, execute_verified};
 use crate::node::View;
 use crate::store::Store;
 
@@ -82,23 +82,16 @@ impl LedgerApp {
 
     /// Runs `block`'s transactions (checked, in order), evidence and epoch end on a copy of
     /// the committed state. `None` if a transaction is refused: a valid block has none.
-    fn execute(&self, block: ProposedBlock, txs: &[SignedTx]) -> Option<Trial> {
+    fn execute(&self, block: ProposedBlock, hash: BlockHash, txs: &[SignedTx]) -> Option<Trial> {
         let mut state = self.state.clone();
         let time = block.time_unix_ms;
         let epoch_end = state.epoch_due(time);
-        let mut results = Vec::with_capacity(txs.len());
-        for tx in txs {
-            let r = state.apply_verified(tx);
-            if r.as_ref().is_err_and(TxError::is_refusal) {
-                return None;
-            }
-            results.push(r);
+        // The same execution, in the same order, as a single node's and as replay's.
+        let executed = execute_verified(&mut state, txs, &block.evidence, epoch_end, time);
+        if executed.results.iter().any(|r| r.as_ref().is_err_and(TxError::is_refusal)) {
+            return None;
         }
-        state.close_block(time);
-        slash_evidence(&mut state, &block.evidence);
-        let settlement = epoch_end.then(|| end_epoch(&mut state, time));
-        let hash = BlockHash::of(&block.encode_to_vec());
-        Some(Trial { hash, block, state, results, settlement })
+        Some(Trial { hash, block, state, results: executed.results, settlement: executed.epoch_end })
     }
 
     fn keep(&mut self, trial: Trial) {
@@ -137,7 +130,8 @@ impl LedgerApp {
             return Err(format!("transaction {i}: another chain"));
         }
         let root = block.state_root.clone();
-        let trial = self.execute(block, &txs).ok_or("a transaction the state refuses")?;
+        let trial =
+            self.execute(block, BlockHash::of(bytes), &txs).ok_or("a transaction the state refuses")?;
         if trial.state.root().as_slice() != root.as_slice() {
             return Err("its state root is not the one executing it gives".into());
         }
