@@ -47,6 +47,10 @@ pub struct LedgerArgs {
     /// A peer's gRPC URL that this node relays submissions to (repeat for each).
     #[arg(long = "relay", env = "WICK_LEDGER_RELAY", value_delimiter = ',')]
     relay: Vec<String>,
+    /// Relayed transactions per second one source address may send to this node's RelayTxs
+    /// (bursts of four full relay messages); a flooder past it gets RESOURCE_EXHAUSTED.
+    #[arg(long, env = "WICK_LEDGER_RELAY_RATE", default_value_t = wick_ledger::replica::DEFAULT_RELAY_RATE)]
+    relay_rate: u32,
     /// Follow the chain without voting (a full node): needs --validator-key for its identity.
     #[arg(long)]
     follow: bool,
@@ -92,6 +96,7 @@ pub fn run(global: &GlobalArgs, args: LedgerArgs) -> anyhow::Result<()> {
     config.block_interval = Duration::from_millis(args.block_ms.max(1));
     config.max_block_txs = args.max_block_txs.max(1);
     config.epoch_seconds = args.epoch_seconds;
+    config.relay_rate = args.relay_rate.max(1);
     config.replica = replica(global, &args)?;
     let validator = config.replica.as_ref().map(|r| hex::encode(r.key.verification_key().to_bytes()));
     crate::node_runtime()?.block_on(async move {

@@ -403,3 +403,45 @@ async fn a_bonded_validator_joins_the_set_only_at_an_epoch_end() {
     let h = head(&url).await.expect("head").0;
     assert!(wait_height(&url, h + 2, Duration::from_secs(30)).await >= h + 2, "the chain goes on");
 }
+
+/// A relay client whose connections come from `source` (any 127.0.0.0/8 address is local).
+async fn relay_client(
+    url: &str,
+    source: [u8; 4],
+) -> wick_proto::v1::ledger_client::LedgerClient<tonic::transport::Channel> {
+    let endpoint = tonic::transport::Endpoint::from_shared(url.to_string())
+        .expect("url")
+        .local_address(Some(std::net::IpAddr::from(source)));
+    wick_proto::v1::ledger_client::LedgerClient::new(endpoint.connect().await.expect("connect"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_flooder_is_refused_past_its_rate_and_nobody_else_is() {
+    let mut chain = Chain::new(1);
+    chain.start_with(0, &["--relay-rate", "1"]);
+    wait_height(&chain.url(0), 1, Duration::from_secs(30)).await;
+    let junk =
+        || wick_proto::v1::RelayTxsRequest { txs: vec![vec![0xff; 8]; wick_ledger::replica::MAX_RELAY_TXS] };
+    let mut flooder = relay_client(&chain.url(0), [127, 0, 0, 3]).await;
+    let burst = wick_ledger::replica::RELAY_BURST as usize / wick_ledger::replica::MAX_RELAY_TXS;
+    for i in 0..burst {
+        let accepted = flooder.relay_txs(junk()).await.unwrap_or_else(|e| panic!("message {i}: {e}"));
+        assert_eq!(accepted.into_inner().accepted, 0, "junk is not queued");
+    }
+    for _ in 0..3 {
+        let refused = flooder.relay_txs(junk()).await.expect_err("past the burst");
+        assert_eq!(refused.code(), tonic::Code::ResourceExhausted);
+        assert!(refused.message().contains("relay rate bound"), "{}", refused.message());
+    }
+    // A reconnection from the same address keeps its empty bucket.
+    let mut again = relay_client(&chain.url(0), [127, 0, 0, 3]).await;
+    assert_eq!(
+        again.relay_txs(junk()).await.expect_err("same source").code(),
+        tonic::Code::ResourceExhausted
+    );
+    // Another source relays, and submissions still commit.
+    let mut other = relay_client(&chain.url(0), [127, 0, 0, 4]).await;
+    other.relay_txs(junk()).await.expect("another source has its own bucket");
+    let acked = send_phase(&[chain.url(0)], 1, 7).await;
+    assert_eq!(acked.len(), SENDERS);
+}

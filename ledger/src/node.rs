@@ -40,6 +40,8 @@ pub struct NodeConfig {
     /// Replication by BFT consensus with other ledger nodes; `None` runs the chain alone in
     /// this process (blocks are cut by the node's own timer).
     pub replica: Option<crate::replica::ReplicaConfig>,
+    /// Transactions per second one source address may relay (`RelayTxs`).
+    pub relay_rate: u32,
 }
 
 impl NodeConfig {
@@ -52,6 +54,7 @@ impl NodeConfig {
             max_block_txs: 2_000,
             epoch_seconds: None,
             replica: None,
+            relay_rate: crate::replica::DEFAULT_RELAY_RATE,
         }
     }
 }
@@ -156,6 +159,8 @@ pub struct LedgerHandle {
     /// Whether signatures are checked as transactions arrive (a single node), or in batches
     /// by the replica's intake before they enter its mempool.
     verify_on_submit: bool,
+    /// The rate bound of relayed transactions, per source address.
+    relay_limit: Arc<std::sync::Mutex<crate::replica::RelayLimit>>,
 }
 
 impl std::fmt::Debug for LedgerHandle {
@@ -194,8 +199,18 @@ impl LedgerHandle {
     }
 
     /// Queues transactions a peer relayed, checked as submissions are, without waiting for
-    /// their block (the peer's submitter waits there). Returns how many passed the checks.
-    pub async fn relay(&self, txs: Vec<Vec<u8>>) -> usize {
+    /// their block (the peer's submitter waits there). Returns how many passed the checks, or
+    /// refuses the whole message when `source` relayed past its rate bound.
+    pub fn relay(
+        &self,
+        txs: Vec<Vec<u8>>,
+        source: std::net::IpAddr,
+    ) -> Result<usize, crate::replica::RelayRefused> {
+        {
+            // A poisoned lock only means another relay panicked mid-update: the buckets hold.
+            let mut limit = self.relay_limit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            limit.admit(source, txs.len(), std::time::Instant::now())?;
+        }
         let mut queued = 0;
         for bytes in txs {
             let Ok(tx) = self.check(&bytes) else { continue };
@@ -204,7 +219,7 @@ impl LedgerHandle {
                 queued += 1;
             }
         }
-        queued
+        Ok(queued)
     }
 
     /// Submits a signed transaction (see [`Self::submit_bytes`]).
@@ -269,6 +284,7 @@ impl LedgerNode {
             store: Arc::downgrade(&store),
             chain_id,
             verify_on_submit: config.replica.is_none(),
+            relay_limit: Arc::new(std::sync::Mutex::new(crate::replica::RelayLimit::new(config.relay_rate))),
         };
         if let Some(replica) = config.replica.clone() {
             let parts = crate::replica::Parts { state: rec.state, store, view, view_tx, blocks, intake: rx };

@@ -369,6 +369,8 @@ impl Ledger for LedgerService {
     }
 
     async fn relay_txs(&self, req: Request<RelayTxsRequest>) -> Result<Response<RelayTxsResponse>, Status> {
+        // Without a socket (in-process transports) every caller shares one bucket.
+        let source = req.remote_addr().map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
         let txs = req.into_inner().txs;
         if txs.len() > crate::replica::MAX_RELAY_TXS {
             return Err(Status::invalid_argument(format!(
@@ -377,7 +379,10 @@ impl Ledger for LedgerService {
                 txs.len()
             )));
         }
-        let accepted = self.node.relay(txs).await as u32;
+        let accepted = self.node.relay(txs, source).map_err(|e| {
+            tracing::debug!(%source, error = %e, "relay refused");
+            Status::resource_exhausted(e.to_string())
+        })? as u32;
         Ok(Response::new(RelayTxsResponse { accepted }))
     }
 

@@ -25,6 +25,7 @@ use crate::store::Store;
 mod app;
 mod mempool;
 mod relay;
+mod relay_limit;
 #[cfg(test)]
 mod tests;
 
@@ -32,6 +33,7 @@ pub(crate) use app::slash_evidence;
 pub use app::{LedgerApp, MAX_CLOCK_DRIFT_MS};
 pub use mempool::Mempool;
 pub use relay::MAX_RELAY_TXS;
+pub use relay_limit::{DEFAULT_RELAY_RATE, RELAY_BURST, RelayLimit, RelayRefused};
 
 /// How a node takes part in consensus.
 #[derive(Clone)]

@@ -1,0 +1,155 @@
+//! The rate bound of mempool gossip. `RelayTxs` is open to anyone who reaches the ledger's
+//! port (a full node relays too, and holds no stake to check), and every relayed transaction
+//! costs a signature check; so each source address gets a token bucket of transactions: a
+//! burst of [`RELAY_BURST`] at most, refilled at the node's rate. A message past its sender's
+//! budget is refused whole, before anything in it is decoded.
+//!
+//! Sources are told apart by IP address: a flooder that reconnects keeps its bucket. Peers
+//! behind one address (or on one loopback host) share one bucket. The table of buckets is
+//! bounded; full (idle) buckets make room first, and when every one is in use a new source is
+//! refused until one refills.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Default relayed transactions per second one source address may send.
+pub const DEFAULT_RELAY_RATE: u32 = 20_000;
+
+/// Transactions a source may relay at once after being idle: four full relay messages.
+pub const RELAY_BURST: u32 = 4 * super::MAX_RELAY_TXS as u32;
+
+/// Source addresses tracked at once.
+const MAX_SOURCES: usize = 4_096;
+
+/// Why a relay message was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RelayRefused {
+    /// The sender relayed more than its rate allows.
+    #[error(
+        "relay rate bound: at most {rate} transactions/s (bursts of {burst}) per source address; \
+         retry in {} ms",
+        retry_after.as_millis()
+    )]
+    Rate {
+        /// The bound, per second.
+        rate: u32,
+        /// The bucket's size.
+        burst: u32,
+        /// When the message would fit.
+        retry_after: Duration,
+    },
+    /// Every slot of the source table is taken by an active relayer.
+    #[error("too many sources are relaying at once ({MAX_SOURCES}); retry later")]
+    TooManySources,
+}
+
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+/// Token buckets of relayed transactions, one per source address.
+pub struct RelayLimit {
+    rate: f64,
+    burst: f64,
+    buckets: HashMap<IpAddr, Bucket>,
+}
+
+impl RelayLimit {
+    /// Buckets refilled at `rate` transactions per second (at least 1).
+    pub fn new(rate: u32) -> Self {
+        Self { rate: f64::from(rate.max(1)), burst: f64::from(RELAY_BURST), buckets: HashMap::new() }
+    }
+
+    /// Takes `n` transactions from `source`'s bucket, or refuses the whole message.
+    pub fn admit(&mut self, source: IpAddr, n: usize, now: Instant) -> Result<(), RelayRefused> {
+        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_SOURCES {
+            self.forget_idle(now);
+            if self.buckets.len() >= MAX_SOURCES {
+                return Err(RelayRefused::TooManySources);
+            }
+        }
+        let (rate, burst) = (self.rate, self.burst);
+        let b = self.buckets.entry(source).or_insert(Bucket { tokens: burst, at: now });
+        b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
+        b.at = now;
+        let n = n as f64;
+        if n <= b.tokens {
+            b.tokens -= n;
+            return Ok(());
+        }
+        // A message larger than the burst never fits; the caller bounds messages below it.
+        let missing = (n.min(burst) - b.tokens).max(0.0);
+        Err(RelayRefused::Rate {
+            rate: self.rate as u32,
+            burst: self.burst as u32,
+            retry_after: Duration::from_secs_f64(missing / rate),
+        })
+    }
+
+    /// Drops buckets that have refilled: their sources start again from a full bucket anyway.
+    fn forget_idle(&mut self, now: Instant) {
+        let (rate, burst) = (self.rate, self.burst);
+        self.buckets
+            .retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    #[test]
+    fn a_burst_passes_then_the_rate_holds_and_the_bucket_refills() {
+        let mut limit = RelayLimit::new(1_000);
+        let t = Instant::now();
+        for _ in 0..4 {
+            assert_eq!(limit.admit(ip(1), 1024, t), Ok(()));
+        }
+        let refused = limit.admit(ip(1), 1024, t).expect_err("past the burst");
+        assert!(
+            matches!(refused, RelayRefused::Rate { retry_after, .. } if retry_after > Duration::from_millis(1000))
+        );
+        assert!(refused.to_string().contains("1000 transactions/s"), "{refused}");
+        // Another source has its own bucket.
+        assert_eq!(limit.admit(ip(2), 1024, t), Ok(()));
+        // One second refills 1000: a message of 1000 fits, one more does not.
+        let later = t + Duration::from_secs(1);
+        assert_eq!(limit.admit(ip(1), 1000, later), Ok(()));
+        assert!(limit.admit(ip(1), 1, later).is_err());
+        // Refilling stops at the burst.
+        let idle = t + Duration::from_secs(3600);
+        assert_eq!(limit.admit(ip(1), RELAY_BURST as usize, idle), Ok(()));
+        assert!(limit.admit(ip(1), 1, idle).is_err());
+    }
+
+    #[test]
+    fn a_refused_message_takes_nothing_from_the_bucket() {
+        let mut limit = RelayLimit::new(100);
+        let t = Instant::now();
+        assert_eq!(limit.admit(ip(1), RELAY_BURST as usize - 10, t), Ok(()));
+        assert!(limit.admit(ip(1), 11, t).is_err());
+        assert_eq!(limit.admit(ip(1), 10, t), Ok(()), "the refused 11 were not taken");
+    }
+
+    #[test]
+    fn the_source_table_is_bounded_and_idle_sources_make_room() {
+        let mut limit = RelayLimit::new(1);
+        let t = Instant::now();
+        for i in 0..MAX_SOURCES {
+            let source = IpAddr::from((i as u32 + 1).to_be_bytes());
+            assert_eq!(limit.admit(source, 1, t), Ok(()));
+        }
+        assert_eq!(limit.admit(ip(0), 1, t), Err(RelayRefused::TooManySources));
+        // Known sources still relay.
+        assert_eq!(limit.admit(IpAddr::from(1u32.to_be_bytes()), 1, t), Ok(()));
+        // Once buckets refill, they are forgotten for a new source.
+        assert_eq!(limit.admit(ip(0), 1, t + Duration::from_secs(10)), Ok(()));
+        assert!(limit.buckets.len() <= 2);
+    }
+}
