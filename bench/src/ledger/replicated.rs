@@ -37,7 +37,7 @@ pub struct ReplicatedBench {
 
 impl Default for ReplicatedBench {
     fn default() -> Self {
-        Self { validators: 4, senders: 2_000, txs_per_sender: 10, in_flight: 4_000, latency_seconds: 5.0 }
+        Self { validators: 4, senders: 2_000, txs_per_sender: 40, in_flight: 4_000, latency_seconds: 5.0 }
     }
 }
 

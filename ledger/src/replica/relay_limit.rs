@@ -4,8 +4,11 @@
 //! burst of [`RELAY_BURST`] at most, refilled at the node's rate. A message past its sender's
 //! budget is refused whole, before anything in it is decoded.
 //!
-//! Sources are told apart by IP address: a flooder that reconnects keeps its bucket. Peers
-//! behind one address (or on one loopback host) share one bucket. The table of buckets is
+//! Sources are told apart by IP address (an IPv6 one by its /64, the block one host is
+//! given): a flooder that reconnects, or hops addresses within its block, keeps its bucket.
+//! Peers behind one address (or on one loopback host) share one bucket. The total is bounded
+//! elsewhere (the intake queue drops relayed transactions when full); the buckets keep one
+//! source from taking all of it. The table of buckets is
 //! bounded; full (idle) buckets make room first, and when every one is in use a new source is
 //! refused until one refills.
 
@@ -64,12 +67,13 @@ impl RelayLimit {
 
     /// Takes `n` transactions from `source`'s bucket, or refuses the whole message.
     pub fn admit(&mut self, source: IpAddr, n: usize, now: Instant) -> Result<(), RelayRefused> {
-        if !self.buckets.contains_key(&source) && self.buckets.len() >= MAX_SOURCES {
+        if !self.buckets.contains_key(&block_of(source)) && self.buckets.len() >= MAX_SOURCES {
             self.forget_idle(now);
             if self.buckets.len() >= MAX_SOURCES {
                 return Err(RelayRefused::TooManySources);
             }
         }
+        let source = block_of(source);
         let (rate, burst) = (self.rate, self.burst);
         let b = self.buckets.entry(source).or_insert(Bucket { tokens: burst, at: now });
         b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
@@ -93,6 +97,17 @@ impl RelayLimit {
         let (rate, burst) = (self.rate, self.burst);
         self.buckets
             .retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst);
+    }
+}
+
+/// The bucket's key of `ip`: an IPv4 address (also when mapped into IPv6), or an IPv6 /64.
+fn block_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
     }
 }
 
@@ -151,5 +166,22 @@ mod tests {
         // Once buckets refill, they are forgotten for a new source.
         assert_eq!(limit.admit(ip(0), 1, t + Duration::from_secs(10)), Ok(()));
         assert!(limit.buckets.len() <= 2);
+    }
+
+    #[test]
+    fn an_ipv6_flooder_cannot_hop_addresses_within_its_64() {
+        let mut limit = RelayLimit::new(1);
+        let t = Instant::now();
+        let host = |low: u64| {
+            IpAddr::from(std::net::Ipv6Addr::from((0x2001_0db8_0000_0001u128 << 64) | u128::from(low)))
+        };
+        assert_eq!(limit.admit(host(1), RELAY_BURST as usize, t), Ok(()));
+        assert!(limit.admit(host(2), 1, t).is_err(), "another address of the same /64");
+        let other_block = IpAddr::from(std::net::Ipv6Addr::from(0x2001_0db8_0000_0002u128 << 64));
+        assert_eq!(limit.admit(other_block, 1, t), Ok(()));
+        // An IPv4-mapped address is its IPv4 one.
+        assert_eq!(limit.admit(ip(9), RELAY_BURST as usize, t), Ok(()));
+        let mapped = IpAddr::from(std::net::Ipv4Addr::new(10, 0, 0, 9).to_ipv6_mapped());
+        assert!(limit.admit(mapped, 1, t).is_err());
     }
 }
