@@ -96,7 +96,7 @@ pub fn run(global: &GlobalArgs, args: LedgerArgs) -> anyhow::Result<()> {
     config.block_interval = Duration::from_millis(args.block_ms.max(1));
     config.max_block_txs = args.max_block_txs.max(1);
     config.epoch_seconds = args.epoch_seconds;
-    config.relay_rate = args.relay_rate.max(1);
+    config.relay_rate = args.relay_rate;
     config.replica = replica(global, &args)?;
     let validator = config.replica.as_ref().map(|r| hex::encode(r.key.verification_key().to_bytes()));
     crate::node_runtime()?.block_on(async move {

@@ -40,11 +40,11 @@ pub struct LedgerBenchArgs {
     #[arg(long)]
     validators: Option<usize>,
     /// Senders of the replicated run (each signs its transfers in nonce order).
-    #[arg(long, default_value_t = 2_000)]
+    #[arg(long, default_value_t = super::replicated::DEFAULT_SENDERS)]
     senders: usize,
     /// Transfers per sender in the replicated run's saturation phase (the default, 80 000 in
     /// all, runs ~8 s, so the pipeline's first and last blocks weigh little in the rate).
-    #[arg(long, default_value_t = 40)]
+    #[arg(long, default_value_t = super::replicated::DEFAULT_TXS_PER_SENDER)]
     txs_per_sender: usize,
     /// Print JSON.
     #[arg(long)]

@@ -35,9 +35,22 @@ pub struct ReplicatedBench {
     pub latency_seconds: f64,
 }
 
+/// Senders of the replicated run unless told otherwise.
+pub const DEFAULT_SENDERS: usize = 2_000;
+
+/// Transfers per sender at saturation unless told otherwise: 80 000 in all, ~8 s, so the
+/// pipeline's first and last blocks weigh little in the rate.
+pub const DEFAULT_TXS_PER_SENDER: usize = 40;
+
 impl Default for ReplicatedBench {
     fn default() -> Self {
-        Self { validators: 4, senders: 2_000, txs_per_sender: 40, in_flight: 4_000, latency_seconds: 5.0 }
+        Self {
+            validators: 4,
+            senders: DEFAULT_SENDERS,
+            txs_per_sender: DEFAULT_TXS_PER_SENDER,
+            in_flight: 4_000,
+            latency_seconds: 5.0,
+        }
     }
 }
 

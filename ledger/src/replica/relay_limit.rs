@@ -8,9 +8,8 @@
 //! given): a flooder that reconnects, or hops addresses within its block, keeps its bucket.
 //! Peers behind one address (or on one loopback host) share one bucket. The total is bounded
 //! elsewhere (the intake queue drops relayed transactions when full); the buckets keep one
-//! source from taking all of it. The table of buckets is
-//! bounded; full (idle) buckets make room first, and when every one is in use a new source is
-//! refused until one refills.
+//! source from taking all of it. The table of buckets is bounded; full (idle) buckets make room
+//! first, and when every one is in use a new source is refused until one refills.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -52,6 +51,13 @@ struct Bucket {
     at: Instant,
 }
 
+impl Bucket {
+    /// Its tokens at `now`: refilled at `rate` a second since `at`, up to `burst`.
+    fn level(&self, now: Instant, rate: f64, burst: f64) -> f64 {
+        (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * rate).min(burst)
+    }
+}
+
 /// Token buckets of relayed transactions, one per source address.
 pub struct RelayLimit {
     rate: f64,
@@ -67,16 +73,16 @@ impl RelayLimit {
 
     /// Takes `n` transactions from `source`'s bucket, or refuses the whole message.
     pub fn admit(&mut self, source: IpAddr, n: usize, now: Instant) -> Result<(), RelayRefused> {
-        if !self.buckets.contains_key(&block_of(source)) && self.buckets.len() >= MAX_SOURCES {
+        let key = block_of(source);
+        if !self.buckets.contains_key(&key) && self.buckets.len() >= MAX_SOURCES {
             self.forget_idle(now);
             if self.buckets.len() >= MAX_SOURCES {
                 return Err(RelayRefused::TooManySources);
             }
         }
-        let source = block_of(source);
         let (rate, burst) = (self.rate, self.burst);
-        let b = self.buckets.entry(source).or_insert(Bucket { tokens: burst, at: now });
-        b.tokens = (b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate).min(burst);
+        let b = self.buckets.entry(key).or_insert(Bucket { tokens: burst, at: now });
+        b.tokens = b.level(now, rate, burst);
         b.at = now;
         let n = n as f64;
         if n <= b.tokens {
@@ -95,8 +101,7 @@ impl RelayLimit {
     /// Drops buckets that have refilled: their sources start again from a full bucket anyway.
     fn forget_idle(&mut self, now: Instant) {
         let (rate, burst) = (self.rate, self.burst);
-        self.buckets
-            .retain(|_, b| b.tokens + now.saturating_duration_since(b.at).as_secs_f64() * rate < burst);
+        self.buckets.retain(|_, b| b.level(now, rate, burst) < burst);
     }
 }
 
