@@ -11,6 +11,7 @@
 //! (`Arc<State>`, swapped after each commit) and never wait for the actor.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -161,6 +162,8 @@ pub struct LedgerHandle {
     verify_on_submit: bool,
     /// The rate bound of relayed transactions, per source address.
     relay_limit: Arc<std::sync::Mutex<crate::replica::RelayLimit>>,
+    /// Transaction signatures a replica has checked (intake and proposals).
+    signature_checks: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for LedgerHandle {
@@ -227,6 +230,12 @@ impl LedgerHandle {
         self.submit_bytes(wire::encode(tx)).await
     }
 
+    /// Transaction signatures this replicated node has checked so far, by submission, relay or
+    /// proposal; ideally one per transaction (a single node answers 0).
+    pub fn signature_checks(&self) -> u64 {
+        self.signature_checks.load(Ordering::Relaxed)
+    }
+
     /// The current view (cheap: an `Arc` clone).
     pub fn view(&self) -> View {
         self.view.borrow().clone()
@@ -285,9 +294,12 @@ impl LedgerNode {
             chain_id,
             verify_on_submit: config.replica.is_none(),
             relay_limit: Arc::new(std::sync::Mutex::new(crate::replica::RelayLimit::new(config.relay_rate))),
+            signature_checks: Arc::default(),
         };
         if let Some(replica) = config.replica.clone() {
-            let parts = crate::replica::Parts { state: rec.state, store, view, view_tx, blocks, intake: rx };
+            let checks = handle.signature_checks.clone();
+            let parts =
+                crate::replica::Parts { state: rec.state, store, view, view_tx, blocks, intake: rx, checks };
             let task = crate::replica::start(&config, replica, parts, shutdown).await?;
             return Ok(LedgerNode { handle, task: Some(task) });
         }

@@ -154,6 +154,10 @@ fn run_replicated(validators: usize, args: &LedgerBenchArgs) -> anyhow::Result<(
     );
     println!("  committed × validators ÷ verify {:>9.2}  (goal ≥ 0.7)", r.ratio);
     println!(
+        "  signature checks per transaction, per validator {:.2}  (1.00: each checked once)",
+        r.checks_per_tx
+    );
+    println!(
         "  finality at {:.0} tx/s (half load): p50 {:.0} ms, p99 {:.0} ms over {} transfers (goals ≤ 300, ≤ 1000)",
         r.offered_tx_per_s, r.finality_p50_ms, r.finality_p99_ms, r.samples
     );

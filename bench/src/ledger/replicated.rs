@@ -68,6 +68,10 @@ pub struct ReplicatedReport {
     /// `committed_tx_per_s × validators ÷ batch_verify_2_threads` (every validator verifies
     /// every transaction, so this is what consensus leaves of verification's rate).
     pub ratio: f64,
+    /// Signatures the validators checked during the saturation run, per committed transaction
+    /// and validator (1.0 when none is checked twice; relayed copies still arriving after the
+    /// run's last acknowledgement are not counted, most of them dropped unchecked as stale).
+    pub checks_per_tx: f64,
     /// The open-loop rate of the latency run (half the saturating rate).
     pub offered_tx_per_s: f64,
     /// Finality (submit → decided and committed) at that rate, median and 99th percentile.
@@ -227,9 +231,12 @@ pub fn run(
         }
         progress(&format!("saturation: {} transfers", saturate.len()));
         let txs = saturate.len();
+        let checks = || handles.iter().map(LedgerHandle::signature_checks).sum::<u64>();
+        let checks_before = checks();
         let t = Instant::now();
         submit_all(&handles, saturate, cfg.in_flight, None).await?;
         let committed_tx_per_s = txs as f64 / t.elapsed().as_secs_f64();
+        let checks_per_tx = (checks() - checks_before) as f64 / (txs * cfg.validators) as f64;
         let offered = committed_tx_per_s / 2.0;
         let count = ((offered * cfg.latency_seconds) as usize).max(1);
         progress(&format!("latency: {count} transfers at {offered:.0}/s"));
@@ -253,6 +260,7 @@ pub fn run(
             committed_tx_per_s,
             batch_verify_2_threads: reference,
             ratio: committed_tx_per_s * cfg.validators as f64 / reference,
+            checks_per_tx,
             offered_tx_per_s: offered,
             finality_p50_ms: percentile(&lat, 0.5),
             finality_p99_ms: percentile(&lat, 0.99),

@@ -3,6 +3,7 @@
 //! every check passes and the state root matches, and a decided block is committed with its
 //! certificate in one synced write before anyone is told.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use prost::Message;
@@ -48,6 +49,8 @@ pub struct LedgerApp {
     /// Equivocation seen here and not yet in a committed block.
     pub(super) evidence: Vec<Vec<u8>>,
     trials: Vec<Trial>,
+    /// Counts the signatures checked (see `LedgerHandle::signature_checks`).
+    checks: Arc<AtomicU64>,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -65,6 +68,7 @@ impl LedgerApp {
         view: View,
         view_tx: watch::Sender<View>,
         blocks: broadcast::Sender<Arc<Block>>,
+        checks: Arc<AtomicU64>,
     ) -> Self {
         LedgerApp {
             me,
@@ -77,6 +81,7 @@ impl LedgerApp {
             blocks,
             evidence: Vec::new(),
             trials: Vec::new(),
+            checks,
         }
     }
 
@@ -125,42 +130,75 @@ impl LedgerApp {
         for e in &block.evidence {
             Equivocation::verify(&self.state.chain_id, e).map_err(|e| format!("evidence: {e}"))?;
         }
-        let txs = self.decode_checked(&block.txs)?;
+        let txs = block
+            .txs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wire::decode(b).map_err(|e| format!("transaction {i}: {e}")))
+            .collect::<Result<Vec<_>, _>>()?;
         if let Some(i) = txs.iter().position(|t| t.tx.chain_id != self.state.chain_id) {
             return Err(format!("transaction {i}: another chain"));
         }
+        let hashes: Vec<[u8; 32]> = block.txs.iter().map(|b| wire::tx_hash(b)).collect();
+        let unknown = lock(&self.mempool).begin_check(&hashes);
+        let to_check: Vec<SignedTx> = unknown.iter().map(|&i| txs[i].clone()).collect();
+        let to_check_wire: Vec<Vec<u8>> = unknown.iter().map(|&i| block.txs[i].clone()).collect();
+        self.checks.fetch_add(to_check.len() as u64, Ordering::Relaxed);
+        let signatures = verify_all(&to_check, OsRng);
+        let outcome = if signatures.iter().any(Result::is_err) {
+            Err("a transaction's signature does not verify".into())
+        } else {
+            self.execute_checked(block, bytes, &txs)
+        };
+        let parked = lock(&self.mempool).end_check(unknown.iter().map(|&i| &hashes[i]));
+        let keep = |h: &[u8; 32]| (outcome.is_ok() && !decided) || parked.contains(h);
+        let checked = unknown.iter().map(|&i| keep(&hashes[i]));
+        self.keep_checked(to_check, to_check_wire, &signatures, checked);
+        outcome
+    }
+
+    /// Executes a block whose transactions are decoded and verified; refuses a refusal and a
+    /// state root other than the one execution gives.
+    fn execute_checked(&self, block: ProposedBlock, bytes: &[u8], txs: &[SignedTx]) -> Result<Trial, String> {
         let root = block.state_root.clone();
         let trial =
-            self.execute(block, BlockHash::of(bytes), &txs).ok_or("a transaction the state refuses")?;
+            self.execute(block, BlockHash::of(bytes), txs).ok_or("a transaction the state refuses")?;
         if trial.state.root().as_slice() != root.as_slice() {
             return Err("its state root is not the one executing it gives".into());
         }
         Ok(trial)
     }
 
-    /// A block's transactions decoded, their signatures verified: those waiting in this
-    /// node's mempool were verified when they arrived, the others are verified now, in batches.
-    fn decode_checked(&self, wire_txs: &[Vec<u8>]) -> Result<Vec<SignedTx>, String> {
-        let known: Vec<bool> = {
-            let pool = lock(&self.mempool);
-            wire_txs.iter().map(|b| pool.contains(&wire::tx_hash(b))).collect()
-        };
-        let txs = wire_txs
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wire::decode(b).map_err(|e| format!("transaction {i}: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        let unknown: Vec<SignedTx> =
-            txs.iter().zip(&known).filter(|(_, k)| !**k).map(|(t, _)| t.clone()).collect();
-        if verify_all(&unknown, OsRng).iter().any(Result::is_err) {
-            return Err("a transaction's signature does not verify".into());
+    /// Puts the transactions a proposal's check verified (and the mempool would admit by
+    /// relay) into the mempool where `keep` says so, so that their relayed copies arriving later
+    /// are known and not checked again. The caller keeps all of a valid proposal that is not
+    /// yet decided, and of any other only those whose relayed copy waited on the check: a
+    /// Byzantine proposer can make a node keep nothing it was not relayed anyway, and forging
+    /// one signature beside them does not make it lose the others.
+    fn keep_checked(
+        &self,
+        txs: Vec<SignedTx>,
+        wire_txs: Vec<Vec<u8>>,
+        signatures: &[Result<(), TxError>],
+        keep: impl Iterator<Item = bool>,
+    ) {
+        let mut pool = lock(&self.mempool);
+        for (((tx, bytes), signature), keep) in txs.into_iter().zip(wire_txs).zip(signatures).zip(keep) {
+            if keep && signature.is_ok() && super::admissible(&self.state, &tx).is_ok() {
+                // A full mempool keeps its older transactions.
+                let _ = pool.insert(tx, bytes, None);
+            }
         }
-        Ok(txs)
     }
 
     #[cfg(test)]
     pub(super) fn mempool_insert(&mut self, tx: SignedTx, bytes: Vec<u8>) {
         let _ = lock(&self.mempool).insert(tx, bytes, None);
+    }
+
+    #[cfg(test)]
+    pub(super) fn signature_checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
     }
 
     #[cfg(test)]
@@ -171,6 +209,20 @@ impl LedgerApp {
     #[cfg(test)]
     pub(super) fn has_pending(&self) -> bool {
         !lock(&self.mempool).is_empty()
+    }
+
+    /// As if a relayed copy of `wire_tx` arrived while a proposal's check verifies it.
+    #[cfg(test)]
+    pub(super) fn relayed_during_check(&self, wire_tx: &[u8]) {
+        let hash = wire::tx_hash(wire_tx);
+        let mut pool = lock(&self.mempool);
+        pool.begin_check(&[hash]);
+        assert!(pool.park(&hash));
+    }
+
+    #[cfg(test)]
+    pub(super) fn pending(&self, wire_tx: &[u8]) -> bool {
+        lock(&self.mempool).contains(&wire::tx_hash(wire_tx))
     }
 
     fn take_trial(&mut self, hash: &BlockHash) -> Option<Trial> {

@@ -2,7 +2,7 @@
 //! (decoding, chain, signature), in arrival order, waiting for a proposer. Bounded in count and
 //! bytes; each submitter waits on its own node until the transaction's block is decided here.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
@@ -33,6 +33,9 @@ pub struct Mempool {
     entries: HashMap<[u8; 32], Entry>,
     order: VecDeque<[u8; 32]>,
     bytes: usize,
+    /// Transactions of a proposal whose signatures are being checked, not waiting here yet,
+    /// and whether a relayed copy arrived meanwhile (see [`Mempool::park`]).
+    checking: HashMap<[u8; 32], bool>,
 }
 
 /// What an insert did.
@@ -53,10 +56,10 @@ impl Mempool {
         reply: Option<Reply>,
     ) -> Result<Inserted, SubmitError> {
         let hash = wire::tx_hash(&bytes);
-        if let Some(e) = self.entries.get_mut(&hash) {
-            e.waiters.extend(reply);
-            return Ok(Inserted::Known);
-        }
+        let reply = match self.join(&hash, reply) {
+            Ok(()) => return Ok(Inserted::Known),
+            Err(reply) => reply,
+        };
         if self.entries.len() >= MAX_TXS || self.bytes + bytes.len() > MAX_BYTES {
             let full = SubmitError::Unavailable(format!(
                 "the mempool is full ({} transactions, {} bytes); try again shortly",
@@ -73,6 +76,51 @@ impl Mempool {
         self.entries
             .insert(hash, Entry { tx, bytes, since: Instant::now(), waiters: reply.into_iter().collect() });
         Ok(Inserted::New)
+    }
+
+    /// Adds a submitter to the transaction with this hash if it waits here (the same bytes, so
+    /// its signature needs no second check); gives the reply back otherwise.
+    pub(crate) fn join(&mut self, hash: &[u8; 32], reply: Option<Reply>) -> Result<(), Option<Reply>> {
+        match self.entries.get_mut(hash) {
+            Some(e) => {
+                e.waiters.extend(reply);
+                Ok(())
+            }
+            None => Err(reply),
+        }
+    }
+
+    /// Of a proposal's transactions (by hash), the indices of those not waiting here (each hash
+    /// once), marked as being checked until [`Mempool::end_check`].
+    pub(crate) fn begin_check(&mut self, hashes: &[[u8; 32]]) -> Vec<usize> {
+        let mut seen = HashSet::with_capacity(hashes.len());
+        let unknown: Vec<usize> = (0..hashes.len())
+            .filter(|&i| !self.entries.contains_key(&hashes[i]) && seen.insert(hashes[i]))
+            .collect();
+        for &i in &unknown {
+            self.checking.entry(hashes[i]).or_insert(false);
+        }
+        unknown
+    }
+
+    /// Notes that a relayed copy of a transaction arrived while a proposal's check verifies
+    /// it, so the check keeps it whatever it decides on the block; false if none does.
+    pub(crate) fn park(&mut self, hash: &[u8; 32]) -> bool {
+        match self.checking.get_mut(hash) {
+            Some(relayed) => {
+                *relayed = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends [`Mempool::begin_check`]'s marks; returns the hashes that were parked meanwhile.
+    pub(crate) fn end_check<'a>(
+        &mut self,
+        hashes: impl IntoIterator<Item = &'a [u8; 32]>,
+    ) -> HashSet<[u8; 32]> {
+        hashes.into_iter().filter(|h| self.checking.remove(*h) == Some(true)).copied().collect()
     }
 
     /// Whether the transaction with this hash waits here (its signature verified).

@@ -15,7 +15,7 @@ use wick_staking::{Address, Amount, Params, Tx, TxBody, wire};
 
 use super::app::{LedgerApp, MAX_CLOCK_DRIFT_MS};
 use super::mempool::Mempool;
-use crate::node::View;
+use crate::node::{Pending, View};
 use crate::store::Store;
 
 fn key(i: u8) -> SigningKey {
@@ -44,13 +44,17 @@ fn app(dir: &std::path::Path) -> LedgerApp {
     let (view_tx, _) = watch::channel(view.clone());
     let (blocks, _) = broadcast::channel(4);
     let mempool = Arc::new(Mutex::new(Mempool::default()));
-    LedgerApp::new(addr(0).0, rec.state, Arc::new(store), mempool, 100, view, view_tx, blocks)
+    LedgerApp::new(addr(0).0, rec.state, Arc::new(store), mempool, 100, view, view_tx, blocks, Arc::default())
 }
 
 fn transfer(from: u8, nonce: u64) -> Vec<u8> {
+    transfer_on("replica-test", from, nonce)
+}
+
+fn transfer_on(chain: &str, from: u8, nonce: u64) -> Vec<u8> {
     let p = Params::default();
     let body = TxBody::Transfer { to: addr(2), amount: Amount(5) };
-    let mut tx = Tx { chain_id: "replica-test".into(), signer: addr(from), nonce, fee: Amount(0), body };
+    let mut tx = Tx { chain_id: chain.into(), signer: addr(from), nonce, fee: Amount(0), body };
     tx.fee = Amount(p.min_fee + p.fee_per_byte * tx.wire_len() as u128);
     wire::encode(&tx.sign(&key(from)))
 }
@@ -150,4 +154,94 @@ fn kept_proposals_survive_until_their_height_commits() {
     a.commit(1, addr(1).0, &block, Vec::new()).expect("commit");
     assert!(a.kept_proposals(1).is_empty(), "a committed height's proposals are dropped with it");
     assert_eq!(a.kept_proposals(2), vec![vec![2, 3]], "the next height's stay");
+}
+
+#[test]
+fn a_proposals_new_transactions_are_checked_once_and_then_known() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = app(dir.path());
+    let block = honest(&mut a, vec![transfer(0, 0), transfer(1, 0)]);
+    let fresh = tempfile::tempdir().expect("dir");
+    let mut v = app(fresh.path());
+    assert!(v.check(1, addr(1).0, &block.encode_to_vec(), false));
+    assert_eq!(v.signature_checks(), 2, "both were new here");
+    assert!(v.has_pending(), "checked, they wait in the mempool for the relay to find");
+    v.forget_trials();
+    assert!(v.check(1, addr(1).0, &block.encode_to_vec(), false));
+    assert_eq!(v.signature_checks(), 2, "a known transaction is not checked again");
+
+    let mut forged = block.clone();
+    let last = forged.txs[1].len() - 1;
+    forged.txs[1][last] ^= 1;
+    let other = tempfile::tempdir().expect("dir");
+    let mut w = app(other.path());
+    assert!(!w.check(1, addr(1).0, &forged.encode_to_vec(), false), "a forged signature is refused");
+    assert!(!w.has_pending(), "a refused block gives the mempool nothing it was not relayed");
+    w.relayed_during_check(&forged.txs[0]);
+    w.relayed_during_check(&forged.txs[1]);
+    assert!(!w.check(1, addr(1).0, &forged.encode_to_vec(), false));
+    assert_eq!(w.signature_checks(), 4, "a transaction marked by an earlier check is still verified");
+    assert!(w.pending(&forged.txs[0]), "a relayed valid one is kept, whatever was forged beside it");
+    assert!(!w.pending(&forged.txs[1]), "the forged one is not");
+
+    let mut foreign = block.clone();
+    foreign.txs[0] = transfer_on("another-chain", 0, 0);
+    let other = tempfile::tempdir().expect("dir");
+    let mut x = app(other.path());
+    x.relayed_during_check(&foreign.txs[0]);
+    assert!(
+        !x.check(1, addr(1).0, &foreign.encode_to_vec(), false),
+        "another chain's transaction is refused"
+    );
+    assert_eq!(x.signature_checks(), 0, "before any signature is checked");
+    assert!(!x.has_pending(), "and nothing is kept");
+}
+
+#[test]
+fn a_decided_blocks_transactions_are_not_kept_since_its_commit_follows() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = app(dir.path());
+    let block = honest(&mut a, vec![transfer(0, 0)]).encode_to_vec();
+    let fresh = tempfile::tempdir().expect("dir");
+    let mut v = app(fresh.path());
+    assert!(v.check(1, addr(1).0, &block, true));
+    assert_eq!(v.signature_checks(), 1);
+    assert!(!v.has_pending());
+}
+
+#[test]
+fn the_intake_spends_no_signature_check_on_what_it_can_settle_without_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut a = app(dir.path());
+    let block = honest(&mut a, vec![transfer(0, 0)]).encode_to_vec();
+    a.commit(1, addr(1).0, &block, Vec::new()).expect("commit");
+    let pending = |bytes: Vec<u8>, reply| Pending { tx: wire::decode(&bytes).expect("decode"), bytes, reply };
+    let mut pool = Mempool::default();
+    let settle = |pool: &mut Mempool, p: Pending| {
+        let hash = wire::tx_hash(&p.bytes);
+        super::settle_unverified(pool, &a.state, &hash, p)
+    };
+
+    assert!(settle(&mut pool, pending(transfer(0, 0), None)).is_none(), "a relayed replay is dropped");
+    let (own, _rx) = tokio::sync::oneshot::channel();
+    assert!(
+        settle(&mut pool, pending(transfer(0, 0), Some(own))).is_some(),
+        "a node's own submission is always checked, so its error is the full one"
+    );
+    assert!(settle(&mut pool, pending(transfer(0, 1), None)).is_some(), "a new relayed one is checked");
+
+    let waiting = transfer(1, 0);
+    let tx = wire::decode(&waiting).expect("decode");
+    pool.insert(tx, waiting.clone(), None).expect("insert");
+    let (reply, mut rx) = tokio::sync::oneshot::channel();
+    assert!(settle(&mut pool, pending(waiting.clone(), Some(reply))).is_none(), "known: no second check");
+    pool.decided(2, &[waiting], &[Ok(())]);
+    assert!(rx.try_recv().expect("answered").is_ok(), "the second submitter still gets the answer");
+
+    let checking = transfer(0, 2);
+    let hash = wire::tx_hash(&checking);
+    assert_eq!(pool.begin_check(&[hash, hash]), vec![0], "each hash is checked once");
+    assert!(settle(&mut pool, pending(checking.clone(), None)).is_none(), "parked with the proposal's check");
+    assert!(pool.end_check([&hash]).contains(&hash), "which learns it was relayed");
+    assert!(settle(&mut pool, pending(checking, None)).is_some(), "once that check is over, checked here");
 }
