@@ -76,6 +76,18 @@ pub fn decode_verify(wire: &[Vec<u8>]) -> Result<DecodedBlock, (usize, TxError)>
 /// out), each one's result code, what its epoch end paid, and the state root after it (the one
 /// full-state hash of the block).
 pub fn block_record(state: &State, txs: Vec<Vec<u8>>, executed: &Executed, time_unix_ms: u64) -> Block {
+    block_record_with_root(state, txs, executed, time_unix_ms, state.root().to_vec())
+}
+
+/// [`block_record`] for a caller that already has `state`'s root (a replica commits the root
+/// its check compared), which saves hashing the whole state again.
+pub fn block_record_with_root(
+    state: &State,
+    txs: Vec<Vec<u8>>,
+    executed: &Executed,
+    time_unix_ms: u64,
+    state_root: Vec<u8>,
+) -> Block {
     let (txs, results) = txs
         .into_iter()
         .zip(&executed.results)
@@ -94,7 +106,7 @@ pub fn block_record(state: &State, txs: Vec<Vec<u8>>, executed: &Executed, time_
         txs,
         results,
         epoch_end: executed.epoch_end.is_some(),
-        state_root: state.root().to_vec(),
+        state_root,
         epoch: state.epoch,
         settlement: executed.epoch_end.clone(),
         ..Block::default()

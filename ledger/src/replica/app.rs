@@ -18,7 +18,7 @@ use rand_core_06::OsRng;
 use wick_staking::verify::verify_all;
 use wick_staking::wire;
 
-use crate::execution::{Executed, block_record, end_epoch, execute_verified};
+use crate::execution::{Executed, block_record_with_root, end_epoch, execute_verified};
 use crate::node::View;
 use crate::store::Store;
 
@@ -368,16 +368,23 @@ impl Application for LedgerApp {
             Some(t) => t,
             None => self.verify(height, block, true)?,
         };
-        let executed = Executed { results: trial.results.clone(), epoch_end: trial.settlement.clone() };
-        let mut record =
-            block_record(&trial.state, trial.block.txs.clone(), &executed, trial.block.time_unix_ms);
+        let Trial { block: proposal, state, results, settlement, .. } = trial;
+        let executed = Executed { results, epoch_end: settlement };
+        // The proposal's root is the one executing it gave (checked, or computed by propose).
+        let mut record = block_record_with_root(
+            &state,
+            proposal.txs,
+            &executed,
+            proposal.time_unix_ms,
+            proposal.state_root,
+        );
         record.proposer = proposer.to_vec();
         record.certificate = certificate;
-        record.evidence = trial.block.evidence.clone();
+        record.evidence = proposal.evidence;
         self.store.commit(&record).map_err(|e| e.to_string())?;
-        self.state = trial.state;
+        self.state = state;
         self.trials.clear();
-        self.publish(record, &trial.results);
+        self.publish(record, &executed.results);
         Ok(())
     }
 
