@@ -139,6 +139,21 @@ impl LedgerApp {
         if let Some(i) = txs.iter().position(|t| t.tx.chain_id != self.state.chain_id) {
             return Err(format!("transaction {i}: another chain"));
         }
+        self.check_new_signatures_then_execute(block, bytes, &txs, decided)
+    }
+
+    /// Verifies the signatures of a block's transactions that are not waiting in the mempool
+    /// (those were verified when they arrived), in batches, then executes the block if all
+    /// hold. While they are checked they are marked in the mempool, so a relayed copy arriving
+    /// meanwhile is parked instead of checked again (see `settle_unverified`); afterwards
+    /// [`LedgerApp::keep_checked`] puts what it should into the mempool.
+    fn check_new_signatures_then_execute(
+        &self,
+        block: ProposedBlock,
+        bytes: &[u8],
+        txs: &[SignedTx],
+        decided: bool,
+    ) -> Result<Trial, String> {
         let hashes: Vec<[u8; 32]> = block.txs.iter().map(|b| wire::tx_hash(b)).collect();
         let unknown = lock(&self.mempool).begin_check(&hashes);
         let to_check: Vec<SignedTx> = unknown.iter().map(|&i| txs[i].clone()).collect();
@@ -148,12 +163,17 @@ impl LedgerApp {
         let outcome = if signatures.iter().any(Result::is_err) {
             Err("a transaction's signature does not verify".into())
         } else {
-            self.execute_checked(block, bytes, &txs)
+            self.execute_checked(block, bytes, txs)
         };
         let parked = lock(&self.mempool).end_check(unknown.iter().map(|&i| &hashes[i]));
-        let keep = |h: &[u8; 32]| (outcome.is_ok() && !decided) || parked.contains(h);
-        let checked = unknown.iter().map(|&i| keep(&hashes[i]));
-        self.keep_checked(to_check, to_check_wire, &signatures, checked);
+        let whole_block = outcome.is_ok() && !decided;
+        let checked = unknown.into_iter().zip(to_check).zip(to_check_wire).zip(signatures).filter_map(
+            |(((i, tx), bytes), signature)| {
+                let keep = signature.is_ok() && (whole_block || parked.contains(&hashes[i]));
+                keep.then_some((hashes[i], tx, bytes))
+            },
+        );
+        self.keep_checked(checked);
         outcome
     }
 
@@ -169,24 +189,18 @@ impl LedgerApp {
         Ok(trial)
     }
 
-    /// Puts the transactions a proposal's check verified (and the mempool would admit by
-    /// relay) into the mempool where `keep` says so, so that their relayed copies arriving later
-    /// are known and not checked again. The caller keeps all of a valid proposal that is not
-    /// yet decided, and of any other only those whose relayed copy waited on the check: a
-    /// Byzantine proposer can make a node keep nothing it was not relayed anyway, and forging
-    /// one signature beside them does not make it lose the others.
-    fn keep_checked(
-        &self,
-        txs: Vec<SignedTx>,
-        wire_txs: Vec<Vec<u8>>,
-        signatures: &[Result<(), TxError>],
-        keep: impl Iterator<Item = bool>,
-    ) {
+    /// Puts the transactions a proposal's check verified into the mempool (those it would
+    /// admit by relay), so that their relayed copies arriving later are known and not checked
+    /// again. The caller passes all of a valid proposal that is not yet decided, and of any
+    /// other only those whose relayed copy was parked with the check: a Byzantine proposer can
+    /// make a node keep nothing it was not relayed anyway, and forging one signature beside
+    /// them does not make it lose the others.
+    fn keep_checked(&self, checked: impl Iterator<Item = ([u8; 32], SignedTx, Vec<u8>)>) {
         let mut pool = lock(&self.mempool);
-        for (((tx, bytes), signature), keep) in txs.into_iter().zip(wire_txs).zip(signatures).zip(keep) {
-            if keep && signature.is_ok() && super::admissible(&self.state, &tx).is_ok() {
+        for (hash, tx, bytes) in checked {
+            if super::admissible(&self.state, &tx).is_ok() {
                 // A full mempool keeps its older transactions.
-                let _ = pool.insert(tx, bytes, None);
+                let _ = pool.insert_hashed(hash, tx, bytes, None);
             }
         }
     }

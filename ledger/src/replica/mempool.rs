@@ -55,7 +55,19 @@ impl Mempool {
         bytes: Vec<u8>,
         reply: Option<Reply>,
     ) -> Result<Inserted, SubmitError> {
-        let hash = wire::tx_hash(&bytes);
+        self.insert_hashed(wire::tx_hash(&bytes), tx, bytes, reply)
+    }
+
+    /// [`Mempool::insert`] for a caller that already has `hash`, which must be
+    /// `wire::tx_hash(&bytes)`.
+    pub(crate) fn insert_hashed(
+        &mut self,
+        hash: [u8; 32],
+        tx: SignedTx,
+        bytes: Vec<u8>,
+        reply: Option<Reply>,
+    ) -> Result<Inserted, SubmitError> {
+        debug_assert_eq!(hash, wire::tx_hash(&bytes), "the hash of these bytes");
         let reply = match self.join(&hash, reply) {
             Ok(()) => return Ok(Inserted::Known),
             Err(reply) => reply,

@@ -200,24 +200,24 @@ async fn intake_loop(
             }
         }
         let state = committed.borrow().state.clone();
-        let hashes: Vec<[u8; 32]> = batch.iter().map(|p| wire::tx_hash(&p.bytes)).collect();
-        let batch: Vec<Pending> = {
+        let hashed: Vec<([u8; 32], Pending)> =
+            batch.into_iter().map(|p| (wire::tx_hash(&p.bytes), p)).collect();
+        let batch: Vec<([u8; 32], Pending)> = {
             let mut pool = app::lock(&mempool);
-            batch
+            hashed
                 .into_iter()
-                .zip(&hashes)
-                .filter_map(|(p, h)| settle_unverified(&mut pool, &state, h, p))
+                .filter_map(|(h, p)| settle_unverified(&mut pool, &state, &h, p).map(|p| (h, p)))
                 .collect()
         };
         if batch.is_empty() {
             continue;
         }
-        let txs: Vec<SignedTx> = batch.iter().map(|p| p.tx.clone()).collect();
+        let txs: Vec<SignedTx> = batch.iter().map(|(_, p)| p.tx.clone()).collect();
         checks.fetch_add(txs.len() as u64, Ordering::Relaxed);
         let Ok(results) = tokio::task::spawn_blocking(move || verify_all(&txs, OsRng)).await else { return };
         let state = committed.borrow().state.clone();
         let mut pool = app::lock(&mempool);
-        for (p, check) in batch.into_iter().zip(results) {
+        for ((hash, p), check) in batch.into_iter().zip(results) {
             if let Err(e) = check.and_then(|()| admissible(&state, &p.tx)) {
                 if let Some(r) = p.reply {
                     let why = if e.is_invalid_argument() {
@@ -231,7 +231,7 @@ async fn intake_loop(
             }
             let own = p.reply.is_some();
             let bytes = if own { Some(p.bytes.clone()) } else { None };
-            let inserted = pool.insert(p.tx, p.bytes, p.reply);
+            let inserted = pool.insert_hashed(hash, p.tx, p.bytes, p.reply);
             if let (Ok(mempool::Inserted::New), Some(bytes)) = (inserted, bytes) {
                 // Relaying is best effort: the transaction is proposed from here anyway.
                 let _ = relay.try_send(bytes);
