@@ -8,9 +8,9 @@
 //! 7 % of the router bench's CPU, one wake-up each way per job). When rocksdb would have to
 //! wait (its memtables or level-0 files are full and it slows writes down), the write goes over
 //! a bounded channel to one writer thread instead, which batches what has queued up and may
-//! block. So no task of the async runtime ever waits on rocksdb. That thread fsyncs the log at
-//! most [`SYNC_INTERVAL`] after a write from either path (a crash of the machine can lose that
-//! much), and once more when the router stops.
+//! block. So no task of the async runtime waits out a rocksdb stall. That thread fsyncs the log
+//! at most [`SYNC_INTERVAL`] after a write from either path (a crash of the machine can lose
+//! that much), and once more when the router stops.
 //!
 //! Reads ([`RouterStore::receipts_between`], [`RouterStore::evidence`]) go straight to rocksdb,
 //! which is safe beside the writer thread; they block, so async callers run them with
