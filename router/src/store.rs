@@ -270,9 +270,6 @@ impl LogWriter {
 fn write_loop(db: &DB, mut rx: mpsc::Receiver<Op>, direct: &AtomicBool) {
     let mut unsynced: Option<Instant> = None;
     while let Some(first) = rx.blocking_recv() {
-        if direct.swap(false, Ordering::Acquire) {
-            unsynced.get_or_insert_with(Instant::now);
-        }
         let mut batch = WriteBatch::default();
         let mut acks = Vec::new();
         let mut sync_acks = Vec::new();
@@ -301,18 +298,20 @@ fn write_loop(db: &DB, mut rx: mpsc::Receiver<Op>, direct: &AtomicBool) {
             acks.into_iter().for_each(|ack| drop(ack.send(written.clone())));
         }
         if sync_asked || unsynced.is_some_and(|t| t.elapsed() >= SYNC_INTERVAL) {
-            let synced = sync(db, &mut unsynced);
+            let synced = sync(db, &mut unsynced, direct);
             sync_acks.into_iter().for_each(|ack| drop(ack.send(synced.clone())));
         }
     }
     // Every handle is gone: the router is stopping.
+    let _ = sync(db, &mut unsynced, direct);
+}
+
+/// Fsyncs the log when anything is unsynced: a write of the thread's (`unsynced`) or one made
+/// from a caller's task since the last sync (`direct`).
+fn sync(db: &DB, unsynced: &mut Option<Instant>, direct: &AtomicBool) -> Result<(), StoreError> {
     if direct.swap(false, Ordering::Acquire) {
         unsynced.get_or_insert_with(Instant::now);
     }
-    let _ = sync(db, &mut unsynced);
-}
-
-fn sync(db: &DB, unsynced: &mut Option<Instant>) -> Result<(), StoreError> {
     if unsynced.is_none() {
         return Ok(());
     }
